@@ -1,0 +1,138 @@
+# crmgate - build, test and run the CRM mail gateway.
+#
+# Targets: all (default), test, bench, asan, valgrind, lint, fuzz, run,
+# install (PREFIX, DESTDIR), clean. Everything is built under build/.
+# `make run` and `make test` install missing Debian packages themselves
+# (scripts/deps.sh) and start a private stack under var/.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+SYSCONFDIR ?= /etc
+BUILD    ?= build
+VERSION  := 0.1.0
+
+CC       ?= cc
+PKGS     := gmime-3.0 glib-2.0 libpq libconfuse libcurl jansson libsodium libxml-2.0
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wswitch-enum -Wvla
+OPT      ?= -O2 -g
+CFLAGS   ?=
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude $(PKG_CFLAGS) \
+            -DCRM_VERSION='"$(VERSION)"' \
+            -DCRM_SYSCONFDIR='"$(SYSCONFDIR)"' -MMD -MP
+LDFLAGS  ?=
+LIBS     := $(PKG_LIBS) -lcsv -lpthread
+
+CORE_SRC := $(wildcard core/*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
+SQL_SRC  := $(sort $(wildcard sql/[0-9]*.sql))
+MILTER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard milter/*.c))
+CLI_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+LIBCORE  := $(BUILD)/libcrmgate.a
+
+BINS := $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate \
+        $(BUILD)/tests/null-milter
+
+.PHONY: all deps test unit bench asan valgrind lint fuzz run install clean
+
+all: $(BINS) $(UNIT_BIN)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/migrations.c: $(SQL_SRC) scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-sql.sh $@ $(SQL_SRC)
+
+$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(CFLAGS) -Wno-overlength-strings -c $< -o $@
+
+$(LIBCORE): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/crmgate-milter: $(MILTER_OBJ) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lmilter $(LIBS)
+
+$(BUILD)/bin/crmgate: $(CLI_OBJ) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/null-milter: $(BUILD)/tests/bench/null_milter.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lmilter -lpthread
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The whole suite: unit, golden, end to end through the private Postfix and
+# PostgreSQL, miltertest scripts, fault injection. Last line: N passed, N failed.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@tests/run-all.sh
+
+unit: all
+	@tests/run-all.sh unit
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@tests/bench/run.sh
+
+# Address and undefined-behaviour sanitizers over the whole suite.
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang \
+	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" all
+	@CRMGATE_BUILD=build/asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	    tests/run-all.sh
+
+valgrind: all
+	@CRMGATE_VALGRIND=1 tests/run-all.sh unit
+
+lint: all
+	@tests/lint.sh
+
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/bin/%)
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined
+
+build/fuzz/bin/%: tests/fuzz/%.c
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang OPT="$(FUZZ_FLAGS)" build/fuzz/libcrmgate.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer -std=c11 -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) \
+	    -o $@ $< build/fuzz/libcrmgate.a $(LIBS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@tests/fuzz/run.sh $(FUZZ_BIN)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run
+
+install: $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/crmgate/sql \
+	    $(DESTDIR)$(SYSCONFDIR)/crmgate
+	install -m 0755 $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 sql/*.sql $(DESTDIR)$(PREFIX)/share/crmgate/sql/
+	install -m 0644 etc/freemail-domains.txt $(DESTDIR)$(SYSCONFDIR)/crmgate/
+	test -e $(DESTDIR)$(SYSCONFDIR)/crmgate/crmgate.conf || \
+	    install -m 0640 etc/crmgate.conf $(DESTDIR)$(SYSCONFDIR)/crmgate/crmgate.conf
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,48 @@
+/*
+ * cli.h - shared pieces of the crmgate admin command.
+ */
+#ifndef CRMGATE_CLI_H
+#define CRMGATE_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "crmgate/config.h"
+#include "crmgate/db.h"
+
+typedef struct {
+    const char *config_path;
+    crm_config *cfg; /* loaded on first need */
+    db_conn *db;     /* connected on first need */
+    bool json;       /* --json: machine-readable output */
+} cli_ctx;
+
+/* A subcommand: argv[0] is its own name. Returns a sysexits.h code. */
+typedef int (*cli_fn)(cli_ctx *ctx, int argc, char **argv);
+
+/* Loads the configuration or exits with EX_CONFIG. */
+crm_config *cli_config(cli_ctx *ctx);
+/* Connects to the database or exits with EX_TEMPFAIL / EX_UNAVAILABLE. */
+db_conn *cli_db(cli_ctx *ctx);
+/* Prints value as JSON (indented) to stdout and frees it. */
+void cli_print_json(json_t *value);
+/* Prints "crmgate: what" to stderr; returns the exit code for r. */
+int cli_fail(crm_result r, const char *what);
+/* Prints usage for a subcommand and returns EX_USAGE. */
+int cli_usage(const char *text);
+/* Parses a positive id; false if it is not one. */
+bool cli_parse_id(const char *s, gint64 *id_r);
+
+int cmd_migrate(cli_ctx *ctx, int argc, char **argv);
+int cmd_user(cli_ctx *ctx, int argc, char **argv);
+int cmd_company(cli_ctx *ctx, int argc, char **argv);
+int cmd_contact(cli_ctx *ctx, int argc, char **argv);
+int cmd_deal(cli_ctx *ctx, int argc, char **argv);
+int cmd_import(cli_ctx *ctx, int argc, char **argv);
+int cmd_export(cli_ctx *ctx, int argc, char **argv);
+int cmd_parse(cli_ctx *ctx, int argc, char **argv);
+int cmd_ingest(cli_ctx *ctx, int argc, char **argv);
+int cmd_timeline(cli_ctx *ctx, int argc, char **argv);
+int cmd_spool(cli_ctx *ctx, int argc, char **argv);
+
+#endif

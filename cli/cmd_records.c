@@ -1,0 +1,334 @@
+/*
+ * cmd_records.c - migrate, user/company/contact/deal add, contact
+ * import and export.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "cli.h"
+#include "crmgate/addr.h"
+#include "crmgate/records.h"
+
+/* Prints a new record: JSON, or "kind id=N" plus its fields. */
+static int print_record(cli_ctx *ctx, const char *kind, json_t *rec)
+{
+    if (ctx->json) {
+        cli_print_json(rec);
+        return 0;
+    }
+    printf("%s id=%" JSON_INTEGER_FORMAT "\n", kind,
+           json_integer_value(json_object_get(rec, "id")));
+    const char *key;
+    json_t *v;
+    json_object_foreach(rec, key, v)
+    {
+        if (strcmp(key, "id") == 0 || json_is_null(v))
+            continue;
+        char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        printf("  %s: %s\n", key,
+               json_is_string(v) ? json_string_value(v) : s);
+        free(s);
+    }
+    json_decref(rec);
+    return 0;
+}
+
+int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1)
+        return cli_usage("migrate");
+    guint applied = 0;
+    char *err = NULL;
+    crm_result r = db_migrate(cli_db(ctx), &applied, &err);
+    if (r)
+        return cli_fail(r, err);
+    if (ctx->json)
+        cli_print_json(json_pack("{s:i}", "applied", (int)applied));
+    else
+        printf("migrations applied: %u\n", applied);
+    return 0;
+}
+
+#define USER_USAGE "user add EMAIL [--name NAME] [--role manager|operator|chief|admin]"
+
+int cmd_user(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},
+        {"role", required_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2 || strcmp(argv[1], "add") != 0)
+        return cli_usage(USER_USAGE);
+    records_user u = {0};
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc - 1, argv + 1, "n:r:", opts, NULL)) != -1) {
+        if (ch == 'n')
+            u.name = optarg;
+        else if (ch == 'r')
+            u.role = optarg;
+        else
+            return cli_usage(USER_USAGE);
+    }
+    if (optind + 1 != argc - 1)
+        return cli_usage(USER_USAGE);
+    u.email = argv[1 + optind];
+    json_t *rec = NULL;
+    char *err = NULL;
+    crm_result r = records_user_add(cli_db(ctx), &u, &rec, &err);
+    return r ? cli_fail(r, err) : print_record(ctx, "user", rec);
+}
+
+#define COMPANY_USAGE \
+    "company add NAME [--domain DOMAIN]... [--website URL] [--owner EMAIL]"
+
+int cmd_company(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"domain", required_argument, NULL, 'd'},
+        {"website", required_argument, NULL, 'w'},
+        {"owner", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2 || strcmp(argv[1], "add") != 0)
+        return cli_usage(COMPANY_USAGE);
+    records_company c = {0};
+    g_autoptr(GPtrArray) domains = g_ptr_array_new();
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc - 1, argv + 1, "d:w:o:", opts, NULL)) != -1) {
+        if (ch == 'd')
+            g_ptr_array_add(domains, optarg);
+        else if (ch == 'w')
+            c.website = optarg;
+        else if (ch == 'o')
+            c.owner = optarg;
+        else
+            return cli_usage(COMPANY_USAGE);
+    }
+    if (optind + 1 != argc - 1)
+        return cli_usage(COMPANY_USAGE);
+    g_ptr_array_add(domains, NULL);
+    c.name = argv[1 + optind];
+    c.domains = (const char *const *)domains->pdata;
+    json_t *rec = NULL;
+    char *err = NULL;
+    crm_result r = records_company_add(cli_db(ctx), &c, &rec, &err);
+    return r ? cli_fail(r, err) : print_record(ctx, "company", rec);
+}
+
+#define CONTACT_USAGE                                                          \
+    "contact add EMAIL [--first F] [--last L] [--name \"F L\"] [--title T] "   \
+    "[--phone P] [--company NAME | --company-id ID] [--owner EMAIL]"
+
+int cmd_contact(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"first", required_argument, NULL, 'f'},
+        {"last", required_argument, NULL, 'l'},
+        {"name", required_argument, NULL, 'n'},
+        {"title", required_argument, NULL, 't'},
+        {"phone", required_argument, NULL, 'p'},
+        {"company", required_argument, NULL, 'c'},
+        {"company-id", required_argument, NULL, 'C'},
+        {"owner", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2 || strcmp(argv[1], "add") != 0)
+        return cli_usage(CONTACT_USAGE);
+    records_contact c = {0};
+    g_autofree char *first = NULL, *last = NULL;
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc - 1, argv + 1, "f:l:n:t:p:c:C:o:", opts,
+                             NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            c.first_name = optarg;
+            break;
+        case 'l':
+            c.last_name = optarg;
+            break;
+        case 'n':
+            g_free(first);
+            g_free(last);
+            addr_split_name(optarg, &first, &last);
+            break;
+        case 't':
+            c.title = optarg;
+            break;
+        case 'p':
+            c.phone = optarg;
+            break;
+        case 'c':
+            c.company = optarg;
+            break;
+        case 'C':
+            if (!cli_parse_id(optarg, &c.company_id))
+                return cli_usage(CONTACT_USAGE);
+            break;
+        case 'o':
+            c.owner = optarg;
+            break;
+        default:
+            return cli_usage(CONTACT_USAGE);
+        }
+    }
+    if (optind + 1 != argc - 1)
+        return cli_usage(CONTACT_USAGE);
+    if (!c.first_name)
+        c.first_name = first;
+    if (!c.last_name)
+        c.last_name = last;
+    c.email = argv[1 + optind];
+    json_t *rec = NULL;
+    char *err = NULL;
+    crm_result r = records_contact_add(cli_db(ctx), &c, &rec, &err);
+    return r ? cli_fail(r, err) : print_record(ctx, "contact", rec);
+}
+
+#define DEAL_USAGE                                                             \
+    "deal add NAME [--contact ID] [--company ID] [--amount N] [--currency C] " \
+    "[--stage S] [--ticket T] [--owner EMAIL]"
+
+int cmd_deal(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"contact", required_argument, NULL, 'c'},
+        {"company", required_argument, NULL, 'C'},
+        {"amount", required_argument, NULL, 'a'},
+        {"currency", required_argument, NULL, 'u'},
+        {"stage", required_argument, NULL, 's'},
+        {"ticket", required_argument, NULL, 't'},
+        {"owner", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2 || strcmp(argv[1], "add") != 0)
+        return cli_usage(DEAL_USAGE);
+    records_deal d = {0};
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc - 1, argv + 1, "c:C:a:u:s:t:o:", opts,
+                             NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            if (!cli_parse_id(optarg, &d.contact_id))
+                return cli_usage(DEAL_USAGE);
+            break;
+        case 'C':
+            if (!cli_parse_id(optarg, &d.company_id))
+                return cli_usage(DEAL_USAGE);
+            break;
+        case 'a':
+            d.amount = optarg;
+            break;
+        case 'u':
+            d.currency = optarg;
+            break;
+        case 's':
+            d.stage = optarg;
+            break;
+        case 't':
+            d.ticket = optarg;
+            break;
+        case 'o':
+            d.owner = optarg;
+            break;
+        default:
+            return cli_usage(DEAL_USAGE);
+        }
+    }
+    if (optind + 1 != argc - 1)
+        return cli_usage(DEAL_USAGE);
+    d.name = argv[1 + optind];
+    json_t *rec = NULL;
+    char *err = NULL;
+    crm_result r = records_deal_add(cli_db(ctx), &d, &rec, &err);
+    return r ? cli_fail(r, err) : print_record(ctx, "deal", rec);
+}
+
+int cmd_import(cli_ctx *ctx, int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[1], "contacts") != 0)
+        return cli_usage("import contacts FILE.csv");
+    FILE *f = strcmp(argv[2], "-") == 0 ? stdin : fopen(argv[2], "r");
+    if (!f) {
+        g_autofree char *m = g_strdup_printf("%s: %s", argv[2],
+                                             g_strerror(errno));
+        return cli_fail(CRM_ERR_IO, m);
+    }
+    guint added = 0, skipped = 0;
+    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    char *err = NULL;
+    crm_result r = records_import_contacts(cli_db(ctx), f, &added, &skipped,
+                                           problems, &err);
+    if (f != stdin)
+        fclose(f);
+    if (r)
+        return cli_fail(r, err);
+    for (guint i = 0; i < problems->len; i++)
+        fprintf(stderr, "crmgate: %s: %s\n", argv[2],
+                (char *)g_ptr_array_index(problems, i));
+    if (ctx->json)
+        cli_print_json(json_pack("{s:i,s:i}", "added", (int)added, "skipped",
+                                 (int)skipped));
+    else
+        printf("contacts added: %u, skipped: %u\n", added, skipped);
+    return 0;
+}
+
+static void csv_cell(json_t *v, bool last)
+{
+    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+    g_autofree char *num = json_is_integer(v)
+                               ? g_strdup_printf("%" JSON_INTEGER_FORMAT,
+                                                 json_integer_value(v))
+                               : NULL;
+    if (num)
+        s = num;
+    if (s) {
+        fputc('"', stdout);
+        for (const char *p = s; *p; p++) {
+            if (*p == '"')
+                fputc('"', stdout);
+            fputc(*p, stdout);
+        }
+        fputc('"', stdout);
+    }
+    fputc(last ? '\n' : ',', stdout);
+}
+
+int cmd_export(cli_ctx *ctx, int argc, char **argv)
+{
+    static const char *const cols[] = {"id",    "email", "first_name",
+                                       "last_name", "title", "phone",
+                                       "company", "owner"};
+    if (argc != 2 || strcmp(argv[1], "contacts") != 0)
+        return cli_usage("export contacts");
+    json_t *arr = NULL;
+    char *err = NULL;
+    crm_result r = records_export_contacts(cli_db(ctx), &arr, &err);
+    if (r)
+        return cli_fail(r, err);
+    if (ctx->json) {
+        cli_print_json(arr);
+        return 0;
+    }
+    for (size_t c = 0; c < G_N_ELEMENTS(cols); c++)
+        printf("%s%c", cols[c], c + 1 < G_N_ELEMENTS(cols) ? ',' : '\n');
+    size_t i;
+    json_t *row;
+    json_array_foreach(arr, i, row)
+    {
+        for (size_t c = 0; c < G_N_ELEMENTS(cols); c++)
+            csv_cell(json_object_get(row, cols[c]),
+                     c + 1 == G_N_ELEMENTS(cols));
+    }
+    json_decref(arr);
+    return 0;
+}

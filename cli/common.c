@@ -1,0 +1,85 @@
+/*
+ * common.c - configuration, database and output helpers of the CLI.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sysexits.h>
+
+#include "cli.h"
+
+crm_config *cli_config(cli_ctx *ctx)
+{
+    if (ctx->cfg)
+        return ctx->cfg;
+    const char *path = ctx->config_path ? ctx->config_path
+                                        : config_default_path();
+    char *err = NULL;
+    if (config_load(path, &ctx->cfg, &err)) {
+        fprintf(stderr, "crmgate: %s\n", err);
+        exit(EX_CONFIG);
+    }
+    return ctx->cfg;
+}
+
+db_conn *cli_db(cli_ctx *ctx)
+{
+    if (ctx->db)
+        return ctx->db;
+    crm_config *cfg = cli_config(ctx);
+    ctx->db = db_conn_new(cfg->dsn);
+    char *err = NULL;
+    if (db_connect(ctx->db, 10000, &err)) {
+        fprintf(stderr, "crmgate: %s\n", err);
+        exit(EX_UNAVAILABLE);
+    }
+    return ctx->db;
+}
+
+void cli_print_json(json_t *value)
+{
+    json_dumpf(value, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    fputc('\n', stdout);
+    json_decref(value);
+}
+
+int cli_fail(crm_result r, const char *what)
+{
+    fprintf(stderr, "crmgate: %s\n", what && *what ? what : crm_strerror(r));
+    switch (r) {
+    case CRM_OK:
+        return 0;
+    case CRM_ERR_USAGE:
+        return EX_USAGE;
+    case CRM_ERR_CONFIG:
+        return EX_CONFIG;
+    case CRM_ERR_DB_DOWN:
+        return EX_TEMPFAIL;
+    case CRM_ERR_IO:
+        return EX_IOERR;
+    case CRM_ERR_NOTFOUND:
+        return EX_NOINPUT;
+    case CRM_ERR_PARSE:
+    case CRM_ERR_TOOBIG:
+    case CRM_ERR_EXISTS:
+    case CRM_ERR_DB:
+        return EX_DATAERR;
+    case CRM_ERR_INTERNAL:
+        return EX_SOFTWARE;
+    }
+    return EX_SOFTWARE;
+}
+
+int cli_usage(const char *text)
+{
+    fprintf(stderr, "usage: crmgate %s\n", text);
+    return EX_USAGE;
+}
+
+bool cli_parse_id(const char *s, gint64 *id_r)
+{
+    guint64 v = 0;
+    if (!s || !g_ascii_string_to_unsigned(s, 10, 1, G_MAXINT64, &v, NULL))
+        return false;
+    *id_r = (gint64)v;
+    return true;
+}

@@ -1,0 +1,463 @@
+/*
+ * config.c - load and validate crmgate.conf with libconfuse.
+ *
+ * Each section is one declarative cfg_opt_t table. Integer options carry
+ * their range in a validation callback, so a value out of range is reported
+ * with file and line like a syntax error. Lists of domains and addresses are
+ * normalised once here into hash sets, so the hot path does one lookup.
+ */
+#include "crmgate/config.h"
+
+#include <confuse.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crmgate/addr.h"
+
+#define DEFAULT_DSN "host=127.0.0.1 port=55432 dbname=crmgate user=crmgate"
+
+typedef struct {
+    const char *name;
+    long min;
+    long max;
+} int_range;
+
+static const int_range ranges[] = {
+    {"time_budget_ms", 10, 60000},
+    {"pool_size", 1, 256},
+    {"header_bytes", 1024, 16 * 1024 * 1024},
+    {"body_memory_bytes", 4096, 512L * 1024 * 1024},
+    {"message_bytes", 65536, 2047L * 1024 * 1024},
+    {"text_bytes", 1024, 64L * 1024 * 1024},
+    {"attachment_store_bytes", 0, 512L * 1024 * 1024},
+    {"open_deals_linked", 0, 100},
+    {"max_recipients", 1, 100000},
+    {"replay_interval", 1, 86400},
+    {"timeout", 1, 3600},
+};
+
+static int validate_int(cfg_t *cfg, cfg_opt_t *opt)
+{
+    long v = cfg_opt_getnint(opt, cfg_opt_size(opt) - 1);
+    for (size_t i = 0; i < G_N_ELEMENTS(ranges); i++) {
+        if (strcmp(ranges[i].name, opt->name) != 0)
+            continue;
+        if (v < ranges[i].min || v > ranges[i].max) {
+            cfg_error(cfg, "option '%s' is %ld, must be between %ld and %ld",
+                      opt->name, v, ranges[i].min, ranges[i].max);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int validate_level(cfg_t *cfg, cfg_opt_t *opt)
+{
+    log_level level;
+    const char *v = cfg_opt_getnstr(opt, 0);
+    if (!log_level_parse(v, &level)) {
+        cfg_error(cfg, "option 'level' is '%s', must be debug, info, warn "
+                       "or error", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int validate_domains(cfg_t *cfg, cfg_opt_t *opt)
+{
+    for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+        g_autofree char *d = addr_normalize_domain(cfg_opt_getnstr(opt, i));
+        if (!d) {
+            cfg_error(cfg, "option '%s': '%s' is not a domain", opt->name,
+                      cfg_opt_getnstr(opt, i));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int validate_addresses(cfg_t *cfg, cfg_opt_t *opt)
+{
+    for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+        g_autofree char *a = addr_normalize(cfg_opt_getnstr(opt, i));
+        if (!a) {
+            cfg_error(cfg, "option '%s': '%s' is not an address", opt->name,
+                      cfg_opt_getnstr(opt, i));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static cfg_opt_t database_opts[] = {
+    CFG_STR("dsn", "", CFGF_NONE),
+    CFG_INT("time_budget_ms", 2000, CFGF_NONE),
+    CFG_INT("pool_size", 8, CFGF_NONE),
+    CFG_END(),
+};
+
+static cfg_opt_t sales_inbox_opts[] = {
+    CFG_STR("lead_source", "email", CFGF_NONE),
+    CFG_STR("owner", "", CFGF_NONE),
+    CFG_END(),
+};
+
+static cfg_opt_t mail_opts[] = {
+    CFG_STR_LIST("internal_domains", "{}", CFGF_NONE),
+    CFG_STR("capture_local_part", "crm", CFGF_NONE),
+    CFG_STR("capture_domain", "", CFGF_NONE),
+    CFG_BOOL("log_internal", cfg_false, CFGF_NONE),
+    CFG_STR("originating_daemon_name", "ORIGINATING", CFGF_NONE),
+    CFG_STR_LIST("never_log_addresses", "{}", CFGF_NONE),
+    CFG_STR_LIST("never_log_domains", "{}", CFGF_NONE),
+    CFG_STR("freemail_domains_file", "freemail-domains.txt", CFGF_NONE),
+    CFG_STR_LIST("freemail_domains", "{}", CFGF_NONE),
+    CFG_SEC("sales_inbox", sales_inbox_opts, CFGF_MULTI | CFGF_TITLE),
+    CFG_END(),
+};
+
+static cfg_opt_t limits_opts[] = {
+    CFG_INT("header_bytes", 65536, CFGF_NONE),
+    CFG_INT("body_memory_bytes", 1048576, CFGF_NONE),
+    CFG_INT("message_bytes", 104857600, CFGF_NONE),
+    CFG_INT("text_bytes", 262144, CFGF_NONE),
+    CFG_INT("attachment_store_bytes", 10485760, CFGF_NONE),
+    CFG_INT("open_deals_linked", 3, CFGF_NONE),
+    CFG_INT("max_recipients", 1000, CFGF_NONE),
+    CFG_END(),
+};
+
+static cfg_opt_t milter_opts[] = {
+    CFG_STR("socket", "inet:8891@127.0.0.1", CFGF_NONE),
+    CFG_STR("spool_dir", "../var/spool", CFGF_NONE),
+    CFG_INT("replay_interval", 30, CFGF_NONE),
+    CFG_INT("timeout", 300, CFGF_NONE),
+    CFG_END(),
+};
+
+static cfg_opt_t log_opts[] = {
+    CFG_STR("level", "info", CFGF_NONE),
+    CFG_BOOL("syslog", cfg_false, CFGF_NONE),
+    CFG_END(),
+};
+
+static cfg_opt_t top_opts[] = {
+    CFG_SEC("database", database_opts, CFGF_NONE),
+    CFG_SEC("mail", mail_opts, CFGF_NONE),
+    CFG_SEC("limits", limits_opts, CFGF_NONE),
+    CFG_SEC("milter", milter_opts, CFGF_NONE),
+    CFG_SEC("log", log_opts, CFGF_NONE),
+    CFG_END(),
+};
+
+/* libconfuse reports through this; keep the last message for the caller. */
+static GPrivate config_error_key = G_PRIVATE_INIT(g_free);
+
+static void config_error_fn(cfg_t *cfg, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void config_error_fn(cfg_t *cfg, const char *fmt, va_list ap)
+{
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    char *full;
+    if (cfg && cfg->filename && cfg->line)
+        full = g_strdup_printf("%s:%d: %s", cfg->filename, cfg->line, msg);
+    else if (cfg && cfg->filename)
+        full = g_strdup_printf("%s: %s", cfg->filename, msg);
+    else
+        full = g_strdup(msg);
+    g_private_replace(&config_error_key, full);
+}
+
+const char *config_default_path(void)
+{
+    const char *env = g_getenv("CRMGATE_CONFIG");
+    if (env && *env)
+        return env;
+    if (access("etc/crmgate.conf", R_OK) == 0)
+        return "etc/crmgate.conf";
+    return CRM_SYSCONFDIR "/crmgate/crmgate.conf";
+}
+
+static char *resolve_path(const crm_config *cfg, const char *p)
+{
+    if (g_path_is_absolute(p))
+        return g_strdup(p);
+    return g_build_filename(cfg->dir, p, NULL);
+}
+
+static GHashTable *string_set_new(void)
+{
+    return g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+}
+
+static void sales_inbox_free(gpointer p)
+{
+    config_sales_inbox *s = p;
+    g_free(s->address);
+    g_free(s->lead_source);
+    g_free(s->owner);
+    g_free(s);
+}
+
+crm_config *config_new_defaults(void)
+{
+    crm_config *cfg = g_new0(crm_config, 1);
+    cfg->path = g_strdup("");
+    cfg->dir = g_strdup(".");
+    cfg->dsn = g_strdup(DEFAULT_DSN);
+    cfg->db_time_budget_ms = 2000;
+    cfg->db_pool_size = 8;
+    cfg->internal_domains = string_set_new();
+    cfg->capture_local = g_strdup("crm");
+    cfg->capture_domain = g_strdup("");
+    cfg->originating_daemon = g_strdup("ORIGINATING");
+    cfg->never_log_addresses = string_set_new();
+    cfg->never_log_domains = string_set_new();
+    cfg->freemail_domains = string_set_new();
+    cfg->sales_inboxes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                               sales_inbox_free);
+    cfg->header_bytes = 65536;
+    cfg->body_memory_bytes = 1048576;
+    cfg->message_bytes = 104857600;
+    cfg->text_bytes = 262144;
+    cfg->attachment_store_bytes = 10485760;
+    cfg->open_deals_linked = 3;
+    cfg->max_recipients = 1000;
+    cfg->milter_socket = g_strdup("inet:8891@127.0.0.1");
+    cfg->spool_dir = g_strdup("var/spool");
+    cfg->replay_interval_s = 30;
+    cfg->milter_timeout_s = 300;
+    cfg->log_level = LOG_LEVEL_INFO;
+    return cfg;
+}
+
+static void add_domains(GHashTable *set, cfg_t *sec, const char *opt)
+{
+    for (unsigned i = 0; i < cfg_size(sec, opt); i++) {
+        char *d = addr_normalize_domain(cfg_getnstr(sec, opt, i));
+        if (d)
+            g_hash_table_add(set, d);
+    }
+}
+
+/* Reads one domain a line; '#' starts a comment. */
+static crm_result load_domain_file(GHashTable *set, const char *path,
+                                   char **error_r)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+    if (!g_file_get_contents(path, &text, NULL, &err)) {
+        *error_r = g_strdup_printf("%s: %s", path, err->message);
+        return CRM_ERR_CONFIG;
+    }
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i]; i++) {
+        char *hash = strchr(lines[i], '#');
+        if (hash)
+            *hash = '\0';
+        g_strstrip(lines[i]);
+        if (!*lines[i])
+            continue;
+        char *d = addr_normalize_domain(lines[i]);
+        if (!d) {
+            *error_r = g_strdup_printf("%s:%u: '%s' is not a domain", path,
+                                       i + 1, lines[i]);
+            return CRM_ERR_CONFIG;
+        }
+        g_hash_table_add(set, d);
+    }
+    return CRM_OK;
+}
+
+static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
+{
+    cfg_t *db = cfg_getsec(top, "database");
+    cfg_t *mail = cfg_getsec(top, "mail");
+    cfg_t *lim = cfg_getsec(top, "limits");
+    cfg_t *mil = cfg_getsec(top, "milter");
+    cfg_t *log = cfg_getsec(top, "log");
+    const char *env;
+
+    env = g_getenv("CRMGATE_DSN");
+    g_free(cfg->dsn);
+    if (env && *env)
+        cfg->dsn = g_strdup(env);
+    else if (*cfg_getstr(db, "dsn"))
+        cfg->dsn = g_strdup(cfg_getstr(db, "dsn"));
+    else
+        cfg->dsn = g_strdup(DEFAULT_DSN);
+    cfg->db_time_budget_ms = (guint)cfg_getint(db, "time_budget_ms");
+    cfg->db_pool_size = (guint)cfg_getint(db, "pool_size");
+
+    add_domains(cfg->internal_domains, mail, "internal_domains");
+    g_free(cfg->capture_local);
+    cfg->capture_local = g_ascii_strdown(cfg_getstr(mail, "capture_local_part"), -1);
+    g_free(cfg->capture_domain);
+    const char *cd = cfg_getstr(mail, "capture_domain");
+    cfg->capture_domain = *cd ? addr_normalize_domain(cd) : g_strdup("");
+    if (!cfg->capture_domain) {
+        *error_r = g_strdup_printf("%s: mail.capture_domain '%s' is not a "
+                                   "domain", cfg->path, cd);
+        return CRM_ERR_CONFIG;
+    }
+    cfg->log_internal = cfg_getbool(mail, "log_internal");
+    g_free(cfg->originating_daemon);
+    cfg->originating_daemon = g_strdup(cfg_getstr(mail, "originating_daemon_name"));
+    for (unsigned i = 0; i < cfg_size(mail, "never_log_addresses"); i++) {
+        char *a = addr_normalize(cfg_getnstr(mail, "never_log_addresses", i));
+        if (a)
+            g_hash_table_add(cfg->never_log_addresses, a);
+    }
+    add_domains(cfg->never_log_domains, mail, "never_log_domains");
+    add_domains(cfg->freemail_domains, mail, "freemail_domains");
+    const char *ff = cfg_getstr(mail, "freemail_domains_file");
+    if (*ff) {
+        g_autofree char *p = resolve_path(cfg, ff);
+        crm_result r = load_domain_file(cfg->freemail_domains, p, error_r);
+        if (r)
+            return r;
+    }
+    for (unsigned i = 0; i < cfg_size(mail, "sales_inbox"); i++) {
+        cfg_t *s = cfg_getnsec(mail, "sales_inbox", i);
+        config_sales_inbox *si = g_new0(config_sales_inbox, 1);
+        si->address = addr_normalize(cfg_title(s));
+        si->lead_source = g_strdup(cfg_getstr(s, "lead_source"));
+        const char *owner = cfg_getstr(s, "owner");
+        si->owner = *owner ? addr_normalize(owner) : NULL;
+        if (!si->address || (*owner && !si->owner) || !*si->lead_source) {
+            *error_r = g_strdup_printf(
+                "%s: sales_inbox '%s': needs a valid address, owner address "
+                "and a lead_source", cfg->path, cfg_title(s));
+            sales_inbox_free(si);
+            return CRM_ERR_CONFIG;
+        }
+        g_hash_table_replace(cfg->sales_inboxes, si->address, si);
+    }
+
+    cfg->header_bytes = (gsize)cfg_getint(lim, "header_bytes");
+    cfg->body_memory_bytes = (gsize)cfg_getint(lim, "body_memory_bytes");
+    cfg->message_bytes = (gsize)cfg_getint(lim, "message_bytes");
+    cfg->text_bytes = (gsize)cfg_getint(lim, "text_bytes");
+    cfg->attachment_store_bytes = (gsize)cfg_getint(lim, "attachment_store_bytes");
+    cfg->open_deals_linked = (guint)cfg_getint(lim, "open_deals_linked");
+    cfg->max_recipients = (guint)cfg_getint(lim, "max_recipients");
+
+    g_free(cfg->milter_socket);
+    cfg->milter_socket = g_strdup(cfg_getstr(mil, "socket"));
+    g_free(cfg->spool_dir);
+    env = g_getenv("CRMGATE_SPOOL_DIR");
+    cfg->spool_dir = resolve_path(cfg, env && *env ? env : cfg_getstr(mil, "spool_dir"));
+    cfg->replay_interval_s = (guint)cfg_getint(mil, "replay_interval");
+    cfg->milter_timeout_s = (guint)cfg_getint(mil, "timeout");
+
+    log_level_parse(cfg_getstr(log, "level"), &cfg->log_level);
+    cfg->log_syslog = cfg_getbool(log, "syslog");
+    return CRM_OK;
+}
+
+crm_result config_load(const char *path, crm_config **cfg_r, char **error_r)
+{
+    *cfg_r = NULL;
+    *error_r = NULL;
+    if (access(path, R_OK) != 0) {
+        *error_r = g_strdup_printf("%s: %s", path, g_strerror(errno));
+        return CRM_ERR_IO;
+    }
+    cfg_t *top = cfg_init(top_opts, CFGF_NONE);
+    cfg_set_error_function(top, config_error_fn);
+    static const char *const int_opts[][2] = {
+        {"database", "time_budget_ms"},    {"database", "pool_size"},
+        {"limits", "header_bytes"},        {"limits", "body_memory_bytes"},
+        {"limits", "message_bytes"},       {"limits", "text_bytes"},
+        {"limits", "attachment_store_bytes"}, {"limits", "open_deals_linked"},
+        {"limits", "max_recipients"},      {"milter", "replay_interval"},
+        {"milter", "timeout"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(int_opts); i++) {
+        g_autofree char *name = g_strdup_printf("%s|%s", int_opts[i][0],
+                                                int_opts[i][1]);
+        cfg_set_validate_func(top, name, validate_int);
+    }
+    cfg_set_validate_func(top, "log|level", validate_level);
+    cfg_set_validate_func(top, "mail|internal_domains", validate_domains);
+    cfg_set_validate_func(top, "mail|never_log_domains", validate_domains);
+    cfg_set_validate_func(top, "mail|freemail_domains", validate_domains);
+    cfg_set_validate_func(top, "mail|never_log_addresses", validate_addresses);
+
+    g_private_replace(&config_error_key, NULL);
+    int rc = cfg_parse(top, path);
+    if (rc != CFG_SUCCESS) {
+        const char *msg = g_private_get(&config_error_key);
+        *error_r = g_strdup(msg ? msg : (rc == CFG_FILE_ERROR
+                                             ? "cannot read the file"
+                                             : "parse error"));
+        if (!msg || !strstr(*error_r, path)) {
+            char *tmp = *error_r;
+            *error_r = g_strdup_printf("%s: %s", path, tmp);
+            g_free(tmp);
+        }
+        cfg_free(top);
+        return CRM_ERR_CONFIG;
+    }
+    crm_config *cfg = config_new_defaults();
+    g_free(cfg->path);
+    g_free(cfg->dir);
+    cfg->path = g_strdup(path);
+    cfg->dir = g_path_get_dirname(path);
+    crm_result r = config_fill(cfg, top, error_r);
+    cfg_free(top);
+    if (r) {
+        config_free(&cfg);
+        return r;
+    }
+    *cfg_r = cfg;
+    return CRM_OK;
+}
+
+void config_free(crm_config **cfgp)
+{
+    crm_config *cfg = *cfgp;
+    if (!cfg)
+        return;
+    g_free(cfg->path);
+    g_free(cfg->dir);
+    g_free(cfg->dsn);
+    g_hash_table_destroy(cfg->internal_domains);
+    g_free(cfg->capture_local);
+    g_free(cfg->capture_domain);
+    g_free(cfg->originating_daemon);
+    g_hash_table_destroy(cfg->never_log_addresses);
+    g_hash_table_destroy(cfg->never_log_domains);
+    g_hash_table_destroy(cfg->freemail_domains);
+    g_hash_table_destroy(cfg->sales_inboxes);
+    g_free(cfg->milter_socket);
+    g_free(cfg->spool_dir);
+    g_free(cfg);
+    *cfgp = NULL;
+}
+
+bool config_is_internal_domain(const crm_config *cfg, const char *domain)
+{
+    return g_hash_table_contains(cfg->internal_domains, domain);
+}
+
+bool config_is_never_log(const crm_config *cfg, const char *address)
+{
+    return g_hash_table_contains(cfg->never_log_addresses, address) ||
+           g_hash_table_contains(cfg->never_log_domains, addr_domain(address));
+}
+
+bool config_is_freemail(const crm_config *cfg, const char *domain)
+{
+    return g_hash_table_contains(cfg->freemail_domains, domain);
+}
+
+const config_sales_inbox *config_sales_inbox_find(const crm_config *cfg,
+                                                  const char *address)
+{
+    return g_hash_table_lookup(cfg->sales_inboxes, address);
+}

@@ -1,0 +1,289 @@
+/*
+ * db.c - libpq with deadlines, a small connection pool, and migrations.
+ *
+ * Connection and queries use libpq's non-blocking interface with poll(), so
+ * a database that hangs costs at most the caller's budget. On a timeout the
+ * query is cancelled and the connection closed: its state is unknown, and a
+ * fresh connection is cheaper than reasoning about it.
+ */
+#include "crmgate/db.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+#include "crmgate/log.h"
+
+struct db_conn {
+    char *dsn;
+    PGconn *pg;
+    char sqlstate[6];
+};
+
+struct db_pool {
+    char *dsn;
+    GAsyncQueue *idle; /* db_conn * */
+    guint size;
+};
+
+db_conn *db_conn_new(const char *dsn)
+{
+    db_conn *c = g_new0(db_conn, 1);
+    c->dsn = g_strdup(dsn);
+    return c;
+}
+
+static void db_disconnect(db_conn *c)
+{
+    if (c->pg) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+}
+
+void db_conn_free(db_conn **connp)
+{
+    db_conn *c = *connp;
+    if (!c)
+        return;
+    db_disconnect(c);
+    g_free(c->dsn);
+    g_free(c);
+    *connp = NULL;
+}
+
+const char *db_last_sqlstate(const db_conn *conn)
+{
+    return conn->sqlstate;
+}
+
+static gint64 deadline_of(guint timeout_ms)
+{
+    return timeout_ms ? g_get_monotonic_time() + (gint64)timeout_ms * 1000 : 0;
+}
+
+/* Waits until the socket is ready; false on timeout or error. */
+static bool wait_socket(PGconn *pg, bool for_write, gint64 deadline)
+{
+    struct pollfd p = {.fd = PQsocket(pg),
+                       .events = for_write ? POLLOUT : POLLIN};
+    if (p.fd < 0)
+        return false;
+    for (;;) {
+        int ms = -1;
+        if (deadline) {
+            gint64 left = deadline - g_get_monotonic_time();
+            if (left <= 0)
+                return false;
+            ms = (int)((left + 999) / 1000);
+        }
+        int n = poll(&p, 1, ms);
+        if (n > 0)
+            return true;
+        if (n == 0)
+            return false;
+        if (errno != EINTR)
+            return false;
+    }
+}
+
+/* Server notices ("relation exists, skipping") are for the debug log. */
+static void notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    g_autofree char *m = g_strchomp(g_strdup(message));
+    log_debug("db: %s", m);
+}
+
+crm_result db_connect(db_conn *c, guint timeout_ms, char **error_r)
+{
+    if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+        return CRM_OK;
+    db_disconnect(c);
+    gint64 deadline = deadline_of(timeout_ms);
+    c->pg = PQconnectStart(c->dsn);
+    if (!c->pg) {
+        *error_r = g_strdup("out of memory connecting to the database");
+        return CRM_ERR_DB_DOWN;
+    }
+    if (PQstatus(c->pg) == CONNECTION_BAD)
+        goto fail;
+    for (;;) {
+        PostgresPollingStatusType st = PQconnectPoll(c->pg);
+        if (st == PGRES_POLLING_OK)
+            break;
+        if (st == PGRES_POLLING_FAILED)
+            goto fail;
+        if (!wait_socket(c->pg, st == PGRES_POLLING_WRITING, deadline)) {
+            *error_r = g_strdup_printf("database connection timed out after "
+                                       "%u ms", timeout_ms);
+            db_disconnect(c);
+            return CRM_ERR_DB_DOWN;
+        }
+    }
+    if (PQsetnonblocking(c->pg, 1) != 0)
+        goto fail;
+    PQsetNoticeProcessor(c->pg, notice_to_log, NULL);
+    return CRM_OK;
+fail:
+    *error_r = g_strdup_printf("cannot connect to the database: %s",
+                               PQerrorMessage(c->pg));
+    g_strchomp(*error_r);
+    db_disconnect(c);
+    return CRM_ERR_DB_DOWN;
+}
+
+static void cancel_query(db_conn *c)
+{
+    PGcancel *cancel = PQgetCancel(c->pg);
+    if (cancel) {
+        char buf[256];
+        PQcancel(cancel, buf, sizeof(buf));
+        PQfreeCancel(cancel);
+    }
+    db_disconnect(c);
+}
+
+static crm_result db_run(db_conn *c, guint timeout_ms, const char *sql,
+                         int n, const char *const *values, const int *lengths,
+                         const int *formats, bool simple, PGresult **res_r,
+                         char **error_r)
+{
+    gint64 deadline = deadline_of(timeout_ms);
+    crm_result r;
+    PGresult *last = NULL;
+
+    *res_r = NULL;
+    c->sqlstate[0] = '\0';
+    r = db_connect(c, timeout_ms, error_r);
+    if (r)
+        return r;
+    if (simple ? !PQsendQuery(c->pg, sql)
+               : !PQsendQueryParams(c->pg, sql, n, NULL, values, lengths,
+                                    formats, 0))
+        goto lost;
+    for (;;) {
+        int fl = PQflush(c->pg);
+        if (fl < 0)
+            goto lost;
+        if (fl == 0)
+            break;
+        if (!wait_socket(c->pg, true, deadline))
+            goto timeout;
+    }
+    for (;;) {
+        while (PQisBusy(c->pg)) {
+            if (!wait_socket(c->pg, false, deadline))
+                goto timeout;
+            if (!PQconsumeInput(c->pg))
+                goto lost;
+        }
+        PGresult *res = PQgetResult(c->pg);
+        if (!res)
+            break;
+        if (last)
+            PQclear(last);
+        last = res;
+    }
+    if (!last)
+        goto lost;
+    ExecStatusType st = PQresultStatus(last);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        *res_r = last;
+        return CRM_OK;
+    }
+    const char *state = PQresultErrorField(last, PG_DIAG_SQLSTATE);
+    g_strlcpy(c->sqlstate, state ? state : "", sizeof(c->sqlstate));
+    *error_r = g_strchomp(g_strdup(PQresultErrorMessage(last)));
+    PQclear(last);
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        db_disconnect(c);
+        return CRM_ERR_DB_DOWN;
+    }
+    /* Class 08 (connection) and 57P (shutdown) mean the server went away. */
+    if (strncmp(c->sqlstate, "08", 2) == 0 ||
+        strncmp(c->sqlstate, "57P", 3) == 0) {
+        db_disconnect(c);
+        return CRM_ERR_DB_DOWN;
+    }
+    return CRM_ERR_DB;
+timeout:
+    if (last)
+        PQclear(last);
+    cancel_query(c);
+    *error_r = g_strdup_printf("database query timed out after %u ms",
+                               timeout_ms);
+    return CRM_ERR_DB_DOWN;
+lost:
+    if (last)
+        PQclear(last);
+    *error_r = g_strdup_printf("database connection lost: %s",
+                               c->pg ? PQerrorMessage(c->pg) : "");
+    g_strchomp(*error_r);
+    db_disconnect(c);
+    return CRM_ERR_DB_DOWN;
+}
+
+crm_result db_query(db_conn *c, guint timeout_ms, const char *sql, int n,
+                    const char *const *values, const int *lengths,
+                    const int *formats, PGresult **res_r, char **error_r)
+{
+    return db_run(c, timeout_ms, sql, n, values, lengths, formats, false,
+                  res_r, error_r);
+}
+
+crm_result db_exec_script(db_conn *c, const char *sql, char **error_r)
+{
+    PGresult *res = NULL;
+    crm_result r = db_run(c, 0, sql, 0, NULL, NULL, NULL, true, &res, error_r);
+    if (res)
+        PQclear(res);
+    return r;
+}
+
+crm_result db_exec(db_conn *c, guint timeout_ms, const char *sql, int n,
+                   const char *const *values, char **error_r)
+{
+    PGresult *res = NULL;
+    crm_result r = db_query(c, timeout_ms, sql, n, values, NULL, NULL, &res,
+                            error_r);
+    if (res)
+        PQclear(res);
+    return r;
+}
+
+db_pool *db_pool_new(const char *dsn, guint size)
+{
+    db_pool *p = g_new0(db_pool, 1);
+    p->dsn = g_strdup(dsn);
+    p->size = size;
+    p->idle = g_async_queue_new();
+    for (guint i = 0; i < size; i++)
+        g_async_queue_push(p->idle, db_conn_new(dsn));
+    return p;
+}
+
+void db_pool_free(db_pool **poolp)
+{
+    db_pool *p = *poolp;
+    if (!p)
+        return;
+    db_conn *c;
+    while ((c = g_async_queue_try_pop(p->idle)))
+        db_conn_free(&c);
+    g_async_queue_unref(p->idle);
+    g_free(p->dsn);
+    g_free(p);
+    *poolp = NULL;
+}
+
+db_conn *db_pool_take(db_pool *pool, guint timeout_ms)
+{
+    return g_async_queue_timeout_pop(pool->idle, (guint64)timeout_ms * 1000);
+}
+
+void db_pool_give(db_pool *pool, db_conn *conn)
+{
+    if (conn)
+        g_async_queue_push(pool->idle, conn);
+}

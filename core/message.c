@@ -1,0 +1,1268 @@
+/*
+ * message.c - capture parsing: one RFC 5322 message read with GMime 3 into
+ * the crm_message model of message.h.
+ *
+ * GMime parses with per-call options (fallback charsets UTF-8,
+ * windows-1252, iso-8859-1; loose address and RFC 2047 rules) whose warning
+ * callback turns parser complaints into msg->warnings. The stream must be
+ * seekable: GMime keeps part contents as substreams of it (nothing is
+ * copied into memory), and a second pass over it computes raw_size and the
+ * digest. message_parse_bytes wraps a copy of the buffer in a memory
+ * stream; message_parse_file opens the file read-only.
+ *
+ * Which parts are what (outer message only; parts inside an attached
+ * message/rfc822 never become the body):
+ *  - body candidates are text/plain and text/html leaves without a file
+ *    name or an attachment disposition; in a multipart/alternative only the
+ *    branch holding text/plain (else the one holding HTML) is a candidate.
+ *  - the body is every text/plain candidate in order, joined by a newline
+ *    (mail clients show inline text parts one after the other; keeping only
+ *    the first would drop text); if there is none, the HTML candidates
+ *    converted with html_text, and text_from_html is set.
+ *  - every other leaf is an attachment, except unused text/plain and
+ *    text/html without a name: those are the other side of an alternative
+ *    or the body of an attached message, already represented.
+ *  - a message/rfc822 (or global/news) part is an attachment as a whole
+ *    (size and hash of GMime's serialisation of it: headers as GMime writes
+ *    them, contents byte for byte), and its own attachments are listed too.
+ *
+ * Limits: body text keeps text_max bytes (cut on a character boundary),
+ * HTML is read up to 4 x text_max before conversion, attachments keep
+ * content up to attachment_store_max; sizes and SHA-256 are computed
+ * streaming in MSG_CHUNK pieces, so memory stays bounded for huge parts.
+ * max_parts, max_depth, max_addresses, max_references bound the lists; ids
+ * keep 998 bytes, names and addresses 1 KiB, the subject 16 KiB, and at most
+ * MSG_WARNINGS_MAX warnings are kept. Each cut adds a warning. GMime itself
+ * holds each header block in memory while parsing.
+ */
+#include "crmgate/message.h"
+
+#include "crmgate/html_text.h"
+
+#include <fcntl.h>
+#include <string.h>
+
+#define MSG_CHUNK 65536
+#define MSG_ID_MAX 998
+#define MSG_NAME_MAX 1024
+#define MSG_SUBJECT_MAX 16384
+#define MSG_TYPE_MAX 255
+#define MSG_WARNINGS_MAX 64
+#define MSG_WARNING_ITEM_MAX 200
+#define MSG_HTML_FACTOR 4
+#define MSG_HTML_MIN (64 * 1024)
+
+typedef struct {
+    crm_message *msg;
+    message_limits lim;
+    GMimeParserOptions *opts;
+    guint parts;        /* MIME objects visited */
+    bool parts_warned;
+    bool depth_warned;
+    GPtrArray *plain;   /* GMimePart *, borrowed: body candidates */
+    GPtrArray *html;
+} parse_ctx;
+
+static gpointer library_init_once(gpointer data)
+{
+    (void)data;
+    g_mime_init();
+    return NULL;
+}
+
+void message_library_init(void)
+{
+    static GOnce once = G_ONCE_INIT;
+    g_once(&once, library_init_once, NULL);
+}
+
+void message_limits_default(message_limits *lim)
+{
+    lim->text_max = 256 * 1024;
+    lim->attachment_store_max = 10 * 1024 * 1024;
+    lim->max_depth = 8;
+    lim->max_parts = 500;
+    lim->max_addresses = 500;
+    lim->max_references = 32;
+}
+
+/* ---- strings from the wire ---- */
+
+/* Length of s cut to at most max bytes on a UTF-8 character boundary
+   (s is valid UTF-8). */
+static gsize utf8_cut_len(const char *s, gsize len, gsize max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((guchar)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
+/* Returns valid UTF-8 without NUL bytes, cut to max bytes; *cut_r (may
+   be NULL) tells whether it was cut. len < 0: s is NUL-terminated. */
+static char *clean_text(const char *s, gssize len, gsize max, bool *cut_r)
+{
+    gsize n = s == NULL ? 0 : len < 0 ? strlen(s) : (gsize)len;
+    g_autofree char *nonul = NULL;
+    if (cut_r != NULL)
+        *cut_r = false;
+    if (n == 0)
+        return g_strdup("");
+    if (memchr(s, '\0', n) != NULL) {
+        gsize k = 0;
+        nonul = g_malloc(n);
+        for (gsize i = 0; i < n; i++)
+            if (s[i] != '\0')
+                nonul[k++] = s[i];
+        s = nonul;
+        n = k;
+    }
+    char *v = g_utf8_make_valid(s, (gssize)n);
+    gsize vlen = strlen(v);
+    gsize keep = utf8_cut_len(v, vlen, max);
+    if (cut_r != NULL)
+        *cut_r = keep < vlen;
+    v[keep] = '\0';
+    return v;
+}
+
+static bool blank(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if (!g_ascii_isspace(*s))
+            return false;
+    return true;
+}
+
+/* ---- warnings ---- */
+
+static void add_warning(crm_message *msg, const char *fmt, ...)
+    G_GNUC_PRINTF(2, 3);
+
+static void add_warning(crm_message *msg, const char *fmt, ...)
+{
+    if (msg->warnings->len > MSG_WARNINGS_MAX)
+        return;
+    if (msg->warnings->len == MSG_WARNINGS_MAX) {
+        g_ptr_array_add(msg->warnings, g_strdup("further warnings omitted"));
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *raw = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    char *w = clean_text(raw, -1, 4 * MSG_WARNING_ITEM_MAX, NULL);
+    for (guint i = 0; i < msg->warnings->len; i++) {
+        if (strcmp(g_ptr_array_index(msg->warnings, i), w) == 0) {
+            g_free(w);
+            return;
+        }
+    }
+    g_ptr_array_add(msg->warnings, w);
+}
+
+static const char *parser_warning_text(GMimeParserWarning code)
+{
+    switch (code) {
+    case GMIME_WARN_DUPLICATED_HEADER:
+        return "duplicate header";
+    case GMIME_WARN_DUPLICATED_PARAMETER:
+        return "duplicate parameter";
+    case GMIME_WARN_UNENCODED_8BIT_HEADER:
+        return "unencoded 8-bit header";
+    case GMIME_WARN_INVALID_CONTENT_TYPE:
+        return "invalid content type";
+    case GMIME_WARN_INVALID_RFC2047_HEADER_VALUE:
+        return "invalid RFC 2047 header value";
+    case GMIME_WARN_MALFORMED_MULTIPART:
+        return "malformed multipart";
+    case GMIME_WARN_TRUNCATED_MESSAGE:
+        return "truncated message";
+    case GMIME_WARN_MALFORMED_MESSAGE:
+        return "malformed message";
+    case GMIME_CRIT_INVALID_HEADER_NAME:
+        return "invalid header name";
+    case GMIME_CRIT_CONFLICTING_HEADER:
+        return "conflicting header";
+    case GMIME_CRIT_CONFLICTING_PARAMETER:
+        return "conflicting parameter";
+    case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY:
+        return "multipart without boundary";
+    case GMIME_WARN_INVALID_PARAMETER:
+        return "invalid parameter";
+    case GMIME_WARN_INVALID_ADDRESS_LIST:
+        return "invalid address list";
+    case GMIME_CRIT_NESTING_OVERFLOW:
+        return "MIME nesting too deep";
+    case GMIME_WARN_PART_WITHOUT_CONTENT:
+        return "part without content";
+    case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
+        return "part without headers or content";
+    }
+    return "parser warning";
+}
+
+static void parser_warning(gint64 offset, GMimeParserWarning code,
+                           const gchar *item, gpointer user_data)
+{
+    parse_ctx *ctx = user_data;
+    (void)offset;
+    if (item == NULL || *item == '\0') {
+        add_warning(ctx->msg, "%s", parser_warning_text(code));
+        return;
+    }
+    g_autofree char *it =
+        clean_text(item, -1, MSG_WARNING_ITEM_MAX, NULL);
+    g_strdelimit(it, "\r\n\t", ' ');
+    add_warning(ctx->msg, "%s: %s", parser_warning_text(code), it);
+}
+
+/* ---- model objects ---- */
+
+static void addr_free(gpointer p)
+{
+    message_addr *a = p;
+    g_free(a->name);
+    g_free(a->address);
+    g_free(a);
+}
+
+static void attachment_free(gpointer p)
+{
+    message_attachment *a = p;
+    g_free(a->filename);
+    g_free(a->content_type);
+    if (a->content != NULL)
+        g_bytes_unref(a->content);
+    g_free(a);
+}
+
+static crm_message *message_new(void)
+{
+    crm_message *m = g_new0(crm_message, 1);
+    m->references = g_ptr_array_new_with_free_func(g_free);
+    m->from = g_ptr_array_new_with_free_func(addr_free);
+    m->sender = g_ptr_array_new_with_free_func(addr_free);
+    m->to = g_ptr_array_new_with_free_func(addr_free);
+    m->cc = g_ptr_array_new_with_free_func(addr_free);
+    m->bcc = g_ptr_array_new_with_free_func(addr_free);
+    m->reply_to = g_ptr_array_new_with_free_func(addr_free);
+    m->attachments = g_ptr_array_new_with_free_func(attachment_free);
+    m->warnings = g_ptr_array_new_with_free_func(g_free);
+    m->subject = g_strdup("");
+    m->text = g_strdup("");
+    return m;
+}
+
+void message_free(crm_message **msgp)
+{
+    if (msgp == NULL || *msgp == NULL)
+        return;
+    crm_message *m = *msgp;
+    g_free(m->message_id);
+    g_free(m->in_reply_to);
+    g_ptr_array_unref(m->references);
+    g_ptr_array_unref(m->from);
+    g_ptr_array_unref(m->sender);
+    g_ptr_array_unref(m->to);
+    g_ptr_array_unref(m->cc);
+    g_ptr_array_unref(m->bcc);
+    g_ptr_array_unref(m->reply_to);
+    if (m->date != NULL)
+        g_date_time_unref(m->date);
+    g_free(m->subject);
+    g_free(m->text);
+    g_ptr_array_unref(m->attachments);
+    g_ptr_array_unref(m->warnings);
+    g_free(m);
+    *msgp = NULL;
+}
+
+/* ---- headers ---- */
+
+/* Returns a message id without white space and <>, or NULL if empty. */
+static char *clean_id(parse_ctx *ctx, const char *id, const char *what)
+{
+    bool cut = false;
+    g_autofree char *v = clean_text(id, -1, G_MAXSIZE, NULL);
+    char *p = v;
+    while (*p != '\0' && (g_ascii_isspace(*p) || *p == '<'))
+        p++;
+    gsize n = strlen(p);
+    while (n > 0 && (g_ascii_isspace(p[n - 1]) || p[n - 1] == '>'))
+        n--;
+    if (n == 0)
+        return NULL;
+    char *out = clean_text(p, (gssize)n, MSG_ID_MAX, &cut);
+    if (cut)
+        add_warning(ctx->msg, "%s cut at %d bytes", what, MSG_ID_MAX);
+    return out;
+}
+
+static void read_ids(parse_ctx *ctx, GMimeObject *obj)
+{
+    crm_message *msg = ctx->msg;
+    const char *mid = g_mime_message_get_message_id(GMIME_MESSAGE(obj));
+    const char *raw = g_mime_object_get_header(obj, "Message-ID");
+    if (mid != NULL)
+        msg->message_id = clean_id(ctx, mid, "Message-ID");
+    if (msg->message_id == NULL && raw != NULL)
+        msg->message_id = clean_id(ctx, raw, "Message-ID");
+    if (msg->message_id == NULL)
+        add_warning(msg, "no Message-ID");
+
+    const char *irt = g_mime_object_get_header(obj, "In-Reply-To");
+    if (irt != NULL) {
+        GMimeReferences *refs = g_mime_references_parse(ctx->opts, irt);
+        if (refs != NULL && g_mime_references_length(refs) > 0)
+            msg->in_reply_to = clean_id(
+                ctx, g_mime_references_get_message_id(refs, 0),
+                "In-Reply-To");
+        else if (!blank(irt))
+            add_warning(msg, "unparseable In-Reply-To");
+        if (refs != NULL)
+            g_mime_references_free(refs);
+    }
+
+    const char *rv = g_mime_object_get_header(obj, "References");
+    if (rv == NULL)
+        return;
+    GMimeReferences *refs = g_mime_references_parse(ctx->opts, rv);
+    int n = refs != NULL ? g_mime_references_length(refs) : 0;
+    int first = 0;
+    if (n > 0 && (guint)n > ctx->lim.max_references) {
+        first = n - (int)ctx->lim.max_references;
+        add_warning(msg, "References cut: kept the last %u of %d ids",
+                    ctx->lim.max_references, n);
+    }
+    for (int i = first; i < n; i++) {
+        char *id = clean_id(ctx, g_mime_references_get_message_id(refs, i),
+                            "References id");
+        if (id != NULL)
+            g_ptr_array_add(msg->references, id);
+    }
+    if (refs != NULL)
+        g_mime_references_free(refs);
+}
+
+static void flatten_addresses(parse_ctx *ctx, InternetAddressList *list,
+                              GPtrArray *out, const char *header, int level,
+                              bool *cut_r)
+{
+    int n = list != NULL ? internet_address_list_length(list) : 0;
+    for (int i = 0; i < n; i++) {
+        InternetAddress *ia = internet_address_list_get_address(list, i);
+        if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+            if (level < 2)
+                flatten_addresses(
+                    ctx,
+                    internet_address_group_get_members(
+                        INTERNET_ADDRESS_GROUP(ia)),
+                    out, header, level + 1, cut_r);
+            continue;
+        }
+        if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
+            continue;
+        if (out->len >= ctx->lim.max_addresses) {
+            *cut_r = true;
+            return;
+        }
+        const char *name = internet_address_get_name(ia);
+        const char *addr =
+            internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+        message_addr *a = g_new0(message_addr, 1);
+        bool cut = false;
+        if (name != NULL) {
+            a->name = g_strstrip(clean_text(name, -1, MSG_NAME_MAX, &cut));
+            if (*a->name == '\0')
+                g_clear_pointer(&a->name, g_free);
+        }
+        a->address = g_strstrip(
+            clean_text(addr != NULL ? addr : "", -1, MSG_NAME_MAX, &cut));
+        if (cut)
+            add_warning(ctx->msg, "address in %s cut at %d bytes", header,
+                        MSG_NAME_MAX);
+        if (a->name == NULL && *a->address == '\0') {
+            addr_free(a);
+            continue;
+        }
+        g_ptr_array_add(out, a);
+    }
+}
+
+/* Returns a copy of raw with the 8-bit bytes inside Q-encoded words
+   written as =XX, or NULL when there are none. Old clients (Eudora, Outlook
+   2000) put raw Latin-1 inside encoded words; GMime's address parser would
+   first turn such bytes into UTF-8 and then decode them again in the word's
+   charset (mojibake). Its Subject decoder gets them right already. */
+static char *requote_8bit_words(const char *raw)
+{
+    GString *o = NULL;
+    const char *copied = raw, *p = raw;
+    while ((p = strstr(p, "=?")) != NULL) {
+        const char *q = p + 2;
+        while (*q != '\0' && *q != '?' && !g_ascii_isspace(*q) && q - p < 80)
+            q++;
+        if (*q != '?' || (q[1] != 'Q' && q[1] != 'q') || q[2] != '?') {
+            p += 2;
+            continue;
+        }
+        const char *text = q + 3, *end = strstr(text, "?=");
+        if (end == NULL)
+            break;
+        const char *c = text;
+        while (c < end && (guchar)*c < 0x80)
+            c++;
+        if (c < end) {
+            if (o == NULL)
+                o = g_string_new(NULL);
+            g_string_append_len(o, copied, text - copied);
+            for (c = text; c < end; c++) {
+                if ((guchar)*c >= 0x80)
+                    g_string_append_printf(o, "=%02X", (guchar)*c);
+                else
+                    g_string_append_c(o, *c);
+            }
+            copied = end;
+        }
+        p = end + 2;
+    }
+    if (o == NULL)
+        return NULL;
+    g_string_append(o, copied);
+    return g_string_free(o, FALSE);
+}
+
+/* The addresses of every header called name, re-parsed from raw values
+   with 8-bit encoded words requoted; NULL when GMime's list is right. */
+static InternetAddressList *reparse_addresses(parse_ctx *ctx,
+                                              GMimeHeaderList *hl,
+                                              const char *name)
+{
+    int n = g_mime_header_list_get_count(hl);
+    GPtrArray *values = g_ptr_array_new_with_free_func(g_free);
+    bool changed = false;
+    for (int i = 0; i < n; i++) {
+        GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+        const char *raw = g_mime_header_get_raw_value(h);
+        if (raw == NULL ||
+            g_ascii_strcasecmp(g_mime_header_get_name(h), name) != 0)
+            continue;
+        char *rq = requote_8bit_words(raw);
+        changed = changed || rq != NULL;
+        g_ptr_array_add(values, rq != NULL ? rq : g_strdup(raw));
+    }
+    InternetAddressList *list = NULL;
+    if (changed) {
+        list = internet_address_list_new();
+        for (guint i = 0; i < values->len; i++) {
+            InternetAddressList *l = internet_address_list_parse(
+                ctx->opts, g_ptr_array_index(values, i));
+            if (l != NULL) {
+                internet_address_list_append(list, l);
+                g_object_unref(l);
+            }
+        }
+    }
+    g_ptr_array_unref(values);
+    return list;
+}
+
+static void read_addresses(parse_ctx *ctx, GMimeMessage *m)
+{
+    static const struct {
+        GMimeAddressType type;
+        const char *header;
+        size_t field;
+    } headers[] = {
+        {GMIME_ADDRESS_TYPE_FROM, "From", G_STRUCT_OFFSET(crm_message, from)},
+        {GMIME_ADDRESS_TYPE_SENDER, "Sender",
+         G_STRUCT_OFFSET(crm_message, sender)},
+        {GMIME_ADDRESS_TYPE_TO, "To", G_STRUCT_OFFSET(crm_message, to)},
+        {GMIME_ADDRESS_TYPE_CC, "Cc", G_STRUCT_OFFSET(crm_message, cc)},
+        {GMIME_ADDRESS_TYPE_BCC, "Bcc", G_STRUCT_OFFSET(crm_message, bcc)},
+        {GMIME_ADDRESS_TYPE_REPLY_TO, "Reply-To",
+         G_STRUCT_OFFSET(crm_message, reply_to)},
+    };
+    GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
+    for (size_t i = 0; i < G_N_ELEMENTS(headers); i++) {
+        GPtrArray *out =
+            G_STRUCT_MEMBER(GPtrArray *, ctx->msg, headers[i].field);
+        bool cut = false;
+        InternetAddressList *fixed =
+            reparse_addresses(ctx, hl, headers[i].header);
+        flatten_addresses(
+            ctx,
+            fixed != NULL ? fixed
+                          : g_mime_message_get_addresses(m, headers[i].type),
+            out, headers[i].header, 0, &cut);
+        if (fixed != NULL)
+            g_object_unref(fixed);
+        if (cut)
+            add_warning(ctx->msg, "%s cut at %u addresses", headers[i].header,
+                        ctx->lim.max_addresses);
+    }
+}
+
+static void read_headers(parse_ctx *ctx, GMimeMessage *m)
+{
+    GMimeObject *obj = GMIME_OBJECT(m);
+    crm_message *msg = ctx->msg;
+
+    read_ids(ctx, obj);
+    read_addresses(ctx, m);
+
+    GDateTime *d = g_mime_message_get_date(m);
+    if (d != NULL) {
+        msg->date = g_date_time_ref(d);
+    } else if (g_mime_object_get_header(obj, "Date") != NULL) {
+        g_autofree char *raw = clean_text(
+            g_mime_object_get_header(obj, "Date"), -1, 100, NULL);
+        add_warning(msg, "unparseable Date: %s", raw);
+    } else {
+        add_warning(msg, "no Date header");
+    }
+
+    const char *subject = g_mime_message_get_subject(m);
+    if (subject != NULL) {
+        bool cut = false;
+        g_free(msg->subject);
+        msg->subject = clean_text(subject, -1, MSG_SUBJECT_MAX, &cut);
+        if (cut)
+            add_warning(msg, "Subject cut at %d bytes", MSG_SUBJECT_MAX);
+    }
+}
+
+/* ---- MIME tree ---- */
+
+static bool is_type(GMimeObject *obj, const char *type, const char *subtype)
+{
+    GMimeContentType *ct = g_mime_object_get_content_type(obj);
+    return ct != NULL && g_mime_content_type_is_type(ct, type, subtype);
+}
+
+static bool has_attachment_disposition(GMimeObject *obj)
+{
+    GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
+    return d != NULL && g_mime_content_disposition_is_attachment(d);
+}
+
+static const char *object_filename(GMimeObject *obj)
+{
+    if (GMIME_IS_PART(obj))
+        return g_mime_part_get_filename(GMIME_PART(obj));
+    const char *f =
+        g_mime_object_get_content_disposition_parameter(obj, "filename");
+    return f != NULL ? f : g_mime_object_get_content_type_parameter(obj, "name");
+}
+
+/* A text/plain or text/html leaf that is not marked as a file. */
+static bool is_body_kind(GMimeObject *obj, const char *subtype)
+{
+    if (!GMIME_IS_PART(obj) || !is_type(obj, "text", subtype))
+        return false;
+    const char *f = object_filename(obj);
+    return (f == NULL || *f == '\0') && !has_attachment_disposition(obj);
+}
+
+/* True when obj, or a multipart below it (a few levels, *budget nodes at
+   most), is a body candidate of the given subtype. */
+static bool holds_body(GMimeObject *obj, const char *subtype, int levels,
+                       guint *budget)
+{
+    if (*budget == 0)
+        return false;
+    (*budget)--;
+    if (is_body_kind(obj, subtype))
+        return true;
+    if (!GMIME_IS_MULTIPART(obj) || levels == 0)
+        return false;
+    GMimeMultipart *mp = GMIME_MULTIPART(obj);
+    int n = g_mime_multipart_get_count(mp);
+    for (int i = 0; i < n; i++)
+        if (holds_body(g_mime_multipart_get_part(mp, i), subtype, levels - 1,
+                       budget))
+            return true;
+    return false;
+}
+
+/* The branch of a multipart/alternative that gives the body: the first
+   holding text/plain, else the first holding HTML, else -1 (all). */
+static int preferred_alternative(parse_ctx *ctx, GMimeMultipart *mp)
+{
+    static const char *const kinds[] = {"plain", "html"};
+    int n = g_mime_multipart_get_count(mp);
+    for (size_t k = 0; k < G_N_ELEMENTS(kinds); k++) {
+        guint budget = ctx->lim.max_parts;
+        for (int i = 0; i < n; i++)
+            if (holds_body(g_mime_multipart_get_part(mp, i), kinds[k], 3,
+                           &budget))
+                return i;
+    }
+    return -1;
+}
+
+/* Feeds decoded bytes into a hash, a size and, under the bound, a copy. */
+typedef struct {
+    GChecksum *sum;
+    gsize size;
+    gsize keep_max;
+    GByteArray *keep; /* NULL once size passed keep_max */
+} content_sink;
+
+static void sink_feed(content_sink *k, const char *data, gsize len)
+{
+    if (len == 0)
+        return;
+    g_checksum_update(k->sum, (const guchar *)data, len);
+    k->size += len;
+    if (k->keep != NULL && k->size > k->keep_max)
+        g_clear_pointer(&k->keep, g_byte_array_unref);
+    if (k->keep != NULL)
+        g_byte_array_append(k->keep, (const guint8 *)data, (guint)len);
+}
+
+static bool base64_char_ok(guchar c)
+{
+    return g_ascii_isalnum(c) || c == '+' || c == '/' || c == '=' ||
+           g_ascii_isspace(c);
+}
+
+static void attachment_finish(message_attachment *a, content_sink *k)
+{
+    a->size = k->size;
+    g_strlcpy(a->sha256, g_checksum_get_string(k->sum), sizeof(a->sha256));
+    if (k->keep != NULL)
+        a->content = g_byte_array_free_to_bytes(k->keep);
+    k->keep = NULL;
+    g_checksum_free(k->sum);
+}
+
+static message_attachment *attachment_new(GMimeObject *obj)
+{
+    message_attachment *a = g_new0(message_attachment, 1);
+    const char *f = object_filename(obj);
+    if (f != NULL) {
+        char *name = g_strstrip(clean_text(f, -1, MSG_NAME_MAX, NULL));
+        /* keep the base name: clients send "C:\dir\file.doc" */
+        const char *base = MAX(strrchr(name, '/'), strrchr(name, '\\'));
+        if (base != NULL) {
+            char *b = g_strdup(base + 1);
+            g_free(name);
+            name = b;
+        }
+        for (char *p = name; *p != '\0'; p++)
+            if ((guchar)*p < 0x20 || *p == 0x7f)
+                *p = '_';
+        if (*name != '\0')
+            a->filename = name;
+        else
+            g_free(name);
+    }
+    GMimeContentType *ct = g_mime_object_get_content_type(obj);
+    g_autofree char *mime =
+        ct != NULL ? g_mime_content_type_get_mime_type(ct) : NULL;
+    g_autofree char *clean = clean_text(
+        mime != NULL ? mime : "application/octet-stream", -1, MSG_TYPE_MAX,
+        NULL);
+    a->content_type = g_utf8_strdown(clean, -1);
+    return a;
+}
+
+/* Records a leaf part as an attachment: decodes its content chunk by
+   chunk for size and SHA-256. */
+static void add_part_attachment(parse_ctx *ctx, GMimePart *part)
+{
+    message_attachment *a = attachment_new(GMIME_OBJECT(part));
+    content_sink k = {
+        .sum = g_checksum_new(G_CHECKSUM_SHA256),
+        .keep_max = ctx->lim.attachment_store_max,
+        .keep = g_byte_array_new(),
+    };
+    GMimeDataWrapper *w = g_mime_part_get_content(part);
+    GMimeStream *src = w != NULL ? g_mime_data_wrapper_get_stream(w) : NULL;
+    if (src != NULL) {
+        GMimeContentEncoding enc = g_mime_data_wrapper_get_encoding(w);
+        GMimeFilter *dec = NULL;
+        if (enc == GMIME_CONTENT_ENCODING_BASE64 ||
+            enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+            enc == GMIME_CONTENT_ENCODING_UUENCODE)
+            dec = g_mime_filter_basic_new(enc, FALSE);
+        g_autofree char *buf = g_malloc(MSG_CHUNK);
+        bool bad64 = false;
+        char *out;
+        size_t outlen, outpre;
+        ssize_t n;
+        g_mime_stream_reset(src);
+        while ((n = g_mime_stream_read(src, buf, MSG_CHUNK)) > 0) {
+            if (enc == GMIME_CONTENT_ENCODING_BASE64 && !bad64)
+                for (ssize_t i = 0; i < n && !bad64; i++)
+                    bad64 = !base64_char_ok((guchar)buf[i]);
+            if (dec == NULL) {
+                sink_feed(&k, buf, (gsize)n);
+                continue;
+            }
+            g_mime_filter_filter(dec, buf, (size_t)n, 0, &out, &outlen,
+                                 &outpre);
+            sink_feed(&k, out, outlen);
+        }
+        if (n < 0)
+            add_warning(ctx->msg, "read error in part %s", a->content_type);
+        if (dec != NULL) {
+            g_mime_filter_complete(dec, buf, 0, 0, &out, &outlen, &outpre);
+            sink_feed(&k, out, outlen);
+            g_object_unref(dec);
+        }
+        if (bad64)
+            add_warning(ctx->msg, "invalid base64 in part %s%s%s",
+                        a->content_type, a->filename ? " " : "",
+                        a->filename ? a->filename : "");
+    }
+    attachment_finish(a, &k);
+    g_ptr_array_add(ctx->msg->attachments, a);
+}
+
+/* Records an attached message as one attachment, hashing GMime's
+   serialisation of it. */
+static void add_message_attachment(parse_ctx *ctx, GMimeMessagePart *mp,
+                                   GMimeMessage *inner)
+{
+    message_attachment *a = attachment_new(GMIME_OBJECT(mp));
+    GMimeStream *null = g_mime_stream_null_new();
+    GMimeStream *fs = g_mime_stream_filter_new(null);
+    GMimeFilter *ck = g_mime_filter_checksum_new(G_CHECKSUM_SHA256);
+    g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), ck);
+    g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, fs);
+    g_mime_stream_flush(fs);
+    a->size = GMIME_STREAM_NULL(null)->written;
+    g_autofree char *hex =
+        g_mime_filter_checksum_get_string(GMIME_FILTER_CHECKSUM(ck));
+    g_strlcpy(a->sha256, hex != NULL ? hex : "", sizeof(a->sha256));
+    g_object_unref(ck);
+    g_object_unref(fs);
+    g_object_unref(null);
+    if (a->size <= ctx->lim.attachment_store_max) {
+        GByteArray *arr = g_byte_array_new();
+        GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(arr);
+        g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+        g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, mem);
+        g_object_unref(mem);
+        a->content = g_byte_array_free_to_bytes(arr);
+    }
+    g_ptr_array_add(ctx->msg->attachments, a);
+}
+
+static void walk(parse_ctx *ctx, GMimeObject *obj, guint depth,
+                 bool body_scope)
+{
+    if (obj == NULL)
+        return;
+    if (ctx->parts >= ctx->lim.max_parts) {
+        if (!ctx->parts_warned)
+            add_warning(ctx->msg, "MIME parts cut at max_parts=%u",
+                        ctx->lim.max_parts);
+        ctx->parts_warned = true;
+        return;
+    }
+    if (depth > ctx->lim.max_depth) {
+        if (!ctx->depth_warned)
+            add_warning(ctx->msg, "MIME nesting cut at max_depth=%u",
+                        ctx->lim.max_depth);
+        ctx->depth_warned = true;
+        return;
+    }
+    ctx->parts++;
+
+    if (GMIME_IS_MULTIPART(obj)) {
+        GMimeMultipart *mp = GMIME_MULTIPART(obj);
+        int pref = -1;
+        if (body_scope && is_type(obj, "multipart", "alternative"))
+            pref = preferred_alternative(ctx, mp);
+        int n = g_mime_multipart_get_count(mp);
+        for (int i = 0; i < n; i++)
+            walk(ctx, g_mime_multipart_get_part(mp, i), depth + 1,
+                 body_scope && (pref < 0 || pref == i));
+        return;
+    }
+    if (GMIME_IS_MESSAGE_PART(obj)) {
+        GMimeMessagePart *mp = GMIME_MESSAGE_PART(obj);
+        GMimeMessage *inner = g_mime_message_part_get_message(mp);
+        if (inner == NULL)
+            return;
+        add_message_attachment(ctx, mp, inner);
+        walk(ctx, g_mime_message_get_mime_part(inner), depth + 1, false);
+        return;
+    }
+    if (!GMIME_IS_PART(obj))
+        return;
+    if (is_body_kind(obj, "plain") || is_body_kind(obj, "html")) {
+        /* outside the body scope this is the other side of an
+           alternative or an attached message's body: not a file */
+        if (body_scope)
+            g_ptr_array_add(is_type(obj, "text", "plain") ? ctx->plain
+                                                           : ctx->html,
+                            obj);
+        return;
+    }
+    add_part_attachment(ctx, GMIME_PART(obj));
+}
+
+/* ---- body text ---- */
+
+static bool charset_is(const char *cs, const char *name)
+{
+    return cs != NULL && g_ascii_strcasecmp(cs, name) == 0;
+}
+
+/* Reads the decoded content of part as UTF-8, at most cap bytes, cut on a
+   character boundary; *cut_r tells whether there was more. */
+static char *part_text(parse_ctx *ctx, GMimePart *part, gsize cap,
+                       bool *cut_r)
+{
+    *cut_r = false;
+    GMimeDataWrapper *w = g_mime_part_get_content(part);
+    GMimeStream *src = w != NULL ? g_mime_data_wrapper_get_stream(w) : NULL;
+    if (src == NULL || cap == 0)
+        return g_strdup("");
+
+    GMimeStream *fs = g_mime_stream_filter_new(src);
+    GMimeContentEncoding enc = g_mime_data_wrapper_get_encoding(w);
+    if (enc == GMIME_CONTENT_ENCODING_BASE64 ||
+        enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+        enc == GMIME_CONTENT_ENCODING_UUENCODE) {
+        GMimeFilter *f = g_mime_filter_basic_new(enc, FALSE);
+        g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), f);
+        g_object_unref(f);
+    }
+    /* charset: declared and known -> iconv filter; UTF-8 -> as is;
+       missing, US-ASCII or unknown -> UTF-8 if valid, else the fallbacks */
+    const char *cs =
+        g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
+    bool fallback = true;
+    if (charset_is(cs, "utf-8") || charset_is(cs, "utf8")) {
+        fallback = false;
+    } else if (cs != NULL && !charset_is(cs, "us-ascii")) {
+        GMimeFilter *f = g_mime_filter_charset_new(cs, "UTF-8");
+        if (f != NULL) {
+            g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), f);
+            g_object_unref(f);
+            fallback = false;
+        } else {
+            g_autofree char *c = clean_text(cs, -1, 64, NULL);
+            add_warning(ctx->msg, "unknown charset %s", c);
+        }
+    }
+    GMimeFilter *d2u = g_mime_filter_dos2unix_new(FALSE);
+    g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), d2u);
+    g_object_unref(d2u);
+
+    /* a few bytes past cap tell whether there is more */
+    gsize want = cap > G_MAXSIZE - 8 ? cap : cap + 8;
+    GByteArray *raw = g_byte_array_new();
+    g_autofree char *buf = g_malloc(MSG_CHUNK);
+    ssize_t n;
+    g_mime_stream_reset(src);
+    while (raw->len < want &&
+           (n = g_mime_stream_read(fs, buf, MIN(MSG_CHUNK, want - raw->len))) >
+               0)
+        g_byte_array_append(raw, (const guint8 *)buf, (guint)n);
+    g_object_unref(fs);
+    if (raw->len > cap)
+        *cut_r = true;
+
+    char *conv = NULL;
+    const char *end = NULL;
+    if (fallback &&
+        !g_utf8_validate((const char *)raw->data, (gssize)raw->len, &end) &&
+        !(*cut_r && (const guint8 *)end + 4 >= raw->data + raw->len)) {
+        static const char *const fb[] = {"windows-1252", "iso-8859-1"};
+        for (size_t i = 0; i < G_N_ELEMENTS(fb) && conv == NULL; i++) {
+            gsize outlen = 0;
+            conv = g_convert((const char *)raw->data, (gssize)raw->len,
+                             "UTF-8", fb[i], NULL, &outlen, NULL);
+            if (conv != NULL) {
+                g_byte_array_set_size(raw, 0);
+                g_byte_array_append(raw, (const guint8 *)conv, (guint)outlen);
+                g_free(conv);
+            }
+        }
+    }
+    bool cut = false;
+    char *text = clean_text((const char *)raw->data, (gssize)raw->len, cap,
+                            &cut);
+    g_byte_array_unref(raw);
+    if (cut)
+        *cut_r = true;
+    return text;
+}
+
+static void append_piece(GString *text, const char *piece, gsize max)
+{
+    if (*piece == '\0')
+        return;
+    if (text->len > 0 && text->str[text->len - 1] != '\n' &&
+        text->len < max)
+        g_string_append_c(text, '\n');
+    gsize room = max - text->len;
+    g_string_append_len(text, piece,
+                        (gssize)utf8_cut_len(piece, strlen(piece), room));
+}
+
+static void read_body_text(parse_ctx *ctx)
+{
+    crm_message *msg = ctx->msg;
+    gsize max = ctx->lim.text_max;
+    GString *text = g_string_new(NULL);
+    bool cut = false;
+
+    if (ctx->plain->len > 0) {
+        for (guint i = 0; i < ctx->plain->len && !cut; i++) {
+            g_autofree char *piece = part_text(
+                ctx, g_ptr_array_index(ctx->plain, i), max - text->len, &cut);
+            append_piece(text, piece, max);
+            if (text->len >= max && i + 1 < ctx->plain->len)
+                cut = true;
+        }
+    } else if (ctx->html->len > 0) {
+        gsize html_cap = MAX(max, MSG_HTML_MIN);
+        html_cap = html_cap > G_MAXSIZE / MSG_HTML_FACTOR
+                       ? html_cap
+                       : html_cap * MSG_HTML_FACTOR;
+        for (guint i = 0; i < ctx->html->len && !cut; i++) {
+            bool html_cut = false, conv_cut = false;
+            g_autofree char *html = part_text(
+                ctx, g_ptr_array_index(ctx->html, i), html_cap, &html_cut);
+            if (html_cut)
+                add_warning(msg, "HTML body cut at %zu bytes before "
+                                 "conversion", html_cap);
+            g_autofree char *piece = html_text_convert(
+                html, strlen(html), max - text->len, &conv_cut);
+            append_piece(text, piece, max);
+            cut = html_cut || conv_cut;
+        }
+        msg->text_from_html = true;
+    }
+    if (cut) {
+        msg->text_truncated = true;
+        add_warning(msg, "body text cut at %zu bytes", max);
+    }
+    g_free(msg->text);
+    msg->text = g_string_free(text, FALSE);
+}
+
+/* ---- digest ---- */
+
+typedef struct {
+    GChecksum *running;   /* everything fed so far */
+    GChecksum *committed; /* up to the last non-space body byte */
+    bool in_headers;
+    gsize line_len;       /* header line length, CRs not counted */
+    bool pending_cr;
+} digest_state;
+
+static void digest_header(GChecksum *sum, GMimeObject *obj, const char *name)
+{
+    GMimeHeaderList *hl = obj != NULL ? g_mime_object_get_header_list(obj)
+                                      : NULL;
+    GMimeHeader *h = hl != NULL ? g_mime_header_list_get_header(hl, name)
+                                : NULL;
+    const char *raw = h != NULL ? g_mime_header_get_raw_value(h) : NULL;
+    if (raw != NULL) {
+        /* unfolded and trimmed, so that CRLF and LF copies agree */
+        GString *v = g_string_new(NULL);
+        for (const char *p = raw; *p != '\0'; p++)
+            if (*p != '\r' && *p != '\n')
+                g_string_append_c(v, *p);
+        g_strstrip(v->str);
+        g_checksum_update(sum, (const guchar *)v->str, (gssize)strlen(v->str));
+        g_string_free(v, TRUE);
+    }
+    g_checksum_update(sum, (const guchar *)"\n", 1);
+}
+
+/* Feeds one chunk of raw input; body bytes go in with CRLF as LF. */
+static void digest_feed(digest_state *d, const char *buf, gsize n, char *tmp)
+{
+    gsize i = 0, o = 0;
+    for (; d->in_headers && i < n; i++) {
+        if (buf[i] == '\r')
+            continue;
+        if (buf[i] != '\n') {
+            d->line_len++;
+            continue;
+        }
+        if (d->line_len == 0)
+            d->in_headers = false;
+        d->line_len = 0;
+    }
+    for (; i < n; i++) {
+        if (d->pending_cr) {
+            d->pending_cr = false;
+            if (buf[i] != '\n')
+                tmp[o++] = '\r';
+        }
+        if (buf[i] == '\r')
+            d->pending_cr = true;
+        else
+            tmp[o++] = buf[i];
+    }
+    gsize last = o;
+    while (last > 0 && g_ascii_isspace(tmp[last - 1]))
+        last--;
+    if (last > 0) {
+        g_checksum_update(d->running, (const guchar *)tmp, (gssize)last);
+        g_checksum_free(d->committed);
+        d->committed = g_checksum_copy(d->running);
+    }
+    if (o > last)
+        g_checksum_update(d->running, (const guchar *)tmp + last,
+                          (gssize)(o - last));
+}
+
+/* Reads stream from start to its end for raw_size and the digest. */
+static crm_result digest_pass(crm_message *msg, GMimeStream *stream,
+                              gint64 start, GMimeMessage *m)
+{
+    if (g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET) != start)
+        return CRM_ERR_IO;
+    digest_state d = {.running = g_checksum_new(G_CHECKSUM_SHA256),
+                      .in_headers = true};
+    const char *id = msg->message_id != NULL ? msg->message_id : "";
+    g_checksum_update(d.running, (const guchar *)id, (gssize)strlen(id));
+    g_checksum_update(d.running, (const guchar *)"\n", 1);
+    static const char *const names[] = {"From", "Date", "Subject"};
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
+        digest_header(d.running, m != NULL ? GMIME_OBJECT(m) : NULL,
+                      names[i]);
+    d.committed = g_checksum_copy(d.running);
+
+    char *buf = g_malloc(MSG_CHUNK);
+    char *tmp = g_malloc(MSG_CHUNK + 1);
+    ssize_t n;
+    crm_result r = CRM_OK;
+    msg->raw_size = 0;
+    while ((n = g_mime_stream_read(stream, buf, MSG_CHUNK)) > 0) {
+        msg->raw_size += (gsize)n;
+        digest_feed(&d, buf, (gsize)n, tmp);
+    }
+    if (n < 0)
+        r = CRM_ERR_IO;
+    g_strlcpy(msg->digest, g_checksum_get_string(d.committed),
+              sizeof(msg->digest));
+    g_checksum_free(d.running);
+    g_checksum_free(d.committed);
+    g_free(buf);
+    g_free(tmp);
+    return r;
+}
+
+/* ---- parsing ---- */
+
+static GMimeParserOptions *parser_options_new(parse_ctx *ctx)
+{
+    static const char *charsets[] = {"UTF-8", "windows-1252", "iso-8859-1",
+                                     NULL};
+    GMimeParserOptions *o = g_mime_parser_options_new();
+    g_mime_parser_options_set_fallback_charsets(o, charsets);
+    g_mime_parser_options_set_rfc2047_compliance_mode(
+        o, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_address_compliance_mode(
+        o, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_parameter_compliance_mode(
+        o, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_warning_callback(o, parser_warning, ctx);
+    return o;
+}
+
+crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
+                                crm_message **msg_r)
+{
+    *msg_r = NULL;
+    if (stream == NULL)
+        return CRM_ERR_USAGE;
+    message_library_init();
+
+    gint64 start = g_mime_stream_tell(stream);
+    if (start < 0 ||
+        g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET) != start)
+        return CRM_ERR_USAGE; /* not seekable */
+
+    parse_ctx ctx = {
+        .msg = message_new(),
+        .plain = g_ptr_array_new(),
+        .html = g_ptr_array_new(),
+    };
+    if (lim != NULL)
+        ctx.lim = *lim;
+    else
+        message_limits_default(&ctx.lim);
+    ctx.opts = parser_options_new(&ctx);
+
+    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+    g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+    g_mime_parser_set_persist_stream(parser, TRUE);
+    GMimeMessage *m = g_mime_parser_construct_message(parser, ctx.opts);
+    g_object_unref(parser);
+
+    GMimeHeaderList *hl =
+        m != NULL ? g_mime_object_get_header_list(GMIME_OBJECT(m)) : NULL;
+    if (hl == NULL || g_mime_header_list_get_count(hl) == 0) {
+        add_warning(ctx.msg, "no message headers found");
+    }
+    if (m != NULL) {
+        if (hl != NULL && g_mime_header_list_get_count(hl) > 0)
+            read_headers(&ctx, m);
+        walk(&ctx, g_mime_message_get_mime_part(m), 0, true);
+        read_body_text(&ctx);
+    }
+    crm_result r = digest_pass(ctx.msg, stream, start, m);
+    if (r == CRM_OK && ctx.msg->raw_size == 0)
+        r = CRM_ERR_PARSE;
+
+    if (m != NULL)
+        g_object_unref(m);
+    g_mime_parser_options_free(ctx.opts);
+    g_ptr_array_unref(ctx.plain);
+    g_ptr_array_unref(ctx.html);
+    if (r != CRM_OK) {
+        message_free(&ctx.msg);
+        return r;
+    }
+    *msg_r = ctx.msg;
+    return CRM_OK;
+}
+
+crm_result message_parse_bytes(const char *data, gsize len,
+                               const message_limits *lim, crm_message **msg_r)
+{
+    *msg_r = NULL;
+    if (data == NULL && len > 0)
+        return CRM_ERR_USAGE;
+    if (len == 0)
+        return CRM_ERR_PARSE;
+    message_library_init();
+    GMimeStream *s = g_mime_stream_mem_new_with_buffer(data, len);
+    crm_result r = message_parse_stream(s, lim, msg_r);
+    g_object_unref(s);
+    return r;
+}
+
+crm_result message_parse_file(const char *path, const message_limits *lim,
+                              crm_message **msg_r)
+{
+    *msg_r = NULL;
+    message_library_init();
+    GMimeStream *s =
+        g_mime_stream_fs_open(path, O_RDONLY | O_CLOEXEC, 0, NULL);
+    if (s == NULL)
+        return CRM_ERR_IO;
+    crm_result r = message_parse_stream(s, lim, msg_r);
+    g_object_unref(s);
+    return r;
+}
+
+/* ---- output ---- */
+
+static json_t *json_str(const char *s)
+{
+    if (s == NULL)
+        return json_null();
+    json_t *j = json_string(s);
+    if (j == NULL) {
+        g_autofree char *v = clean_text(s, -1, G_MAXSIZE, NULL);
+        j = json_string(v);
+    }
+    return j != NULL ? j : json_null();
+}
+
+static json_t *json_addrs(const GPtrArray *list)
+{
+    json_t *a = json_array();
+    for (guint i = 0; i < list->len; i++) {
+        const message_addr *ad = g_ptr_array_index(list, i);
+        json_array_append_new(a, json_pack("{s:o, s:o}", "name",
+                                           json_str(ad->name), "address",
+                                           json_str(ad->address)));
+    }
+    return a;
+}
+
+/* RFC 3339 with the date's own offset, e.g. 1994-10-07T16:15:05-07:00. */
+static char *format_date(GDateTime *d)
+{
+    gint64 off = g_date_time_get_utc_offset(d) / G_TIME_SPAN_MINUTE;
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0)
+        off = -off;
+    return g_strdup_printf("%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d",
+                           g_date_time_get_year(d), g_date_time_get_month(d),
+                           g_date_time_get_day_of_month(d),
+                           g_date_time_get_hour(d), g_date_time_get_minute(d),
+                           g_date_time_get_second(d), sign, (int)(off / 60),
+                           (int)(off % 60));
+}
+
+json_t *message_to_json(const crm_message *msg)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "message_id", json_str(msg->message_id));
+    json_object_set_new(o, "subject", json_str(msg->subject));
+    if (msg->date != NULL) {
+        g_autofree char *d = format_date(msg->date);
+        json_object_set_new(o, "date", json_str(d));
+    } else {
+        json_object_set_new(o, "date", json_null());
+    }
+    json_object_set_new(o, "from", json_addrs(msg->from));
+    json_object_set_new(o, "to", json_addrs(msg->to));
+    json_object_set_new(o, "cc", json_addrs(msg->cc));
+    json_object_set_new(o, "reply_to", json_addrs(msg->reply_to));
+    json_object_set_new(o, "in_reply_to", json_str(msg->in_reply_to));
+    json_t *refs = json_array();
+    for (guint i = 0; i < msg->references->len; i++)
+        json_array_append_new(refs,
+                              json_str(g_ptr_array_index(msg->references, i)));
+    json_object_set_new(o, "references", refs);
+    json_object_set_new(o, "text", json_str(msg->text));
+    json_t *atts = json_array();
+    for (guint i = 0; i < msg->attachments->len; i++) {
+        const message_attachment *a = g_ptr_array_index(msg->attachments, i);
+        json_array_append_new(
+            atts, json_pack("{s:o, s:o, s:I, s:s}", "filename",
+                            json_str(a->filename), "content_type",
+                            json_str(a->content_type), "size",
+                            (json_int_t)a->size, "sha256", a->sha256));
+    }
+    json_object_set_new(o, "attachments", atts);
+    json_t *warns = json_array();
+    for (guint i = 0; i < msg->warnings->len; i++)
+        json_array_append_new(warns,
+                              json_str(g_ptr_array_index(msg->warnings, i)));
+    json_object_set_new(o, "warnings", warns);
+    return o;
+}
+
+char *message_snippet(const crm_message *msg, guint max_chars)
+{
+    GString *s = g_string_new(NULL);
+    bool space = false;
+    guint chars = 0;
+    for (const char *p = msg->text; *p != '\0' && chars < max_chars;
+         p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+        if (g_unichar_isspace(c)) {
+            space = s->len > 0;
+            continue;
+        }
+        if (space) {
+            g_string_append_c(s, ' ');
+            space = false;
+            if (++chars == max_chars)
+                break;
+        }
+        g_string_append_unichar(s, c);
+        chars++;
+    }
+    return g_string_free(s, FALSE);
+}

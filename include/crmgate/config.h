@@ -1,0 +1,90 @@
+/*
+ * config.h - the crmgate configuration, read with libconfuse.
+ *
+ * One file (default etc/crmgate.conf, or $CRMGATE_CONFIG) with one
+ * declarative option table per section; the milter, the CLI and later the
+ * worker and web read the same file. Unknown keys, wrong types and values
+ * out of range stop the program with the file and line (EX_CONFIG).
+ * Relative paths are relative to the directory holding the config file.
+ * Environment overrides, for the local stack and tests: CRMGATE_DSN
+ * (database.dsn) and CRMGATE_SPOOL_DIR (milter.spool_dir).
+ */
+#ifndef CRMGATE_CONFIG_H
+#define CRMGATE_CONFIG_H
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "crmgate/log.h"
+#include "crmgate/result.h"
+
+typedef struct {
+    char *address;     /* normalised */
+    char *lead_source; /* lead source name for leads it creates */
+    char *owner;       /* normalised address of the responsible user */
+} config_sales_inbox;
+
+typedef struct {
+    char *path; /* the file that was read */
+    char *dir;  /* its directory, for relative paths */
+
+    /* database */
+    char *dsn;                 /* libpq connection string */
+    guint db_time_budget_ms;   /* longest wait for the database per message */
+    guint db_pool_size;        /* connections a daemon keeps open */
+
+    /* mail */
+    GHashTable *internal_domains; /* normalised domain -> itself */
+    char *capture_local;          /* "crm" */
+    char *capture_domain;         /* normalised */
+    bool log_internal;            /* keep mail with only internal parties */
+    char *originating_daemon;     /* {daemon_name} of the submission service */
+    GHashTable *never_log_addresses;
+    GHashTable *never_log_domains;
+    GHashTable *freemail_domains;
+    GHashTable *sales_inboxes; /* address -> config_sales_inbox * */
+
+    /* limits */
+    gsize header_bytes;           /* header bytes kept per message */
+    gsize body_memory_bytes;      /* body kept in memory before spilling */
+    gsize message_bytes;          /* bytes captured per message at most */
+    gsize text_bytes;             /* body text stored */
+    gsize attachment_store_bytes; /* attachment content stored up to */
+    guint open_deals_linked;      /* open deals linked per message */
+    guint max_recipients;         /* envelope recipients recorded */
+
+    /* milter */
+    char *milter_socket;
+    char *spool_dir;
+    guint replay_interval_s;
+    guint milter_timeout_s;
+
+    /* log */
+    log_level log_level;
+    bool log_syslog;
+} crm_config;
+
+/* Returns the config path to use when -c is not given: $CRMGATE_CONFIG,
+   else etc/crmgate.conf when it exists, else SYSCONFDIR/crmgate/crmgate.conf. */
+const char *config_default_path(void);
+
+/* Loads and validates path. On failure returns CRM_ERR_CONFIG (or
+   CRM_ERR_IO) and sets *error_r to "file:line: what is wrong". */
+crm_result config_load(const char *path, crm_config **cfg_r, char **error_r);
+
+/* Frees *cfgp and clears the pointer. */
+void config_free(crm_config **cfgp);
+
+/* True when the normalised domain is one of ours. */
+bool config_is_internal_domain(const crm_config *cfg, const char *domain);
+/* True when the normalised address or its domain is on a never-log list. */
+bool config_is_never_log(const crm_config *cfg, const char *address);
+/* True when the normalised domain is a public free-mail domain. */
+bool config_is_freemail(const crm_config *cfg, const char *domain);
+/* The sales inbox for a normalised address, or NULL. */
+const config_sales_inbox *config_sales_inbox_find(const crm_config *cfg,
+                                                  const char *address);
+/* Builds a minimal configuration in memory (tests, parse without a file). */
+crm_config *config_new_defaults(void);
+
+#endif

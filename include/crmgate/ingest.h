@@ -1,0 +1,100 @@
+/*
+ * ingest.h - the one capture path: milter, spool replay and the CLI all
+ * turn an envelope and a parsed message into a plan, then store the plan.
+ *
+ * ingest_plan_new() is pure (no I/O): direction, never-log and internal-only
+ * policy, participants, capture tokens, ticket, company domains, sales
+ * inbox. ingest_store() writes the plan to PostgreSQL in one call to
+ * crm_capture() (sql/0003_capture.sql), after storing new attachment
+ * contents. The split keeps policy unit-testable without a database and the
+ * milter's database wait to one round trip.
+ */
+#ifndef CRMGATE_INGEST_H
+#define CRMGATE_INGEST_H
+
+#include <glib.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "crmgate/config.h"
+#include "crmgate/db.h"
+#include "crmgate/message.h"
+#include "crmgate/result.h"
+
+typedef enum {
+    INGEST_DIR_AUTO = 0,
+    INGEST_DIR_IN,
+    INGEST_DIR_OUT,
+} ingest_direction;
+
+typedef struct {
+    const char *source;          /* "milter", "import", "replay", "cli" */
+    const char *queue_id;        /* may be NULL */
+    const char *envelope_from;   /* MAIL FROM as given; NULL or "" for none */
+    GPtrArray *envelope_rcpts;   /* char *, RCPT TO as given; may be NULL */
+    const char *auth_authen;     /* {auth_authen}; NULL when not set */
+    const char *daemon_name;     /* {daemon_name}; NULL when not set */
+    bool non_smtpd;              /* submitted with sendmail (pickup) */
+    ingest_direction direction;  /* forced by the caller, or AUTO */
+} ingest_envelope;
+
+typedef enum {
+    INGEST_LOG = 0,
+    INGEST_SKIP_NEVER_LOG,  /* a party is on a never-log list */
+    INGEST_SKIP_INTERNAL,   /* only internal parties, log_internal off */
+    INGEST_SKIP_NO_PARTY,   /* no internal party at all: not our mail */
+} ingest_verdict;
+
+typedef struct {
+    ingest_verdict verdict;
+    const char *direction; /* "in", "out" or "internal" */
+    json_t *doc;           /* the crm_capture() document (LOG only) */
+    guint capture_rcpts;   /* capture addresses among the recipients */
+} ingest_plan;
+
+typedef struct {
+    gint64 message_row;  /* messages.id */
+    bool is_new;         /* first capture of this message */
+    int new_links;       /* links this capture added */
+    bool tokens_ignored; /* capture tokens from an unknown sender */
+    gint64 lead_id;      /* lead created from a sales inbox mail, or 0 */
+    gint64 request_id;   /* request created with it, or 0 */
+    char *links;         /* "deal:42/capture-token,contact:7/participant" */
+} ingest_result;
+
+/* Fills lim with the parser bounds the configuration sets. */
+void ingest_message_limits(const crm_config *cfg, message_limits *lim);
+
+/* Returns a short name for a verdict ("log", "never-log", ...). */
+const char *ingest_verdict_name(ingest_verdict v);
+
+/* True when rcpt (as given) is a capture address, to be removed from the
+   envelope so nothing is delivered to or bounced from it. */
+bool ingest_is_capture_rcpt(const crm_config *cfg, const char *rcpt);
+
+/* Builds the plan for one message. Never fails on odd input: unusable
+   addresses are skipped. */
+ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
+                             const crm_message *msg);
+void ingest_plan_free(ingest_plan **planp);
+
+/* Stores a LOG plan: attachment contents first (only those not yet
+   stored), then crm_capture(). Waits at most timeout_ms per query (0: no
+   limit). CRM_ERR_DB_DOWN when the database is unreachable or too slow. */
+crm_result ingest_store(db_conn *db, guint timeout_ms, const ingest_plan *plan,
+                        const crm_message *msg, ingest_result *result_r,
+                        char **error_r);
+
+/* Stores several LOG plans in one transaction and one round trip
+   (crm_capture_batch); results[i] belongs to plans[i]. A plan that fails
+   alone gets its error in errors_r[i] (newly allocated) and does not
+   disturb the others. */
+crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
+                              ingest_plan *const *plans,
+                              const crm_message *const *msgs, guint n,
+                              ingest_result *results, char **errors_r,
+                              char **error_r);
+
+void ingest_result_clear(ingest_result *result);
+
+#endif

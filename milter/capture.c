@@ -1,0 +1,220 @@
+/*
+ * capture.c - what the milter does with a finished message, and the spool
+ * replay thread.
+ *
+ * At end of message: parse (memory or spill file), plan, and store within
+ * database.time_budget_ms. Any failure (no free connection in time, the
+ * database down or slow, an SQL error) writes the raw message with its
+ * envelope to the fsync'd spool instead; mail flow is never blocked. After a
+ * database failure we stop trying for a few seconds (a circuit breaker), so
+ * a dead database costs each message one spool write, not one timeout.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crmgate/log.h"
+#include "crmgate/message.h"
+#include "crmgate/spool.h"
+#include "milter.h"
+
+#define BREAKER_SECONDS 5
+
+milter_state milter_g;
+
+static gint now_s(void)
+{
+    return (gint)(g_get_monotonic_time() / G_USEC_PER_SEC);
+}
+
+static bool db_marked_down(void)
+{
+    return g_atomic_int_get(&milter_g.db_down_until_s) > now_s();
+}
+
+static void mark_db_down(void)
+{
+    g_atomic_int_set(&milter_g.db_down_until_s, now_s() + BREAKER_SECONDS);
+}
+
+static void fill_envelope(ingest_envelope *env, const milter_msg *m,
+                          const char *queue_id)
+{
+    memset(env, 0, sizeof(*env));
+    env->source = "milter";
+    env->queue_id = queue_id;
+    env->envelope_from = m->envelope_from;
+    env->envelope_rcpts = m->rcpts;
+    env->auth_authen = m->auth_authen;
+    env->daemon_name = m->daemon_name;
+    env->non_smtpd = m->non_smtpd;
+    env->direction = INGEST_DIR_AUTO;
+}
+
+static crm_result parse(milter_msg *m, crm_message **msg_r)
+{
+    message_limits lim;
+    ingest_message_limits(milter_g.cfg, &lim);
+    if (m->spill_fd < 0)
+        return message_parse_bytes((const char *)m->mem->data, m->mem->len,
+                                   &lim, msg_r);
+    int fd = dup(m->spill_fd);
+    if (fd < 0)
+        return CRM_ERR_IO;
+    GMimeStream *s = g_mime_stream_fs_new(fd);
+    g_mime_stream_seek(s, 0, GMIME_STREAM_SEEK_SET);
+    crm_result r = message_parse_stream(s, &lim, msg_r);
+    g_object_unref(s);
+    return r;
+}
+
+static char *spool(milter_msg *m, const ingest_envelope *env, const char *why)
+{
+    char *path = NULL, *err = NULL;
+    crm_result r =
+        spool_write(milter_g.cfg->spool_dir, env,
+                    m->spill_fd < 0 ? (const char *)m->mem->data : NULL,
+                    m->spill_fd < 0 ? m->mem->len : 0, m->spill_fd, &path, &err);
+    char *out;
+    if (r) {
+        /* Nothing more we can do: the mail itself still goes through. */
+        out = g_strdup_printf("capture LOST reason=\"%s\" spool_error=\"%s\"",
+                              why, err);
+    } else {
+        g_autofree char *base = g_path_get_basename(path);
+        out = g_strdup_printf("spooled file=%s reason=\"%s\"", base, why);
+    }
+    g_free(path);
+    g_free(err);
+    return out;
+}
+
+char *milter_capture(milter_msg *m, const char *queue_id)
+{
+    const crm_config *cfg = milter_g.cfg;
+    ingest_envelope env;
+    crm_message *msg = NULL;
+    ingest_plan *plan = NULL;
+    char *outcome = NULL;
+    fill_envelope(&env, m, queue_id);
+
+    crm_result r = m->failed ? CRM_ERR_IO : parse(m, &msg);
+    if (r) {
+        outcome = spool(m, &env, crm_strerror(r));
+        goto done;
+    }
+    if (m->headers_cut)
+        g_ptr_array_add(msg->warnings,
+                        g_strdup_printf("headers past %" G_GSIZE_FORMAT
+                                        " bytes were not captured",
+                                        cfg->header_bytes));
+    if (m->body_cut)
+        g_ptr_array_add(msg->warnings,
+                        g_strdup_printf("message past %" G_GSIZE_FORMAT
+                                        " bytes was not captured",
+                                        cfg->message_bytes));
+    if (m->rcpts_dropped)
+        g_ptr_array_add(msg->warnings,
+                        g_strdup_printf("%u recipients past the limit were "
+                                        "not recorded", m->rcpts_dropped));
+    plan = ingest_plan_new(cfg, &env, msg);
+    if (plan->verdict != INGEST_LOG) {
+        outcome = g_strdup_printf("skipped reason=%s",
+                                  ingest_verdict_name(plan->verdict));
+        goto done;
+    }
+    if (db_marked_down()) {
+        outcome = spool(m, &env, "database marked down");
+        goto done;
+    }
+    gint64 start = g_get_monotonic_time();
+    db_conn *db = db_pool_take(milter_g.pool, cfg->db_time_budget_ms);
+    if (!db) {
+        outcome = spool(m, &env, "no database connection free in time");
+        goto done;
+    }
+    gint64 left_ms = cfg->db_time_budget_ms -
+                     (g_get_monotonic_time() - start) / 1000;
+    ingest_result res;
+    char *err = NULL;
+    r = ingest_store(db, (guint)MAX(left_ms, 10), plan, msg, &res, &err);
+    db_pool_give(milter_g.pool, db);
+    if (r) {
+        if (r == CRM_ERR_DB_DOWN)
+            mark_db_down();
+        g_autofree char *why = g_strdup_printf("%s: %s", crm_strerror(r),
+                                               err ? err : "");
+        outcome = spool(m, &env, why);
+        g_free(err);
+        goto done;
+    }
+    outcome = g_strdup_printf("stored row=%" G_GINT64_FORMAT " new=%s links=%s%s",
+                              res.message_row, res.is_new ? "yes" : "no",
+                              res.links && *res.links ? res.links : "none",
+                              res.tokens_ignored ? " tokens=ignored-unknown-sender"
+                                                 : "");
+    ingest_result_clear(&res);
+done:;
+    double ms = (double)(g_get_monotonic_time() - m->started_us) / 1000.0;
+    char *line = g_strdup_printf(
+        "capture queue_id=%s message_id=<%s> direction=%s size=%" G_GSIZE_FORMAT
+        " %s ms=%.1f",
+        queue_id ? queue_id : "-",
+        msg && msg->message_id ? msg->message_id : "",
+        plan ? plan->direction : "-", m->size, outcome, ms);
+    g_free(outcome);
+    ingest_plan_free(&plan);
+    message_free(&msg);
+    return line;
+}
+
+static gpointer replay_main(gpointer data)
+{
+    (void)data;
+    const crm_config *cfg = milter_g.cfg;
+    db_conn *db = db_conn_new(cfg->dsn);
+    g_mutex_lock(&milter_g.replay_lock);
+    while (!milter_g.stopping) {
+        gint64 until = g_get_monotonic_time() +
+                       (gint64)cfg->replay_interval_s * G_USEC_PER_SEC;
+        while (!milter_g.stopping &&
+               g_cond_wait_until(&milter_g.replay_cond, &milter_g.replay_lock,
+                                 until))
+            ;
+        if (milter_g.stopping)
+            break;
+        g_mutex_unlock(&milter_g.replay_lock);
+        spool_stats st;
+        char *err = NULL;
+        if (spool_status(cfg->spool_dir, &st, &err) == CRM_OK && st.files > 0) {
+            spool_replay_stats rs;
+            crm_result r = spool_replay(cfg, db, &rs, &err);
+            if (rs.replayed || rs.bad || rs.skipped)
+                log_info("spool: replay replayed=%u skipped=%u bad=%u left=%u",
+                         rs.replayed, rs.skipped, rs.bad, rs.left);
+            if (r)
+                log_warn("spool: replay stopped: %s", err ? err : crm_strerror(r));
+            else
+                g_atomic_int_set(&milter_g.db_down_until_s, 0);
+        }
+        g_free(err);
+        g_mutex_lock(&milter_g.replay_lock);
+    }
+    g_mutex_unlock(&milter_g.replay_lock);
+    db_conn_free(&db);
+    return NULL;
+}
+
+GThread *milter_replay_start(void)
+{
+    return g_thread_new("spool-replay", replay_main, NULL);
+}
+
+void milter_replay_stop(GThread *thread)
+{
+    g_mutex_lock(&milter_g.replay_lock);
+    milter_g.stopping = true;
+    g_cond_signal(&milter_g.replay_cond);
+    g_mutex_unlock(&milter_g.replay_lock);
+    g_thread_join(thread);
+}

@@ -1,0 +1,94 @@
+-- 0002_mail: captured messages, who took part, why they are linked to
+-- records, attachments stored once per SHA-256, and every capture event.
+--
+-- One row in messages per real message however many times it is captured:
+-- the key is (message_id, digest), where message_id is '' when the header is
+-- missing and digest is a SHA-256 of the parts of the message that relays do
+-- not change. A repeated capture adds a capture_events row and new links only.
+
+CREATE TABLE threads (
+    id         bigserial PRIMARY KEY,
+    subject    text NOT NULL DEFAULT '',
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE messages (
+    id             bigserial PRIMARY KEY,
+    message_id     text NOT NULL,       -- without <>; '' when missing
+    digest         text NOT NULL,       -- SHA-256 hex
+    direction      text NOT NULL CHECK (direction IN ('in', 'out', 'internal')),
+    subject        text NOT NULL DEFAULT '',
+    sent_at        timestamptz,         -- the Date header
+    from_addr      text,                -- normalised first From address
+    text_body      text NOT NULL DEFAULT '',
+    text_truncated boolean NOT NULL DEFAULT false,
+    snippet        text NOT NULL DEFAULT '',
+    size           bigint NOT NULL DEFAULT 0,
+    in_reply_to    text,
+    refs           text[] NOT NULL DEFAULT '{}',
+    thread_id      bigint REFERENCES threads(id),
+    warnings       jsonb NOT NULL DEFAULT '[]',
+    resolved       boolean NOT NULL DEFAULT false, -- has at least one link
+    captured_at    timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (message_id, digest)
+);
+CREATE INDEX messages_message_id_idx ON messages (message_id) WHERE message_id <> '';
+CREATE INDEX messages_thread_idx ON messages (thread_id);
+CREATE INDEX messages_sent_at_idx ON messages (sent_at DESC);
+CREATE INDEX messages_unresolved_idx ON messages (captured_at) WHERE NOT resolved;
+
+CREATE TABLE message_participants (
+    message_id   bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    role         text NOT NULL CHECK (role IN ('from', 'sender', 'reply_to', 'to',
+                     'cc', 'bcc', 'envelope_from', 'envelope_rcpt')),
+    address_norm text NOT NULL,
+    address      text NOT NULL,
+    name         text,
+    user_id      bigint REFERENCES users(id) ON DELETE SET NULL,
+    PRIMARY KEY (message_id, role, address_norm)
+);
+CREATE INDEX message_participants_addr_idx ON message_participants (address_norm);
+
+CREATE TABLE message_links (
+    message_id  bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    record_type text NOT NULL
+                CHECK (record_type IN ('contact', 'lead', 'company', 'deal', 'request')),
+    record_id   bigint NOT NULL,
+    reason      text NOT NULL CHECK (reason IN ('capture-token', 'ticket', 'thread',
+                    'participant', 'domain', 'open-deal', 'sales-inbox', 'manual')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (message_id, record_type, record_id)
+);
+CREATE INDEX message_links_record_idx ON message_links (record_type, record_id);
+
+CREATE TABLE attachment_blobs (
+    sha256     text PRIMARY KEY,
+    size       bigint NOT NULL,
+    content    bytea,            -- NULL when over the stored-size limit
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE message_attachments (
+    message_id   bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    position     integer NOT NULL,
+    filename     text,
+    content_type text NOT NULL,
+    size         bigint NOT NULL,
+    sha256       text NOT NULL,
+    PRIMARY KEY (message_id, position)
+);
+CREATE INDEX message_attachments_sha_idx ON message_attachments (sha256);
+
+CREATE TABLE capture_events (
+    id             bigserial PRIMARY KEY,
+    message_id     bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    source         text NOT NULL CHECK (source IN ('milter', 'bcc', 'import',
+                       'replay', 'cli')),
+    direction      text NOT NULL,
+    queue_id       text,
+    envelope_from  text,
+    envelope_rcpts text[] NOT NULL DEFAULT '{}',
+    new_links      integer NOT NULL DEFAULT 0,
+    captured_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX capture_events_message_idx ON capture_events (message_id);

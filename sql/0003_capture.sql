@@ -1,0 +1,264 @@
+-- 0003_capture: the capture transaction as one server-side function.
+--
+-- crm_capture(doc) stores one captured message and links it to CRM records
+-- in a single round trip, so that a milter thread spends one network wait
+-- per message and the rules run next to the data. The C side (core/ingest.c)
+-- has already parsed the message, normalised every address, applied the
+-- never-log and internal-only policies, decided the direction, extracted
+-- capture tokens and the [ticket:...] and filtered free-mail domains.
+--
+-- doc: {message_id, digest, direction, subject, date, text, text_truncated,
+--       snippet, size, in_reply_to, references[], warnings[],
+--       participants[{role, address, norm, name, internal}],
+--       external[] (normalised external addresses), domains[] (company
+--       candidates), sender_norm (token trust), from_norm, from_name, tokens[{type, id}], ticket,
+--       open_deals_limit, sales_inbox {lead_source, owner} | null,
+--       attachments[{filename, content_type, size, sha256}],
+--       event {source, queue_id, envelope_from, envelope_rcpts[]}}
+-- returns {id, new, thread_id, new_links, tokens_ignored,
+--          links[{type, id, reason}], lead_id, request_id}
+--
+-- Links are added strongest reason first with ON CONFLICT DO NOTHING, so a
+-- record reached by two rules keeps the stronger reason. Concurrent captures
+-- of one message meet in the (message_id, digest) unique key: the loser of
+-- the insert waits for the winner's commit and then adds only its event.
+
+CREATE FUNCTION crm_capture(doc jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id         bigint;
+    v_new        boolean := false;
+    v_msgid      text := coalesce(doc->>'message_id', '');
+    v_digest     text := doc->>'digest';
+    v_refs       text[];
+    v_external   text[];
+    v_thread     bigint;
+    v_before     integer;
+    v_after      integer;
+    v_trusted    boolean := false;
+    v_ignored    boolean := false;
+    v_lead       bigint;
+    v_request    bigint;
+    v_source     bigint;
+    v_owner      bigint;
+    v_sender     text := doc->>'sender_norm';
+    v_from       text := coalesce(doc->>'from_norm', doc->>'sender_norm');
+    v_name       text;
+BEGIN
+    v_refs := ARRAY(SELECT jsonb_array_elements_text(coalesce(doc->'references', '[]'))
+                    UNION SELECT doc->>'in_reply_to' WHERE doc->>'in_reply_to' IS NOT NULL);
+    v_external := ARRAY(SELECT jsonb_array_elements_text(coalesce(doc->'external', '[]')));
+
+    INSERT INTO messages (message_id, digest, direction, subject, sent_at,
+                          from_addr, text_body, text_truncated, snippet, size,
+                          in_reply_to, refs, warnings)
+    VALUES (v_msgid, v_digest, doc->>'direction', coalesce(doc->>'subject', ''),
+            (doc->>'date')::timestamptz, v_from, coalesce(doc->>'text', ''),
+            coalesce((doc->>'text_truncated')::boolean, false),
+            coalesce(doc->>'snippet', ''), coalesce((doc->>'size')::bigint, 0),
+            doc->>'in_reply_to',
+            ARRAY(SELECT jsonb_array_elements_text(coalesce(doc->'references', '[]'))),
+            coalesce(doc->'warnings', '[]'))
+    ON CONFLICT (message_id, digest) DO NOTHING
+    RETURNING id INTO v_id;
+
+    IF v_id IS NULL THEN
+        SELECT id, thread_id INTO v_id, v_thread FROM messages
+         WHERE message_id = v_msgid AND digest = v_digest;
+    ELSE
+        v_new := true;
+        SELECT m.thread_id INTO v_thread FROM messages m
+         WHERE m.message_id = ANY (v_refs) AND m.message_id <> '' AND m.id <> v_id
+               AND m.thread_id IS NOT NULL
+         ORDER BY m.sent_at DESC NULLS LAST LIMIT 1;
+        IF v_thread IS NULL THEN
+            INSERT INTO threads (subject) VALUES (coalesce(doc->>'subject', ''))
+            RETURNING id INTO v_thread;
+        END IF;
+        UPDATE messages SET thread_id = v_thread WHERE id = v_id;
+
+        INSERT INTO message_attachments (message_id, position, filename,
+                                         content_type, size, sha256)
+        SELECT v_id, a.ord - 1, a.e->>'filename', a.e->>'content_type',
+               (a.e->>'size')::bigint, a.e->>'sha256'
+          FROM jsonb_array_elements(coalesce(doc->'attachments', '[]'))
+               WITH ORDINALITY AS a(e, ord);
+        INSERT INTO attachment_blobs (sha256, size)
+        SELECT a.sha256, a.size
+          FROM jsonb_to_recordset(coalesce(doc->'attachments', '[]'))
+               AS a(sha256 text, size bigint)
+        ON CONFLICT (sha256) DO NOTHING;
+    END IF;
+
+    INSERT INTO message_participants (message_id, role, address_norm, address,
+                                      name, user_id)
+    SELECT v_id, p.role, p.norm, p.address, p.name, u.id
+      FROM jsonb_to_recordset(coalesce(doc->'participants', '[]'))
+           AS p(role text, address text, norm text, name text)
+      LEFT JOIN users u ON u.email_norm = p.norm
+    ON CONFLICT DO NOTHING;
+
+    SELECT count(*) INTO v_before FROM message_links WHERE message_id = v_id;
+
+    -- 1. Capture tokens, trusted only from a known, active user.
+    IF jsonb_array_length(coalesce(doc->'tokens', '[]')) > 0 THEN
+        v_trusted := EXISTS (SELECT 1 FROM users WHERE email_norm = v_sender AND active);
+        IF v_trusted THEN
+            INSERT INTO message_links (message_id, record_type, record_id, reason)
+            SELECT v_id, t.type, t.id, 'capture-token'
+              FROM jsonb_to_recordset(doc->'tokens') AS t(type text, id bigint)
+             WHERE (t.type = 'deal' AND EXISTS (SELECT 1 FROM deals WHERE id = t.id))
+                OR (t.type = 'contact' AND EXISTS (SELECT 1 FROM contacts WHERE id = t.id))
+                OR (t.type = 'lead' AND EXISTS (SELECT 1 FROM leads WHERE id = t.id))
+                OR (t.type = 'company' AND EXISTS (SELECT 1 FROM companies WHERE id = t.id))
+                OR (t.type = 'request' AND EXISTS (SELECT 1 FROM requests WHERE id = t.id))
+            ON CONFLICT DO NOTHING;
+        ELSE
+            v_ignored := true;
+        END IF;
+    END IF;
+
+    -- 2. [ticket:XXXX] in the subject.
+    IF doc->>'ticket' IS NOT NULL THEN
+        INSERT INTO message_links (message_id, record_type, record_id, reason)
+        SELECT v_id, 'deal', id, 'ticket' FROM deals WHERE ticket = doc->>'ticket'
+        UNION ALL
+        SELECT v_id, 'request', id, 'ticket' FROM requests WHERE ticket = doc->>'ticket'
+        ON CONFLICT DO NOTHING;
+    END IF;
+
+    -- 3. Thread: inherit the links of the messages this one answers.
+    IF cardinality(v_refs) > 0 THEN
+        INSERT INTO message_links (message_id, record_type, record_id, reason)
+        SELECT DISTINCT v_id, l.record_type, l.record_id, 'thread'
+          FROM messages m JOIN message_links l ON l.message_id = m.id
+         WHERE m.message_id = ANY (v_refs) AND m.message_id <> '' AND m.id <> v_id
+        ON CONFLICT DO NOTHING;
+    END IF;
+
+    -- 4. Participants: external addresses to contacts and leads (exact).
+    IF cardinality(v_external) > 0 THEN
+        INSERT INTO message_links (message_id, record_type, record_id, reason)
+        SELECT v_id, 'contact', c.id, 'participant' FROM contacts c
+         WHERE c.email_norm = ANY (v_external)
+        UNION
+        SELECT v_id, 'contact', c.id, 'participant' FROM contacts c
+         WHERE c.secondary_email_norm = ANY (v_external)
+        UNION
+        SELECT v_id, 'lead', l.id, 'participant' FROM leads l
+         WHERE l.email_norm = ANY (v_external) AND NOT l.disqualified
+        ON CONFLICT DO NOTHING;
+        -- The company a matched contact works for.
+        INSERT INTO message_links (message_id, record_type, record_id, reason)
+        SELECT DISTINCT v_id, 'company', c.company_id, 'participant'
+          FROM message_links ml JOIN contacts c ON c.id = ml.record_id
+         WHERE ml.message_id = v_id AND ml.record_type = 'contact'
+               AND c.company_id IS NOT NULL
+        ON CONFLICT DO NOTHING;
+    END IF;
+
+    -- 5. Companies by the address domain (free-mail already filtered out).
+    IF jsonb_array_length(coalesce(doc->'domains', '[]')) > 0 THEN
+        INSERT INTO message_links (message_id, record_type, record_id, reason)
+        SELECT DISTINCT v_id, 'company', d.company_id, 'domain'
+          FROM company_domains d
+         WHERE d.domain = ANY (ARRAY(SELECT jsonb_array_elements_text(doc->'domains')))
+        ON CONFLICT DO NOTHING;
+    END IF;
+
+    -- 6. Open deals of the matched contacts, most recent first.
+    INSERT INTO message_links (message_id, record_type, record_id, reason)
+    SELECT v_id, 'deal', d.id, 'open-deal'
+      FROM deals d
+     WHERE d.status = 'open'
+       AND d.contact_id IN (SELECT record_id FROM message_links
+                             WHERE message_id = v_id AND record_type = 'contact')
+     ORDER BY d.created_at DESC, d.id DESC
+     LIMIT coalesce((doc->>'open_deals_limit')::integer, 3)
+    ON CONFLICT DO NOTHING;
+
+    -- Sales inbox: an unknown external sender becomes a lead with a request.
+    IF doc->'sales_inbox' IS NOT NULL AND jsonb_typeof(doc->'sales_inbox') = 'object'
+       AND v_from IS NOT NULL AND v_from = ANY (v_external)
+       AND NOT EXISTS (SELECT 1 FROM message_links WHERE message_id = v_id
+                        AND record_type IN ('contact', 'lead')) THEN
+        PERFORM pg_advisory_xact_lock(hashtext('crmgate-lead:' || v_from));
+        SELECT id INTO v_lead FROM leads WHERE email_norm = v_from
+         ORDER BY id DESC LIMIT 1;
+        IF v_lead IS NULL AND NOT EXISTS (SELECT 1 FROM contacts
+                                           WHERE email_norm = v_from) THEN
+            INSERT INTO lead_sources (name) VALUES (doc->'sales_inbox'->>'lead_source')
+            ON CONFLICT (name) DO NOTHING;
+            SELECT id INTO v_source FROM lead_sources
+             WHERE name = doc->'sales_inbox'->>'lead_source';
+            SELECT id INTO v_owner FROM users
+             WHERE email_norm = doc->'sales_inbox'->>'owner';
+            v_name := nullif(btrim(coalesce(doc->>'from_name', '')), '');
+            INSERT INTO leads (first_name, last_name, email, email_norm, owner_id,
+                               lead_source_id, description)
+            VALUES (coalesce(split_part(v_name, ' ', 1), split_part(v_from, '@', 1)),
+                    coalesce(nullif(btrim(substr(v_name, length(split_part(v_name, ' ', 1)) + 1)), ''), ''),
+                    v_from, v_from, v_owner, v_source,
+                    coalesce(doc->>'subject', ''))
+            RETURNING id INTO v_lead;
+            INSERT INTO requests (subject, description, first_name, last_name,
+                                  email, email_norm, lead_source_id, owner_id, lead_id)
+            SELECT coalesce(doc->>'subject', ''), left(coalesce(doc->>'text', ''), 4000),
+                   l.first_name, l.last_name, l.email, l.email_norm, v_source,
+                   v_owner, l.id
+              FROM leads l WHERE l.id = v_lead
+            RETURNING id INTO v_request;
+            INSERT INTO message_links (message_id, record_type, record_id, reason)
+            VALUES (v_id, 'lead', v_lead, 'sales-inbox'),
+                   (v_id, 'request', v_request, 'sales-inbox')
+            ON CONFLICT DO NOTHING;
+        ELSIF v_lead IS NOT NULL THEN
+            INSERT INTO message_links (message_id, record_type, record_id, reason)
+            VALUES (v_id, 'lead', v_lead, 'participant')
+            ON CONFLICT DO NOTHING;
+            v_lead := NULL;
+        END IF;
+    END IF;
+
+    SELECT count(*) INTO v_after FROM message_links WHERE message_id = v_id;
+    IF v_after > 0 THEN
+        UPDATE messages SET resolved = true WHERE id = v_id AND NOT resolved;
+    END IF;
+
+    INSERT INTO capture_events (message_id, source, direction, queue_id,
+                                envelope_from, envelope_rcpts, new_links)
+    VALUES (v_id, coalesce(doc->'event'->>'source', 'cli'), doc->>'direction',
+            doc->'event'->>'queue_id', doc->'event'->>'envelope_from',
+            ARRAY(SELECT jsonb_array_elements_text(
+                  coalesce(doc->'event'->'envelope_rcpts', '[]'))),
+            v_after - v_before);
+
+    RETURN jsonb_build_object(
+        'id', v_id, 'new', v_new, 'thread_id', v_thread,
+        'new_links', v_after - v_before, 'tokens_ignored', v_ignored,
+        'lead_id', v_lead, 'request_id', v_request,
+        'links', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                     'type', record_type, 'id', record_id, 'reason', reason)
+                     ORDER BY created_at, record_type, record_id)
+                   FROM message_links WHERE message_id = v_id), '[]'));
+END
+$$;
+
+-- Captures several documents in one transaction; a failing document rolls
+-- back alone (its own subtransaction) and reports {"error": "..."}.
+CREATE FUNCTION crm_capture_batch(docs jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    d   jsonb;
+    out jsonb := '[]';
+BEGIN
+    FOR d IN SELECT value FROM jsonb_array_elements(docs) LOOP
+        BEGIN
+            out := out || jsonb_build_array(crm_capture(d));
+        EXCEPTION WHEN OTHERS THEN
+            out := out || jsonb_build_array(jsonb_build_object('error', SQLERRM));
+        END;
+    END LOOP;
+    RETURN out;
+END
+$$;

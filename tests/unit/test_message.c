@@ -1,0 +1,886 @@
+/*
+ * test_message.c - behaviour tests for core/message.c and core/html_text.c
+ * with inline messages: addresses and encoded words, ids, dates, body
+ * choice and charsets, attachments (hash, size, store limit, nesting),
+ * limits and their warnings, the digest, bounded memory on a 20 MB
+ * message, JSON output, and the HTML to text conversion.
+ */
+#include "crmgate/html_text.h"
+#include "crmgate/message.h"
+
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+
+static crm_message *parse_lim(const char *text, const message_limits *lim)
+{
+    crm_message *msg = NULL;
+    crm_result r = message_parse_bytes(text, strlen(text), lim, &msg);
+    g_assert_cmpint(r, ==, CRM_OK);
+    g_assert_nonnull(msg);
+    return msg;
+}
+
+static crm_message *parse(const char *text)
+{
+    return parse_lim(text, NULL);
+}
+
+static bool has_warning(const crm_message *msg, const char *part)
+{
+    for (guint i = 0; i < msg->warnings->len; i++)
+        if (strstr(g_ptr_array_index(msg->warnings, i), part) != NULL)
+            return true;
+    return false;
+}
+
+static const message_addr *addr_at(GPtrArray *list, guint i)
+{
+    g_assert_cmpuint(i, <, list->len);
+    return g_ptr_array_index(list, i);
+}
+
+static char *sha256_hex(const void *data, gsize len)
+{
+    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
+}
+
+/* ---- headers ---- */
+
+static void test_addresses_encoded(void)
+{
+    crm_message *msg = parse(
+        "From: =?UTF-8?B?SsO8cmdlbiBNw7xsbGVy?= <Juergen@Example.COM>\n"
+        "To: =?iso-8859-1?Q?Andr=E9_Dupont?= <andre@exemple.fr>,\n"
+        " \"Bob, Jr.\" <bob@example.org>, plain@example.net\n"
+        "Cc: =?UTF-8?Q?=E2=82=AC_team?= <euro@example.com>\n"
+        "Reply-To: <reply@example.com>\n"
+        "Sender: list@example.com\n"
+        "Subject: hi\n"
+        "\n"
+        "body\n");
+    g_assert_cmpuint(msg->from->len, ==, 1);
+    g_assert_cmpstr(addr_at(msg->from, 0)->name, ==, "Jürgen Müller");
+    g_assert_cmpstr(addr_at(msg->from, 0)->address, ==,
+                    "Juergen@Example.COM");
+    g_assert_cmpuint(msg->to->len, ==, 3);
+    g_assert_cmpstr(addr_at(msg->to, 0)->name, ==, "André Dupont");
+    g_assert_cmpstr(addr_at(msg->to, 1)->name, ==, "Bob, Jr.");
+    g_assert_cmpstr(addr_at(msg->to, 1)->address, ==, "bob@example.org");
+    g_assert_null(addr_at(msg->to, 2)->name);
+    g_assert_cmpstr(addr_at(msg->to, 2)->address, ==, "plain@example.net");
+    g_assert_cmpstr(addr_at(msg->cc, 0)->name, ==, "€ team");
+    g_assert_cmpstr(addr_at(msg->reply_to, 0)->address, ==,
+                    "reply@example.com");
+    g_assert_cmpstr(addr_at(msg->sender, 0)->address, ==,
+                    "list@example.com");
+    g_assert_cmpuint(msg->bcc->len, ==, 0);
+    message_free(&msg);
+    g_assert_null(msg);
+}
+
+static void test_address_groups(void)
+{
+    crm_message *msg = parse(
+        "From: a@example.com\n"
+        "To: Friends: one@example.com, Two <two@example.com>;, "
+        "three@example.com\n"
+        "Cc: undisclosed-recipients:;\n"
+        "Bcc: =?UTF-8?B?w4lxdWlwZQ==?=: x@example.com;\n"
+        "\n"
+        "body\n");
+    g_assert_cmpuint(msg->to->len, ==, 3);
+    g_assert_cmpstr(addr_at(msg->to, 0)->address, ==, "one@example.com");
+    g_assert_cmpstr(addr_at(msg->to, 1)->name, ==, "Two");
+    g_assert_cmpstr(addr_at(msg->to, 2)->address, ==, "three@example.com");
+    g_assert_cmpuint(msg->cc->len, ==, 0);
+    g_assert_cmpuint(msg->bcc->len, ==, 1);
+    message_free(&msg);
+}
+
+static void test_address_limit(void)
+{
+    GString *s = g_string_new("From: a@example.com\nTo: ");
+    for (int i = 0; i < 20; i++)
+        g_string_append_printf(s, "%su%d@example.com", i ? ", " : "", i);
+    g_string_append(s, "\n\nbody\n");
+    message_limits lim;
+    message_limits_default(&lim);
+    lim.max_addresses = 5;
+    crm_message *msg = parse_lim(s->str, &lim);
+    g_assert_cmpuint(msg->to->len, ==, 5);
+    g_assert_cmpstr(addr_at(msg->to, 4)->address, ==, "u4@example.com");
+    g_assert_true(has_warning(msg, "To cut at 5 addresses"));
+    message_free(&msg);
+    g_string_free(s, TRUE);
+}
+
+static void test_message_id_missing(void)
+{
+    crm_message *msg = parse("From: a@example.com\nSubject: x\n\nbody\n");
+    g_assert_null(msg->message_id);
+    g_assert_true(has_warning(msg, "no Message-ID"));
+    g_assert_true(has_warning(msg, "no Date"));
+    message_free(&msg);
+
+    msg = parse("From: a@example.com\nMessage-ID:   <id.1@example.com>  \n"
+                "\nbody\n");
+    g_assert_cmpstr(msg->message_id, ==, "id.1@example.com");
+    g_assert_false(has_warning(msg, "Message-ID"));
+    message_free(&msg);
+}
+
+static void test_references(void)
+{
+    GString *s = g_string_new("From: a@example.com\nReferences:");
+    for (int i = 1; i <= 40; i++)
+        g_string_append_printf(s, "\n <ref%d@example.com>", i);
+    g_string_append(s, "\nIn-Reply-To: <ref40@example.com> "
+                       "<other@example.com>\n\nbody\n");
+    crm_message *msg = parse(s->str);
+    g_assert_cmpuint(msg->references->len, ==, 32);
+    g_assert_cmpstr(g_ptr_array_index(msg->references, 0), ==,
+                    "ref9@example.com");
+    g_assert_cmpstr(g_ptr_array_index(msg->references, 31), ==,
+                    "ref40@example.com");
+    g_assert_true(has_warning(msg, "References cut"));
+    g_assert_cmpstr(msg->in_reply_to, ==, "ref40@example.com");
+    message_free(&msg);
+    g_string_free(s, TRUE);
+
+    msg = parse("From: a@example.com\n"
+                "In-Reply-To: Your message of Monday <x.y@example.com>\n"
+                "\nbody\n");
+    g_assert_cmpstr(msg->in_reply_to, ==, "x.y@example.com");
+    g_assert_cmpuint(msg->references->len, ==, 0);
+    message_free(&msg);
+}
+
+static void test_date(void)
+{
+    crm_message *msg = parse("From: a@example.com\n"
+                             "Date: Fri, 07 Oct 1994 16:15:05 -0700 (PDT)\n"
+                             "\nbody\n");
+    g_assert_nonnull(msg->date);
+    g_assert_cmpint(g_date_time_get_utc_offset(msg->date), ==,
+                    -7 * G_TIME_SPAN_HOUR);
+    g_assert_cmpint(g_date_time_to_unix(msg->date), ==, 781571705);
+    json_t *j = message_to_json(msg);
+    g_assert_cmpstr(json_string_value(json_object_get(j, "date")), ==,
+                    "1994-10-07T16:15:05-07:00");
+    json_decref(j);
+    message_free(&msg);
+
+    msg = parse("From: a@example.com\nDate: Tue, 1 Jun 2021 09:30:00 +0530\n"
+                "\nbody\n");
+    j = message_to_json(msg);
+    g_assert_cmpstr(json_string_value(json_object_get(j, "date")), ==,
+                    "2021-06-01T09:30:00+05:30");
+    json_decref(j);
+    message_free(&msg);
+
+    msg = parse("From: a@example.com\nDate: the day after tomorrow\n"
+                "\nbody\n");
+    g_assert_null(msg->date);
+    g_assert_true(has_warning(msg, "unparseable Date"));
+    j = message_to_json(msg);
+    g_assert_true(json_is_null(json_object_get(j, "date")));
+    json_decref(j);
+    message_free(&msg);
+}
+
+static void test_subject(void)
+{
+    crm_message *msg =
+        parse("From: a@example.com\n"
+              "Subject: =?UTF-8?B?w6lsw6h2ZQ==?= and\n =?iso-8859-1?Q?caf=E9?=\n"
+              "\nbody\n");
+    g_assert_cmpstr(msg->subject, ==, "élève and café");
+    message_free(&msg);
+    msg = parse("From: a@example.com\n\nbody\n");
+    g_assert_cmpstr(msg->subject, ==, "");
+    message_free(&msg);
+}
+
+static void test_garbage_headers(void)
+{
+    static const char raw[] =
+        "From: \xff\xfe\x80 <bad\xc3@example.com>\n"
+        "To: \"\x01\x02\" <\xe9t\xe9@exemple.fr>\n"
+        "Subject: caf\xe9 \xc3\x28 \x00zero\n"
+        "Message-ID: <\xff\xff@x>\n"
+        "X-\xff: \xff\n"
+        "\n"
+        "body \xff\xfe\n";
+    crm_message *msg = NULL;
+    g_assert_cmpint(message_parse_bytes(raw, sizeof(raw) - 1, NULL, &msg), ==,
+                    CRM_OK);
+    g_assert_true(g_utf8_validate(msg->subject, -1, NULL));
+    g_assert_true(g_utf8_validate(msg->text, -1, NULL));
+    g_assert_true(g_utf8_validate(msg->message_id, -1, NULL));
+    for (guint i = 0; i < msg->from->len; i++) {
+        const message_addr *a = addr_at(msg->from, i);
+        g_assert_true(a->name == NULL || g_utf8_validate(a->name, -1, NULL));
+        g_assert_true(g_utf8_validate(a->address, -1, NULL));
+    }
+    json_t *j = message_to_json(msg);
+    char *dump = json_dumps(j, 0);
+    g_assert_nonnull(dump);
+    free(dump);
+    json_decref(j);
+    message_free(&msg);
+}
+
+static void test_empty_and_garbage(void)
+{
+    crm_message *msg = NULL;
+    g_assert_cmpint(message_parse_bytes("", 0, NULL, &msg), ==,
+                    CRM_ERR_PARSE);
+    g_assert_null(msg);
+
+    static const char bin[] = "\x01\x02\x03\xff\xfe\x00garbage";
+    g_assert_cmpint(message_parse_bytes(bin, sizeof(bin) - 1, NULL, &msg), ==,
+                    CRM_OK);
+    g_assert_true(has_warning(msg, "no message headers found"));
+    g_assert_cmpstr(msg->subject, ==, "");
+    g_assert_cmpuint(msg->raw_size, ==, sizeof(bin) - 1);
+    message_free(&msg);
+
+    g_assert_cmpint(
+        message_parse_file("/nonexistent/crmgate.eml", NULL, &msg), ==,
+        CRM_ERR_IO);
+    g_assert_null(msg);
+    message_free(&msg); /* NULL is fine */
+}
+
+/* ---- body ---- */
+
+static void test_alternative_prefers_plain(void)
+{
+    crm_message *msg = parse(
+        "From: a@example.com\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/alternative; boundary=\"b1\"\n"
+        "\n"
+        "--b1\n"
+        "Content-Type: text/html; charset=utf-8\n"
+        "\n"
+        "<p>HTML version</p>\n"
+        "--b1\n"
+        "Content-Type: text/plain; charset=utf-8\n"
+        "\n"
+        "Plain version\n"
+        "--b1--\n");
+    g_assert_cmpstr(msg->text, ==, "Plain version");
+    g_assert_false(msg->text_from_html);
+    g_assert_cmpuint(msg->attachments->len, ==, 0);
+    message_free(&msg);
+}
+
+static void test_html_only(void)
+{
+    crm_message *msg = parse(
+        "From: a@example.com\n"
+        "Content-Type: text/html; charset=iso-8859-1\n"
+        "Content-Transfer-Encoding: quoted-printable\n"
+        "\n"
+        "<html><head><title>T</title><style>p{color:red}</style>"
+        "<script>alert(1)</script></head><body>\n"
+        "<p>Caf=E9 &amp; cr&egrave;me &#8364;5</p>\n"
+        "<p>See <a href=3D\"https://example.com/x\">our site</a>.</p>\n"
+        "</body></html>\n");
+    g_assert_true(msg->text_from_html);
+    g_assert_cmpstr(msg->text, ==,
+                    "Café & crème €5\n\nSee our site "
+                    "<https://example.com/x>.");
+    g_assert_cmpuint(msg->attachments->len, ==, 0);
+    message_free(&msg);
+}
+
+static void test_charsets(void)
+{
+    crm_message *msg = parse("From: a@example.com\n"
+                             "Content-Type: text/plain; charset=windows-1252\n"
+                             "\n"
+                             "caf\xe9 \x80 \x93quoted\x94\n");
+    g_assert_cmpstr(msg->text, ==, "café € “quoted”\n");
+    message_free(&msg);
+
+    msg = parse("From: a@example.com\n"
+                "Content-Type: text/plain; charset=koi8-r\n"
+                "\n"
+                "\xf0\xd2\xc9\xd7\xc5\xd4\n");
+    g_assert_cmpstr(msg->text, ==, "Привет\n");
+    message_free(&msg);
+
+    /* no charset, 8-bit: UTF-8 when valid, else windows-1252 */
+    msg = parse("From: a@example.com\n\nna\xc3\xafve\n");
+    g_assert_cmpstr(msg->text, ==, "naïve\n");
+    message_free(&msg);
+    msg = parse("From: a@example.com\n\nna\xefve\n");
+    g_assert_cmpstr(msg->text, ==, "naïve\n");
+    message_free(&msg);
+
+    msg = parse("From: a@example.com\n"
+                "Content-Type: text/plain; charset=x-no-such-charset\n"
+                "\nhello\n");
+    g_assert_cmpstr(msg->text, ==, "hello\n");
+    g_assert_true(has_warning(msg, "unknown charset x-no-such-charset"));
+    message_free(&msg);
+
+    /* base64 body with CRLF line ends comes out with LF */
+    msg = parse("From: a@example.com\n"
+                "Content-Type: text/plain; charset=utf-8\n"
+                "Content-Transfer-Encoding: base64\n"
+                "\n"
+                "bGluZSAxDQpsaW5lIDINCg==\n");
+    g_assert_cmpstr(msg->text, ==, "line 1\nline 2\n");
+    message_free(&msg);
+}
+
+static void test_inline_parts_joined(void)
+{
+    crm_message *msg = parse(
+        "From: a@example.com\n"
+        "Content-Type: multipart/mixed; boundary=b\n"
+        "\n"
+        "--b\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "first\n"
+        "--b\n"
+        "Content-Type: image/png\n"
+        "Content-Disposition: inline\n"
+        "\n"
+        "PNG\n"
+        "--b\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "second\n"
+        "--b\n"
+        "Content-Type: text/plain; name=notes.txt\n"
+        "Content-Disposition: attachment; filename=\"notes.txt\"\n"
+        "\n"
+        "file\n"
+        "--b--\n");
+    g_assert_cmpstr(msg->text, ==, "first\nsecond");
+    g_assert_cmpuint(msg->attachments->len, ==, 2);
+    message_attachment *a = g_ptr_array_index(msg->attachments, 0);
+    g_assert_cmpstr(a->content_type, ==, "image/png");
+    g_assert_null(a->filename);
+    a = g_ptr_array_index(msg->attachments, 1);
+    g_assert_cmpstr(a->filename, ==, "notes.txt");
+    g_assert_cmpstr(a->content_type, ==, "text/plain");
+    g_assert_cmpuint(a->size, ==, 4); /* "file"; the newline belongs to
+                                          the boundary */
+    message_free(&msg);
+}
+
+static void test_text_truncated(void)
+{
+    GString *s = g_string_new("From: a@example.com\n"
+                              "Content-Type: text/plain; charset=utf-8\n\n");
+    for (int i = 0; i < 100; i++)
+        g_string_append(s, "é");
+    message_limits lim;
+    message_limits_default(&lim);
+    lim.text_max = 101;
+    crm_message *msg = parse_lim(s->str, &lim);
+    g_assert_cmpuint(strlen(msg->text), ==, 100);
+    g_assert_true(g_utf8_validate(msg->text, -1, NULL));
+    g_assert_true(msg->text_truncated);
+    g_assert_true(has_warning(msg, "body text cut at 101 bytes"));
+    message_free(&msg);
+
+    lim.text_max = 200; /* exactly fits */
+    msg = parse_lim(s->str, &lim);
+    g_assert_cmpuint(strlen(msg->text), ==, 200);
+    g_assert_false(msg->text_truncated);
+    message_free(&msg);
+    g_string_free(s, TRUE);
+}
+
+/* ---- attachments ---- */
+
+static GString *base64_lines(const guchar *data, gsize len)
+{
+    g_autofree char *b64 = g_base64_encode(data, len);
+    GString *s = g_string_new(NULL);
+    for (gsize i = 0, n = strlen(b64); i < n; i += 76) {
+        g_string_append_len(s, b64 + i, (gssize)MIN(76, n - i));
+        g_string_append(s, "\r\n");
+    }
+    return s;
+}
+
+static GString *message_with_attachment(const guchar *data, gsize len)
+{
+    g_autoptr(GString) b64 = base64_lines(data, len);
+    GString *s = g_string_new(NULL);
+    g_string_append_printf(
+        s,
+        "From: a@example.com\r\n"
+        "Content-Type: multipart/mixed; boundary=\"xyz\"\r\n"
+        "\r\n"
+        "--xyz\r\n"
+        "Content-Type: text/plain\r\n"
+        "\r\n"
+        "see attached\r\n"
+        "--xyz\r\n"
+        "Content-Type: application/PDF; name=\"=?UTF-8?Q?r=C3=A9sum=C3=A9?="
+        ".pdf\"\r\n"
+        "Content-Disposition: attachment; filename*=UTF-8''r%%C3%%A9sum%%C3%%A9"
+        ".pdf\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        "\r\n"
+        "%s"
+        "--xyz--\r\n",
+        b64->str);
+    return s;
+}
+
+static void test_attachment_base64(void)
+{
+    gsize len = 100000;
+    guchar *data = g_malloc(len);
+    for (gsize i = 0; i < len; i++)
+        data[i] = (guchar)((i * 7 + i / 251) & 0xff);
+    g_autofree char *want = sha256_hex(data, len);
+    GString *s = message_with_attachment(data, len);
+
+    crm_message *msg = parse(s->str);
+    g_assert_cmpstr(msg->text, ==, "see attached");
+    g_assert_cmpuint(msg->attachments->len, ==, 1);
+    message_attachment *a = g_ptr_array_index(msg->attachments, 0);
+    g_assert_cmpstr(a->filename, ==, "résumé.pdf");
+    g_assert_cmpstr(a->content_type, ==, "application/pdf");
+    g_assert_cmpuint(a->size, ==, len);
+    g_assert_cmpstr(a->sha256, ==, want);
+    g_assert_nonnull(a->content);
+    gsize clen = 0;
+    const void *c = g_bytes_get_data(a->content, &clen);
+    g_assert_cmpmem(c, clen, data, len);
+    g_assert_false(has_warning(msg, "base64"));
+    message_free(&msg);
+
+    /* over the store limit: no content, same size and hash */
+    message_limits lim;
+    message_limits_default(&lim);
+    lim.attachment_store_max = 1000;
+    msg = parse_lim(s->str, &lim);
+    a = g_ptr_array_index(msg->attachments, 0);
+    g_assert_null(a->content);
+    g_assert_cmpuint(a->size, ==, len);
+    g_assert_cmpstr(a->sha256, ==, want);
+    message_free(&msg);
+
+    g_string_free(s, TRUE);
+    g_free(data);
+}
+
+static void test_attachment_bad_base64(void)
+{
+    crm_message *msg = parse("From: a@example.com\n"
+                             "Content-Type: application/octet-stream\n"
+                             "Content-Transfer-Encoding: base64\n"
+                             "\n"
+                             "aGVs!!bG8=\n");
+    g_assert_cmpuint(msg->attachments->len, ==, 1);
+    g_assert_true(has_warning(msg, "invalid base64"));
+    message_free(&msg);
+}
+
+static void test_nested_message(void)
+{
+    crm_message *msg = parse(
+        "From: outer@example.com\n"
+        "Subject: Fwd: report\n"
+        "Content-Type: multipart/mixed; boundary=outer\n"
+        "\n"
+        "--outer\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "outer body\n"
+        "--outer\n"
+        "Content-Type: message/rfc822\n"
+        "\n"
+        "From: inner@example.com\n"
+        "Subject: report\n"
+        "Content-Type: multipart/mixed; boundary=inner\n"
+        "\n"
+        "--inner\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "inner body\n"
+        "--inner\n"
+        "Content-Type: text/csv; name=data.csv\n"
+        "Content-Disposition: attachment; filename=data.csv\n"
+        "\n"
+        "a,b\n"
+        "--inner--\n"
+        "--outer--\n");
+    g_assert_cmpstr(msg->text, ==, "outer body");
+    g_assert_cmpstr(msg->subject, ==, "Fwd: report");
+    g_assert_cmpuint(msg->attachments->len, ==, 2);
+    message_attachment *a = g_ptr_array_index(msg->attachments, 0);
+    g_assert_cmpstr(a->content_type, ==, "message/rfc822");
+    g_assert_cmpuint(a->size, >, 50);
+    g_assert_nonnull(a->content);
+    g_autofree char *h = sha256_hex(g_bytes_get_data(a->content, NULL),
+                                    g_bytes_get_size(a->content));
+    g_assert_cmpstr(a->sha256, ==, h);
+    a = g_ptr_array_index(msg->attachments, 1);
+    g_assert_cmpstr(a->content_type, ==, "text/csv");
+    g_assert_cmpstr(a->filename, ==, "data.csv");
+    g_assert_cmpuint(a->size, ==, 3);
+    message_free(&msg);
+}
+
+static void test_part_limits(void)
+{
+    GString *s = g_string_new("From: a@example.com\n"
+                              "Content-Type: multipart/mixed; boundary=b\n\n");
+    for (int i = 0; i < 10; i++)
+        g_string_append_printf(s, "--b\nContent-Type: image/gif\n\nGIF%d\n",
+                               i);
+    g_string_append(s, "--b--\n");
+    message_limits lim;
+    message_limits_default(&lim);
+    lim.max_parts = 4;
+    crm_message *msg = parse_lim(s->str, &lim);
+    g_assert_cmpuint(msg->attachments->len, ==, 3);
+    g_assert_true(has_warning(msg, "max_parts=4"));
+    message_free(&msg);
+    g_string_free(s, TRUE);
+
+    s = g_string_new("From: a@example.com\n");
+    for (int i = 0; i < 12; i++)
+        g_string_append_printf(
+            s, "Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n", i,
+            i);
+    g_string_append(s, "Content-Type: image/gif\n\nGIF\n");
+    for (int i = 11; i >= 0; i--)
+        g_string_append_printf(s, "--b%d--\n", i);
+    msg = parse(s->str);
+    g_assert_cmpuint(msg->attachments->len, ==, 0);
+    g_assert_true(has_warning(msg, "max_depth=8"));
+    message_free(&msg);
+    g_string_free(s, TRUE);
+}
+
+/* ---- digest ---- */
+
+static void test_digest(void)
+{
+    const char *a = "Received: from a.example by b.example; "
+                    "Mon, 1 Jan 2024 00:00:00 +0000\n"
+                    "From: A <a@example.com>\n"
+                    "Date: Mon, 1 Jan 2024 00:00:00 +0000\n"
+                    "Subject: hello\n"
+                    "Message-ID: <d1@example.com>\n"
+                    "\n"
+                    "line one\n"
+                    "line two\n";
+    const char *b = "Received: from c.example by d.example\r\n"
+                    "Received: from e.example by f.example\r\n"
+                    "X-Spam: no\r\n"
+                    "From: A <a@example.com>\r\n"
+                    "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+                    "Subject: hello\r\n"
+                    "Message-ID: <d1@example.com>\r\n"
+                    "\r\n"
+                    "line one\r\n"
+                    "line two\r\n"
+                    "\r\n  \r\n";
+    const char *c = "From: A <a@example.com>\n"
+                    "Date: Mon, 1 Jan 2024 00:00:00 +0000\n"
+                    "Subject: hello\n"
+                    "Message-ID: <d1@example.com>\n"
+                    "\n"
+                    "line one\n"
+                    "line 2\n";
+    crm_message *ma = parse(a), *mb = parse(b), *mc = parse(c);
+    g_assert_cmpuint(strlen(ma->digest), ==, 64);
+    g_assert_cmpstr(ma->digest, ==, mb->digest);
+    g_assert_cmpstr(ma->digest, !=, mc->digest);
+    g_assert_cmpuint(ma->raw_size, ==, strlen(a));
+    g_assert_cmpuint(mb->raw_size, ==, strlen(b));
+    message_free(&ma);
+    message_free(&mb);
+    message_free(&mc);
+}
+
+/* ---- a 20 MB message with bounded memory ---- */
+
+static long vm_hwm_kb(void)
+{
+    g_autofree char *status = NULL;
+    if (!g_file_get_contents("/proc/self/status", &status, NULL, NULL))
+        return -1;
+    const char *p = strstr(status, "VmHWM:");
+    return p != NULL ? strtol(p + 6, NULL, 10) : -1;
+}
+
+static bool under_valgrind(void)
+{
+    g_autofree char *maps = NULL;
+    g_file_get_contents("/proc/self/maps", &maps, NULL, NULL);
+    return maps != NULL && strstr(maps, "vgpreload") != NULL;
+}
+
+static void test_big_message(void)
+{
+    bool vg = under_valgrind();
+    gsize text_bytes = vg ? 1 << 20 : 5 << 20;
+    gsize att_bytes = vg ? 2 << 20 : 15 << 20;
+    g_autofree char *path = NULL;
+    int fd = g_file_open_tmp("crmgate-big-XXXXXX.eml", &path, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("From: big@example.com\n"
+          "Subject: big\n"
+          "Content-Type: multipart/mixed; boundary=BIG\n\n"
+          "--BIG\nContent-Type: text/plain; charset=utf-8\n\n",
+          f);
+    for (gsize n = 0; n < text_bytes; n += 64)
+        fputs("0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVW\n",
+              f);
+    fputs("--BIG\nContent-Type: application/octet-stream\n"
+          "Content-Transfer-Encoding: base64\n\n",
+          f);
+    GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+    guchar block[57 * 1000];
+    for (gsize n = 0; n < att_bytes; n += sizeof(block)) {
+        for (gsize i = 0; i < sizeof(block); i++)
+            block[i] = (guchar)((n + i) * 31 >> 3);
+        g_checksum_update(sum, block, sizeof(block));
+        for (gsize i = 0; i < sizeof(block); i += 57) {
+            g_autofree char *line = g_base64_encode(block + i, 57);
+            fputs(line, f);
+            fputc('\n', f);
+        }
+    }
+    fputs("--BIG--\n", f);
+    fclose(f);
+    gsize total = ((att_bytes + sizeof(block) - 1) / sizeof(block)) *
+                  sizeof(block);
+
+    message_limits lim;
+    message_limits_default(&lim);
+    lim.attachment_store_max = 1 << 20;
+    /* "5" resets the peak RSS to the current RSS (Linux 4.0+) */
+    FILE *cr = fopen("/proc/self/clear_refs", "w");
+    if (cr != NULL) {
+        fputs("5", cr);
+        fclose(cr);
+    }
+    long before = vm_hwm_kb();
+    crm_message *msg = NULL;
+    g_assert_cmpint(message_parse_file(path, &lim, &msg), ==, CRM_OK);
+    long after = vm_hwm_kb();
+    g_assert_cmpuint(strlen(msg->text), <=, lim.text_max);
+    g_assert_true(msg->text_truncated);
+    g_assert_cmpuint(msg->attachments->len, ==, 1);
+    message_attachment *a = g_ptr_array_index(msg->attachments, 0);
+    g_assert_cmpuint(a->size, ==, total);
+    g_assert_cmpstr(a->sha256, ==, g_checksum_get_string(sum));
+    g_assert_null(a->content);
+    g_assert_cmpuint(msg->raw_size, >, text_bytes + att_bytes);
+    if (!vg && before > 0 && after > 0) {
+        g_test_message("VmHWM grew by %ld KiB", after - before);
+        g_assert_cmpint(after - before, <, 10 * 1024);
+    }
+    message_free(&msg);
+    g_checksum_free(sum);
+    g_unlink(path);
+}
+
+/* ---- output ---- */
+
+static void test_json_and_snippet(void)
+{
+    crm_message *msg = parse(
+        "From: \"Ann\" <ann@example.com>\n"
+        "To: bob@example.com\n"
+        "Subject: Quarterly numbers\n"
+        "Date: Mon, 1 Jan 2024 10:00:00 +0100\n"
+        "Message-ID: <q1@example.com>\n"
+        "References: <r0@example.com> <r1@example.com>\n"
+        "Content-Type: multipart/mixed; boundary=b\n"
+        "\n"
+        "--b\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "  Hello   Bob,\n\n\tthe   numbers\n are attached.\n"
+        "--b\n"
+        "Content-Type: application/pdf; name=q.pdf\n"
+        "\n"
+        "%PDF\n"
+        "--b--\n");
+    json_t *j = message_to_json(msg);
+    static const char *const keys[] = {
+        "message_id", "subject", "date", "from", "to", "cc", "reply_to",
+        "in_reply_to", "references", "text", "attachments", "warnings"};
+    for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
+        g_assert_nonnull(json_object_get(j, keys[i]));
+    g_assert_cmpstr(json_string_value(json_object_get(j, "message_id")), ==,
+                    "q1@example.com");
+    json_t *from0 = json_array_get(json_object_get(j, "from"), 0);
+    g_assert_cmpstr(json_string_value(json_object_get(from0, "name")), ==,
+                    "Ann");
+    json_t *to0 = json_array_get(json_object_get(j, "to"), 0);
+    g_assert_true(json_is_null(json_object_get(to0, "name")));
+    g_assert_true(json_is_null(json_object_get(j, "in_reply_to")));
+    g_assert_cmpuint(json_array_size(json_object_get(j, "references")), ==, 2);
+    json_t *att = json_array_get(json_object_get(j, "attachments"), 0);
+    g_assert_cmpstr(json_string_value(json_object_get(att, "filename")), ==,
+                    "q.pdf");
+    g_assert_cmpint(json_integer_value(json_object_get(att, "size")), ==, 4);
+    g_assert_cmpuint(
+        strlen(json_string_value(json_object_get(att, "sha256"))), ==, 64);
+    char *dump = json_dumps(j, JSON_COMPACT);
+    g_assert_nonnull(dump);
+    free(dump);
+    json_decref(j);
+
+    g_autofree char *sn = message_snippet(msg, 22);
+    g_assert_cmpstr(sn, ==, "Hello Bob, the numbers");
+    g_autofree char *all = message_snippet(msg, 1000);
+    g_assert_cmpstr(all, ==, "Hello Bob, the numbers are attached.");
+    g_autofree char *none = message_snippet(msg, 0);
+    g_assert_cmpstr(none, ==, "");
+    message_free(&msg);
+}
+
+static void test_parse_stream_offset(void)
+{
+    const char *raw = "JUNKFrom: a@example.com\nSubject: s\n\nbody\n";
+    GMimeStream *s = g_mime_stream_mem_new_with_buffer(raw, strlen(raw));
+    g_mime_stream_seek(s, 4, GMIME_STREAM_SEEK_SET);
+    crm_message *msg = NULL;
+    g_assert_cmpint(message_parse_stream(s, NULL, &msg), ==, CRM_OK);
+    g_assert_cmpstr(msg->subject, ==, "s");
+    g_assert_cmpuint(msg->raw_size, ==, strlen(raw) - 4);
+    message_free(&msg);
+    g_object_unref(s);
+}
+
+/* ---- html_text ---- */
+
+static char *html(const char *in, gsize max, bool *cut)
+{
+    return html_text_convert(in, strlen(in), max, cut);
+}
+
+static void test_html_text(void)
+{
+    bool cut = true;
+    g_autofree char *t1 = html(
+        "<html><head><title>Title</title><style>.x{}</style></head><body>"
+        "<script>var a = 1;</script>"
+        "<h1>Hello&nbsp;&amp;   welcome</h1>"
+        "<p>First   line<br>second\nline</p>"
+        "<ul><li>one</li><li>two <b>bold</b></li></ul>"
+        "<p><a href=\"https://example.com\">https://example.com</a> and "
+        "<a href=\"mailto:x@example.com\">x@example.com</a> and "
+        "<a href=\"https://example.com/p?q=1&amp;r=2\">click</a></p>"
+        "<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>"
+        "<pre>  keep   this\n  spacing</pre>"
+        "<p>&lt;tag&gt; &eacute; &#x263A;</p>"
+        "</body></html>",
+        1000, &cut);
+    g_assert_false(cut);
+    g_assert_cmpstr(t1, ==,
+                    "Hello & welcome\n\n"
+                    "First line\nsecond line\n\n"
+                    "- one\n- two bold\n\n"
+                    "https://example.com and x@example.com and click "
+                    "<https://example.com/p?q=1&r=2>\n\n"
+                    "a b\nc\n\n"
+                    "  keep   this\n  spacing\n\n"
+                    "<tag> é ☺");
+
+    g_autofree char *t2 = html("<p>a</p><p></p><p></p><br><br><br><p>b</p>",
+                               100, NULL);
+    g_assert_cmpstr(t2, ==, "a\n\nb");
+
+    g_autofree char *t3 = html("<p>plain", 100, NULL);
+    g_assert_cmpstr(t3, ==, "plain");
+
+    g_autofree char *t4 = html("", 100, &cut);
+    g_assert_cmpstr(t4, ==, "");
+
+    /* cut on a character boundary */
+    g_autofree char *t5 = html("<p>ééééé</p>", 5, &cut);
+    g_assert_true(cut);
+    g_assert_cmpstr(t5, ==, "éé");
+
+    g_autofree char *t6 = html("<ul><li>a<ul><li>b</li></ul></li></ul>",
+                               100, NULL);
+    g_assert_cmpstr(t6, ==, "- a\n  - b");
+
+    g_autofree char *t7 =
+        html("<p>x<img src=\"cid:1\" alt=\"Logo\">y</p><img alt=\"\">", 100,
+             NULL);
+    g_assert_cmpstr(t7, ==, "x Logo y");
+
+    /* invalid UTF-8 and NUL-free garbage */
+    static const char bad[] = "<p>\xff\xfe caf\xc3\xa9 \xc3</p>";
+    g_autofree char *t8 = html_text_convert(bad, sizeof(bad) - 1, 100, NULL);
+    g_assert_true(g_utf8_validate(t8, -1, NULL));
+}
+
+static void test_html_hostile(void)
+{
+    GString *s = g_string_new(NULL);
+    for (int i = 0; i < 100000; i++)
+        g_string_append(s, "<div><span>");
+    g_string_append(s, "deep");
+    bool cut = false;
+    char *t = html_text_convert(s->str, s->len, 1000, &cut);
+    g_assert_true(g_utf8_validate(t, -1, NULL));
+    g_free(t);
+    g_string_free(s, TRUE);
+
+    s = g_string_new(NULL);
+    for (int i = 0; i < 50000; i++)
+        g_string_append(s, "<p>word &amp; <a href=\"http://x/\">l</a>");
+    t = html_text_convert(s->str, s->len, 4096, &cut);
+    g_assert_true(cut);
+    g_assert_cmpuint(strlen(t), <=, 4096);
+    g_free(t);
+    g_string_free(s, TRUE);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    message_library_init();
+    g_test_add_func("/message/addresses/encoded", test_addresses_encoded);
+    g_test_add_func("/message/addresses/groups", test_address_groups);
+    g_test_add_func("/message/addresses/limit", test_address_limit);
+    g_test_add_func("/message/ids/missing", test_message_id_missing);
+    g_test_add_func("/message/ids/references", test_references);
+    g_test_add_func("/message/date", test_date);
+    g_test_add_func("/message/subject", test_subject);
+    g_test_add_func("/message/garbage-headers", test_garbage_headers);
+    g_test_add_func("/message/empty-and-garbage", test_empty_and_garbage);
+    g_test_add_func("/message/body/alternative",
+                    test_alternative_prefers_plain);
+    g_test_add_func("/message/body/html-only", test_html_only);
+    g_test_add_func("/message/body/charsets", test_charsets);
+    g_test_add_func("/message/body/inline-parts", test_inline_parts_joined);
+    g_test_add_func("/message/body/truncated", test_text_truncated);
+    g_test_add_func("/message/attachments/base64", test_attachment_base64);
+    g_test_add_func("/message/attachments/bad-base64",
+                    test_attachment_bad_base64);
+    g_test_add_func("/message/attachments/nested", test_nested_message);
+    g_test_add_func("/message/limits/parts-depth", test_part_limits);
+    g_test_add_func("/message/digest", test_digest);
+    g_test_add_func("/message/big", test_big_message);
+    g_test_add_func("/message/json-snippet", test_json_and_snippet);
+    g_test_add_func("/message/stream-offset", test_parse_stream_offset);
+    g_test_add_func("/html_text/render", test_html_text);
+    g_test_add_func("/html_text/hostile", test_html_hostile);
+    return g_test_run();
+}
