@@ -1075,6 +1075,12 @@ static GMimeParserOptions *parser_options_new(parse_ctx *ctx)
     return o;
 }
 
+static int header_count(GMimeObject *obj)
+{
+    GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+    return hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+}
+
 crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
                                 crm_message **msg_r)
 {
@@ -1105,15 +1111,14 @@ crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
     GMimeMessage *m = g_mime_parser_construct_message(parser, ctx.opts);
     g_object_unref(parser);
 
-    GMimeHeaderList *hl =
-        m != NULL ? g_mime_object_get_header_list(GMIME_OBJECT(m)) : NULL;
-    if (hl == NULL || g_mime_header_list_get_count(hl) == 0) {
+    /* GMime keeps Content-* headers with the top MIME part */
+    GMimeObject *top = m != NULL ? g_mime_message_get_mime_part(m) : NULL;
+    if (m == NULL || (header_count(GMIME_OBJECT(m)) == 0 &&
+                      (top == NULL || header_count(top) == 0)))
         add_warning(ctx.msg, "no message headers found");
-    }
     if (m != NULL) {
-        if (hl != NULL && g_mime_header_list_get_count(hl) > 0)
-            read_headers(&ctx, m);
-        walk(&ctx, g_mime_message_get_mime_part(m), 0, true);
+        read_headers(&ctx, m);
+        walk(&ctx, top, 0, true);
         read_body_text(&ctx);
     }
     crm_result r = digest_pass(ctx.msg, stream, start, m);

@@ -96,6 +96,7 @@ char *milter_capture(milter_msg *m, const char *queue_id)
     crm_message *msg = NULL;
     ingest_plan *plan = NULL;
     char *outcome = NULL;
+    gint64 eom_us = g_get_monotonic_time();
     fill_envelope(&env, m, queue_id);
 
     crm_result r = m->failed ? CRM_ERR_IO : parse(m, &msg);
@@ -155,13 +156,15 @@ char *milter_capture(milter_msg *m, const char *queue_id)
                                                  : "");
     ingest_result_clear(&res);
 done:;
-    double ms = (double)(g_get_monotonic_time() - m->started_us) / 1000.0;
+    gint64 end_us = g_get_monotonic_time();
     char *line = g_strdup_printf(
         "capture queue_id=%s message_id=<%s> direction=%s size=%" G_GSIZE_FORMAT
-        " %s ms=%.1f",
+        " %s eom_ms=%.1f session_ms=%.1f",
         queue_id ? queue_id : "-",
         msg && msg->message_id ? msg->message_id : "",
-        plan ? plan->direction : "-", m->size, outcome, ms);
+        plan ? plan->direction : "-", m->size, outcome,
+        (double)(end_us - eom_us) / 1000.0,
+        (double)(end_us - m->started_us) / 1000.0);
     g_free(outcome);
     ingest_plan_free(&plan);
     message_free(&msg);

@@ -12,7 +12,7 @@
 # * Uses sudo only when not root and sudo exists.
 set -euo pipefail
 
-PACKAGES="build-essential pkg-config libgmime-3.0-dev libglib2.0-dev libpq-dev
+PACKAGES="build-essential pkg-config libxml2-dev libcsv-dev libgmime-3.0-dev libglib2.0-dev libpq-dev
 libconfuse-dev libcurl4-openssl-dev libmilter-dev libsodium-dev libjansson-dev
 libmicrohttpd-dev postgresql postgresql-client postfix miltertest swaks clang
 libclang-rt-14-dev valgrind cppcheck clang-format clang-tidy curl procps

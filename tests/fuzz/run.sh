@@ -1,0 +1,48 @@
+#!/bin/sh
+# run.sh - runs libFuzzer targets over the shared corpus.
+#
+# Usage: tests/fuzz/run.sh build/fuzz/bin/fuzz_NAME...
+# For each target: seeds build/fuzz/seed-NAME from ../shared/corpus (MIME
+# messages and bounces), keeps what the fuzzer finds in build/fuzz/corpus-NAME,
+# and runs for CRMGATE_FUZZ_SECONDS (default 60) with inputs up to 64 KiB and
+# 2 GiB RSS. Crash files go to build/fuzz/crash-NAME/. Exits non-zero, naming
+# the crash file, when a target fails.
+set -u
+
+seconds=${CRMGATE_FUZZ_SECONDS:-60}
+corpus=${CRMGATE_CORPUS:-../shared/corpus}
+out=build/fuzz
+status=0
+
+if [ $# -eq 0 ]; then
+    echo "usage: $0 build/fuzz/bin/fuzz_NAME..." >&2
+    exit 2
+fi
+
+for bin in "$@"; do
+    name=$(basename "$bin")
+    seed=$out/seed-$name
+    work=$out/corpus-$name
+    crashes=$out/crash-$name
+    log=$out/$name.log
+    mkdir -p "$seed" "$work" "$crashes"
+    for f in "$corpus"/mime/*/*.eml "$corpus"/bounces/*.eml; do
+        [ -f "$f" ] || continue
+        cp "$f" "$seed/$(basename "$(dirname "$f")")-$(basename "$f")"
+    done
+    echo "fuzz: $name for ${seconds}s (seeds: $(ls "$seed" | wc -l))"
+    "$bin" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 \
+        -timeout=25 -print_final_stats=1 \
+        -artifact_prefix="$crashes/" "$work" "$seed" >"$log" 2>&1
+    rc=$?
+    grep -E '^stat::number_of_executed_units|^#[0-9]+ *DONE' "$log" | tail -2
+    if [ $rc -ne 0 ]; then
+        found=$(ls -t "$crashes"/* 2>/dev/null | head -1)
+        echo "fuzz: $name FAILED (exit $rc); crash file: ${found:-none}; log: $log" >&2
+        tail -40 "$log" >&2
+        status=1
+    else
+        echo "fuzz: $name ok"
+    fi
+done
+exit $status
