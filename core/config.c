@@ -9,6 +9,7 @@
 #include "crmgate/config.h"
 
 #include <confuse.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -155,6 +156,38 @@ static cfg_opt_t top_opts[] = {
 
 /* libconfuse reports through this; keep the last message for the caller. */
 static GPrivate config_error_key = G_PRIVATE_INIT(g_free);
+/* The file being parsed: a section's own cfg_t may not carry the line. */
+static _Thread_local cfg_t *parsing_top;
+static _Thread_local const char *parsing_path;
+
+/* libconfuse does not know the line for some errors inside sections
+   ("no such option 'x'"): find the first line where the quoted name is
+   used as a key, outside comments. Returns fallback when not found. */
+static int guess_line(const char *path, const char *msg, int fallback)
+{
+    const char *q = strchr(msg, '\'');
+    const char *e = q ? strchr(q + 1, '\'') : NULL;
+    g_autofree char *text = NULL;
+    if (!e || e == q + 1 || !g_file_get_contents(path, &text, NULL, NULL))
+        return fallback;
+    g_autofree char *name = g_strndup(q + 1, (gsize)(e - q - 1));
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    for (int i = 0; lines[i]; i++) {
+        char *hash = strchr(lines[i], '#');
+        if (hash)
+            *hash = '\0';
+        const char *hit = strstr(lines[i], name);
+        while (hit) {
+            gsize n = strlen(name);
+            bool start = hit == lines[i] || !g_ascii_isalnum(hit[-1]);
+            bool end = !g_ascii_isalnum(hit[n]) && hit[n] != '_';
+            if (start && end && (hit == lines[i] || hit[-1] != '_'))
+                return i + 1;
+            hit = strstr(hit + 1, name);
+        }
+    }
+    return fallback;
+}
 
 static void config_error_fn(cfg_t *cfg, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
@@ -163,10 +196,16 @@ static void config_error_fn(cfg_t *cfg, const char *fmt, va_list ap)
 {
     g_autofree char *msg = g_strdup_vprintf(fmt, ap);
     char *full;
-    if (cfg && cfg->filename && cfg->line)
-        full = g_strdup_printf("%s:%d: %s", cfg->filename, cfg->line, msg);
-    else if (cfg && cfg->filename)
-        full = g_strdup_printf("%s: %s", cfg->filename, msg);
+    if (cfg && !cfg->line && parsing_top)
+        cfg = parsing_top;
+    int line = cfg ? cfg->line : 0;
+    const char *file = cfg && cfg->filename ? cfg->filename : parsing_path;
+    if (file && line <= 1)
+        line = guess_line(file, msg, line);
+    if (file && line)
+        full = g_strdup_printf("%s:%d: %s", file, line, msg);
+    else if (file)
+        full = g_strdup_printf("%s: %s", file, msg);
     else
         full = g_strdup(msg);
     g_private_replace(&config_error_key, full);
@@ -389,7 +428,11 @@ crm_result config_load(const char *path, crm_config **cfg_r, char **error_r)
     cfg_set_validate_func(top, "mail|never_log_addresses", validate_addresses);
 
     g_private_replace(&config_error_key, NULL);
+    parsing_top = top;
+    parsing_path = path;
     int rc = cfg_parse(top, path);
+    parsing_top = NULL;
+    parsing_path = NULL;
     if (rc != CFG_SUCCESS) {
         const char *msg = g_private_get(&config_error_key);
         *error_r = g_strdup(msg ? msg : (rc == CFG_FILE_ERROR

@@ -162,60 +162,44 @@ static void add_warning(crm_message *msg, const char *fmt, ...)
     g_ptr_array_add(msg->warnings, w);
 }
 
-static const char *parser_warning_text(GMimeParserWarning code)
-{
-    switch (code) {
-    case GMIME_WARN_DUPLICATED_HEADER:
-        return "duplicate header";
-    case GMIME_WARN_DUPLICATED_PARAMETER:
-        return "duplicate parameter";
-    case GMIME_WARN_UNENCODED_8BIT_HEADER:
-        return "unencoded 8-bit header";
-    case GMIME_WARN_INVALID_CONTENT_TYPE:
-        return "invalid content type";
-    case GMIME_WARN_INVALID_RFC2047_HEADER_VALUE:
-        return "invalid RFC 2047 header value";
-    case GMIME_WARN_MALFORMED_MULTIPART:
-        return "malformed multipart";
-    case GMIME_WARN_TRUNCATED_MESSAGE:
-        return "truncated message";
-    case GMIME_WARN_MALFORMED_MESSAGE:
-        return "malformed message";
-    case GMIME_CRIT_INVALID_HEADER_NAME:
-        return "invalid header name";
-    case GMIME_CRIT_CONFLICTING_HEADER:
-        return "conflicting header";
-    case GMIME_CRIT_CONFLICTING_PARAMETER:
-        return "conflicting parameter";
-    case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY:
-        return "multipart without boundary";
-    case GMIME_WARN_INVALID_PARAMETER:
-        return "invalid parameter";
-    case GMIME_WARN_INVALID_ADDRESS_LIST:
-        return "invalid address list";
-    case GMIME_CRIT_NESTING_OVERFLOW:
-        return "MIME nesting too deep";
-    case GMIME_WARN_PART_WITHOUT_CONTENT:
-        return "part without content";
-    case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
-        return "part without headers or content";
-    }
-    return "parser warning";
-}
+/* GMime's parser complaints, by GMimeParserWarning value. */
+static const char *const parser_warning_texts[] = {
+    [GMIME_WARN_DUPLICATED_HEADER] = "duplicate header",
+    [GMIME_WARN_DUPLICATED_PARAMETER] = "duplicate parameter",
+    [GMIME_WARN_UNENCODED_8BIT_HEADER] = "unencoded 8-bit header",
+    [GMIME_WARN_INVALID_CONTENT_TYPE] = "invalid content type",
+    [GMIME_WARN_INVALID_RFC2047_HEADER_VALUE] = "invalid RFC 2047 value",
+    [GMIME_WARN_MALFORMED_MULTIPART] = "malformed multipart",
+    [GMIME_WARN_TRUNCATED_MESSAGE] = "truncated message",
+    [GMIME_WARN_MALFORMED_MESSAGE] = "malformed message",
+    [GMIME_CRIT_INVALID_HEADER_NAME] = "invalid header name",
+    [GMIME_CRIT_CONFLICTING_HEADER] = "conflicting header",
+    [GMIME_CRIT_CONFLICTING_PARAMETER] = "conflicting parameter",
+    [GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY] = "multipart without boundary",
+    [GMIME_WARN_INVALID_PARAMETER] = "invalid parameter",
+    [GMIME_WARN_INVALID_ADDRESS_LIST] = "invalid address list",
+    [GMIME_CRIT_NESTING_OVERFLOW] = "MIME nesting too deep",
+    [GMIME_WARN_PART_WITHOUT_CONTENT] = "part without content",
+    [GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT] =
+        "part without headers or content",
+};
 
 static void parser_warning(gint64 offset, GMimeParserWarning code,
                            const gchar *item, gpointer user_data)
 {
     parse_ctx *ctx = user_data;
+    const char *what = (guint)code < G_N_ELEMENTS(parser_warning_texts) &&
+                               parser_warning_texts[code] != NULL
+                           ? parser_warning_texts[code]
+                           : "parser warning";
     (void)offset;
     if (item == NULL || *item == '\0') {
-        add_warning(ctx->msg, "%s", parser_warning_text(code));
+        add_warning(ctx->msg, "%s", what);
         return;
     }
-    g_autofree char *it =
-        clean_text(item, -1, MSG_WARNING_ITEM_MAX, NULL);
+    g_autofree char *it = clean_text(item, -1, MSG_WARNING_ITEM_MAX, NULL);
     g_strdelimit(it, "\r\n\t", ' ');
-    add_warning(ctx->msg, "%s: %s", parser_warning_text(code), it);
+    add_warning(ctx->msg, "%s: %s", what, it);
 }
 
 /* ---- model objects ---- */
@@ -823,7 +807,7 @@ static char *part_text(parse_ctx *ctx, GMimePart *part, gsize cap,
     *cut_r = false;
     GMimeDataWrapper *w = g_mime_part_get_content(part);
     GMimeStream *src = w != NULL ? g_mime_data_wrapper_get_stream(w) : NULL;
-    if (src == NULL || cap == 0)
+    if (src == NULL)
         return g_strdup("");
 
     GMimeStream *fs = g_mime_stream_filter_new(src);
@@ -871,20 +855,26 @@ static char *part_text(parse_ctx *ctx, GMimePart *part, gsize cap,
     if (raw->len > cap)
         *cut_r = true;
 
-    char *conv = NULL;
+    /* drop NULs first: they would make valid UTF-8 look invalid */
+    guint k = 0;
+    for (guint i = 0; i < raw->len; i++)
+        if (raw->data[i] != 0)
+            raw->data[k++] = raw->data[i];
+    g_byte_array_set_size(raw, k);
     const char *end = NULL;
-    if (fallback &&
+    if (fallback && raw->len > 0 &&
         !g_utf8_validate((const char *)raw->data, (gssize)raw->len, &end) &&
         !(*cut_r && (const guint8 *)end + 4 >= raw->data + raw->len)) {
         static const char *const fb[] = {"windows-1252", "iso-8859-1"};
-        for (size_t i = 0; i < G_N_ELEMENTS(fb) && conv == NULL; i++) {
+        for (size_t i = 0; i < G_N_ELEMENTS(fb); i++) {
             gsize outlen = 0;
-            conv = g_convert((const char *)raw->data, (gssize)raw->len,
-                             "UTF-8", fb[i], NULL, &outlen, NULL);
+            g_autofree char *conv =
+                g_convert((const char *)raw->data, (gssize)raw->len, "UTF-8",
+                          fb[i], NULL, &outlen, NULL);
             if (conv != NULL) {
                 g_byte_array_set_size(raw, 0);
                 g_byte_array_append(raw, (const guint8 *)conv, (guint)outlen);
-                g_free(conv);
+                break;
             }
         }
     }
@@ -897,51 +887,44 @@ static char *part_text(parse_ctx *ctx, GMimePart *part, gsize cap,
     return text;
 }
 
-static void append_piece(GString *text, const char *piece, gsize max)
-{
-    if (*piece == '\0')
-        return;
-    if (text->len > 0 && text->str[text->len - 1] != '\n' &&
-        text->len < max)
-        g_string_append_c(text, '\n');
-    gsize room = max - text->len;
-    g_string_append_len(text, piece,
-                        (gssize)utf8_cut_len(piece, strlen(piece), room));
-}
-
+/* Joins the body candidates (text/plain, else converted HTML) into
+   msg->text, at most text_max bytes. */
 static void read_body_text(parse_ctx *ctx)
 {
     crm_message *msg = ctx->msg;
     gsize max = ctx->lim.text_max;
+    bool html = ctx->plain->len == 0;
+    GPtrArray *parts = html ? ctx->html : ctx->plain;
+    gsize html_cap = MAX(max, MSG_HTML_MIN);
+    if (html_cap <= G_MAXSIZE / MSG_HTML_FACTOR)
+        html_cap *= MSG_HTML_FACTOR;
     GString *text = g_string_new(NULL);
     bool cut = false;
 
-    if (ctx->plain->len > 0) {
-        for (guint i = 0; i < ctx->plain->len && !cut; i++) {
-            g_autofree char *piece = part_text(
-                ctx, g_ptr_array_index(ctx->plain, i), max - text->len, &cut);
-            append_piece(text, piece, max);
-            if (text->len >= max && i + 1 < ctx->plain->len)
+    for (guint i = 0; i < parts->len && !cut; i++) {
+        if (text->len > 0 && text->str[text->len - 1] != '\n') {
+            if (text->len >= max) {
                 cut = true;
+                break;
+            }
+            g_string_append_c(text, '\n');
         }
-    } else if (ctx->html->len > 0) {
-        gsize html_cap = MAX(max, MSG_HTML_MIN);
-        html_cap = html_cap > G_MAXSIZE / MSG_HTML_FACTOR
-                       ? html_cap
-                       : html_cap * MSG_HTML_FACTOR;
-        for (guint i = 0; i < ctx->html->len && !cut; i++) {
-            bool html_cut = false, conv_cut = false;
-            g_autofree char *html = part_text(
-                ctx, g_ptr_array_index(ctx->html, i), html_cap, &html_cut);
-            if (html_cut)
+        GMimePart *part = g_ptr_array_index(parts, i);
+        g_autofree char *piece = NULL;
+        if (!html) {
+            piece = part_text(ctx, part, max - text->len, &cut);
+        } else {
+            bool src_cut = false;
+            g_autofree char *src = part_text(ctx, part, html_cap, &src_cut);
+            if (src_cut)
                 add_warning(msg, "HTML body cut at %zu bytes before "
                                  "conversion", html_cap);
-            g_autofree char *piece = html_text_convert(
-                html, strlen(html), max - text->len, &conv_cut);
-            append_piece(text, piece, max);
-            cut = html_cut || conv_cut;
+            piece = html_text_convert(src, strlen(src), max - text->len,
+                                      &cut);
+            cut = cut || src_cut;
+            msg->text_from_html = true;
         }
-        msg->text_from_html = true;
+        g_string_append(text, piece);
     }
     if (cut) {
         msg->text_truncated = true;

@@ -11,6 +11,7 @@
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static crm_message *parse_lim(const char *text, const message_limits *lim)
 {
@@ -762,6 +763,16 @@ static void test_parse_stream_offset(void)
     g_assert_cmpstr(msg->subject, ==, "s");
     g_assert_cmpuint(msg->raw_size, ==, strlen(raw) - 4);
     message_free(&msg);
+    g_object_unref(s);
+
+    /* a pipe cannot be read twice: refused, not half parsed */
+    int fds[2];
+    g_assert_cmpint(pipe(fds), ==, 0);
+    g_assert_cmpint(write(fds[1], raw, strlen(raw)), ==, (ssize_t)strlen(raw));
+    close(fds[1]);
+    s = g_mime_stream_pipe_new(fds[0]);
+    g_assert_cmpint(message_parse_stream(s, NULL, &msg), ==, CRM_ERR_USAGE);
+    g_assert_null(msg);
     g_object_unref(s);
 }
 

@@ -1,0 +1,340 @@
+/*
+ * test_ingest.c - capture policy (pure) and each linking rule against a
+ * real PostgreSQL (CRMGATE_TEST_DSN; those cases are skipped without it).
+ */
+#include <glib.h>
+#include <string.h>
+
+#include "crmgate/addr.h"
+#include "crmgate/config.h"
+#include "crmgate/ingest.h"
+#include "crmgate/message.h"
+#include "crmgate/records.h"
+
+static crm_config *cfg;
+static db_conn *db;
+static char run[32];
+
+static crm_message *parse(const char *text)
+{
+    message_limits lim;
+    message_limits_default(&lim);
+    crm_message *m = NULL;
+    g_assert_cmpint(message_parse_bytes(text, strlen(text), &lim, &m), ==,
+                    CRM_OK);
+    return m;
+}
+
+static crm_message *mail(const char *from, const char *to, const char *extra,
+                         const char *mid)
+{
+    g_autofree char *t = g_strdup_printf(
+        "Message-ID: <%s>\r\nFrom: %s\r\nTo: %s\r\n%sSubject: test %s\r\n"
+        "Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nbody of %s\r\n",
+        mid, from, to, extra ? extra : "", mid, mid);
+    return parse(t);
+}
+
+static void test_direction(void)
+{
+    crm_message *m = mail("John <john@client.test>", "alice@example.com", NULL,
+                          "d1@x");
+    ingest_envelope env = {.source = "milter"};
+    ingest_plan *p = ingest_plan_new(cfg, &env, m);
+    g_assert_cmpint(p->verdict, ==, INGEST_LOG);
+    g_assert_cmpstr(p->direction, ==, "in");
+    ingest_plan_free(&p);
+    message_free(&m);
+
+    m = mail("alice@example.com", "john@client.test", NULL, "d2@x");
+    env.auth_authen = "alice";
+    p = ingest_plan_new(cfg, &env, m);
+    g_assert_cmpstr(p->direction, ==, "out");
+    ingest_plan_free(&p);
+    env.auth_authen = NULL;
+    env.daemon_name = "ORIGINATING";
+    p = ingest_plan_new(cfg, &env, m);
+    g_assert_cmpstr(p->direction, ==, "out");
+    ingest_plan_free(&p);
+    env.daemon_name = NULL;
+    env.non_smtpd = true;
+    p = ingest_plan_new(cfg, &env, m);
+    g_assert_cmpstr(p->direction, ==, "out");
+    ingest_plan_free(&p);
+    message_free(&m);
+}
+
+static void test_policy(void)
+{
+    ingest_envelope env = {.source = "milter"};
+    /* Internal only: skipped. */
+    crm_message *m = mail("alice@example.com", "bob@example.com", NULL, "p1@x");
+    ingest_plan *p = ingest_plan_new(cfg, &env, m);
+    g_assert_cmpint(p->verdict, ==, INGEST_SKIP_INTERNAL);
+    ingest_plan_free(&p);
+    message_free(&m);
+    /* Internal with the capture address: logged as internal. */
+    m = mail("alice@example.com", "bob@example.com",
+             "Bcc: crm+deal-5@crm.example.com\r\n", "p2@x");
+    p = ingest_plan_new(cfg, &env, m);
+    g_assert_cmpint(p->verdict, ==, INGEST_LOG);
+    g_assert_cmpstr(p->direction, ==, "internal");
+    json_t *tokens = json_object_get(p->doc, "tokens");
+    g_assert_cmpint(json_array_size(tokens), ==, 1);
+    g_assert_cmpstr(json_string_value(json_object_get(json_array_get(tokens, 0),
+                                                      "type")), ==, "deal");
+    ingest_plan_free(&p);
+    message_free(&m);
+    /* Never-log wins over everything, even a capture token. */
+    m = mail("hr@example.com", "john@client.test",
+             "Cc: crm+deal-5@crm.example.com\r\n", "p3@x");
+    p = ingest_plan_new(cfg, &env, m);
+    g_assert_cmpint(p->verdict, ==, INGEST_SKIP_NEVER_LOG);
+    ingest_plan_free(&p);
+    message_free(&m);
+    m = mail("someone@private.test", "alice@example.com", NULL, "p4@x");
+    p = ingest_plan_new(cfg, &env, m);
+    g_assert_cmpint(p->verdict, ==, INGEST_SKIP_NEVER_LOG);
+    ingest_plan_free(&p);
+    message_free(&m);
+    /* No internal party at all: not our mail. */
+    m = mail("a@one.test", "b@two.test", NULL, "p5@x");
+    p = ingest_plan_new(cfg, &env, m);
+    g_assert_cmpint(p->verdict, ==, INGEST_SKIP_NO_PARTY);
+    ingest_plan_free(&p);
+    message_free(&m);
+    /* Free-mail domains never become company candidates. */
+    m = mail("x@gmail.com", "alice@example.com", "Cc: y@acme.test\r\n", "p6@x");
+    p = ingest_plan_new(cfg, &env, m);
+    json_t *domains = json_object_get(p->doc, "domains");
+    g_assert_cmpint(json_array_size(domains), ==, 1);
+    g_assert_cmpstr(json_string_value(json_array_get(domains, 0)), ==,
+                    "acme.test");
+    ingest_plan_free(&p);
+    message_free(&m);
+    g_assert_true(ingest_is_capture_rcpt(cfg, "<crm+deal-1@crm.example.com>"));
+    g_assert_true(ingest_is_capture_rcpt(cfg, "CRM@crm.example.com"));
+    g_assert_false(ingest_is_capture_rcpt(cfg, "<alice@example.com>"));
+}
+
+/* --- against PostgreSQL -------------------------------------------------- */
+
+static gint64 add(json_t *rec)
+{
+    g_assert_nonnull(rec);
+    gint64 id = json_integer_value(json_object_get(rec, "id"));
+    json_decref(rec);
+    return id;
+}
+
+/* Replaces the "%s" in pattern with the run id, so every run uses fresh
+   addresses and Message-IDs. */
+static char *u(const char *pattern)
+{
+    g_auto(GStrv) parts = g_strsplit(pattern, "%s", 2);
+    return g_strconcat(parts[0], run, parts[1], NULL);
+}
+
+static ingest_result capture(crm_message *m, ingest_envelope *env)
+{
+    ingest_plan *p = ingest_plan_new(cfg, env, m);
+    g_assert_cmpint(p->verdict, ==, INGEST_LOG);
+    ingest_result res;
+    char *err = NULL;
+    crm_result r = ingest_store(db, 5000, p, m, &res, &err);
+    if (r)
+        g_error("ingest_store: %s", err);
+    ingest_plan_free(&p);
+    return res;
+}
+
+static bool has_link(const ingest_result *res, const char *type, gint64 id,
+                     const char *reason)
+{
+    g_autofree char *want = g_strdup_printf("%s:%" G_GINT64_FORMAT "/%s", type,
+                                            id, reason);
+    g_auto(GStrv) parts = g_strsplit(res->links ? res->links : "", ",", -1);
+    for (guint i = 0; parts[i]; i++)
+        if (strcmp(parts[i], want) == 0)
+            return true;
+    g_test_message("links: %s (wanted %s)", res->links, want);
+    return false;
+}
+
+static void test_db_rules(void)
+{
+    if (!db) {
+        g_test_skip("CRMGATE_TEST_DSN not set");
+        return;
+    }
+    char *err = NULL;
+    json_t *rec = NULL;
+    g_autofree char *staff = u("staff-%s@example.com");
+    g_autofree char *dom = u("acme-%s.test");
+    g_autofree char *cont = g_strdup_printf("john@%s", dom);
+    g_autofree char *other = g_strdup_printf("mary@%s", dom);
+    records_user user = {.email = staff, .name = "Staff"};
+    g_assert_cmpint(records_user_add(db, &user, &rec, &err), ==, CRM_OK);
+    json_decref(rec);
+    const char *domains[] = {dom, NULL};
+    records_company co = {.name = "Acme", .domains = domains};
+    g_assert_cmpint(records_company_add(db, &co, &rec, &err), ==, CRM_OK);
+    gint64 company = add(rec);
+    records_contact ct = {.email = cont, .first_name = "John",
+                          .company_id = company};
+    g_assert_cmpint(records_contact_add(db, &ct, &rec, &err), ==, CRM_OK);
+    gint64 contact = add(rec);
+    gint64 deals[5];
+    for (int i = 0; i < 5; i++) {
+        records_deal d = {.name = "deal", .contact_id = contact};
+        g_assert_cmpint(records_deal_add(db, &d, &rec, &err), ==, CRM_OK);
+        deals[i] = add(rec);
+    }
+    g_autofree char *ticket = u("T%s");
+    ticket[20] = '\0';
+    records_deal td = {.name = "ticketed", .ticket = ticket};
+    g_assert_cmpint(records_deal_add(db, &td, &rec, &err), ==, CRM_OK);
+    gint64 tdeal = add(rec);
+
+    ingest_envelope env = {.source = "milter"};
+    /* 4+5+6: participant, contact's company, open deals (newest 3). */
+    g_autofree char *mid1 = u("r1-%s@test");
+    crm_message *m = mail(cont, staff, NULL, mid1);
+    ingest_result r1 = capture(m, &env);
+    g_assert_true(r1.is_new);
+    g_assert_true(has_link(&r1, "contact", contact, "participant"));
+    g_assert_true(has_link(&r1, "company", company, "participant"));
+    g_assert_true(has_link(&r1, "deal", deals[4], "open-deal"));
+    g_assert_true(has_link(&r1, "deal", deals[2], "open-deal"));
+    g_assert_false(has_link(&r1, "deal", deals[1], "open-deal"));
+    /* The same message again: no new row, no new links. */
+    ingest_result again = capture(m, &env);
+    g_assert_false(again.is_new);
+    g_assert_cmpint(again.message_row, ==, r1.message_row);
+    g_assert_cmpint(again.new_links, ==, 0);
+    ingest_result_clear(&again);
+    message_free(&m);
+
+    /* 5: company by domain for an unknown person there. */
+    g_autofree char *mid2 = u("r2-%s@test");
+    m = mail(other, staff, NULL, mid2);
+    ingest_result r2 = capture(m, &env);
+    g_assert_true(has_link(&r2, "company", company, "domain"));
+    ingest_result_clear(&r2);
+    message_free(&m);
+
+    /* 3: a reply from nobody we know inherits the thread's links. */
+    g_autofree char *mid3 = u("r3-%s@test");
+    g_autofree char *irt = g_strdup_printf("In-Reply-To: <%s>\r\n", mid1);
+    m = mail("stranger@nowhere.test", staff, irt, mid3);
+    ingest_result r3 = capture(m, &env);
+    g_assert_true(has_link(&r3, "contact", contact, "thread"));
+    g_assert_true(has_link(&r3, "deal", deals[4], "thread"));
+    ingest_result_clear(&r3);
+    message_free(&m);
+
+    /* 1: capture token from a user; ignored from a stranger. */
+    g_autofree char *mid4 = u("r4-%s@test");
+    g_autofree char *tok = g_strdup_printf("crm+deal-%" G_GINT64_FORMAT
+                                           "@crm.example.com",
+                                           deals[0]);
+    g_autoptr(GPtrArray) rcpts = g_ptr_array_new();
+    g_ptr_array_add(rcpts, "client@else.test");
+    g_ptr_array_add(rcpts, tok);
+    ingest_envelope out = {.source = "milter", .envelope_from = staff,
+                           .envelope_rcpts = rcpts, .auth_authen = "staff"};
+    m = mail(staff, "client@else.test", NULL, mid4);
+    ingest_result r4 = capture(m, &out);
+    g_assert_true(has_link(&r4, "deal", deals[0], "capture-token"));
+    g_assert_false(r4.tokens_ignored);
+    ingest_result_clear(&r4);
+    message_free(&m);
+    g_autofree char *mid5 = u("r5-%s@test");
+    ingest_envelope forged = {.source = "milter",
+                              .envelope_from = "evil@else.test",
+                              .envelope_rcpts = rcpts};
+    m = mail("evil@else.test", staff, NULL, mid5);
+    ingest_result r5 = capture(m, &forged);
+    g_assert_true(r5.tokens_ignored);
+    g_assert_false(has_link(&r5, "deal", deals[0], "capture-token"));
+    ingest_result_clear(&r5);
+    message_free(&m);
+
+    /* 2: [ticket:...] in the subject. */
+    g_autofree char *mid6 = u("r6-%s@test");
+    g_autofree char *text = g_strdup_printf(
+        "Message-ID: <%s>\r\nFrom: who@else.test\r\nTo: %s\r\n"
+        "Subject: Re: offer [ticket:%s]\r\n\r\nbody\r\n",
+        mid6, staff, ticket);
+    m = parse(text);
+    ingest_result r6 = capture(m, &env);
+    g_assert_true(has_link(&r6, "deal", tdeal, "ticket"));
+    ingest_result_clear(&r6);
+    message_free(&m);
+
+    /* Sales inbox: unknown sender becomes a lead with a request, once. */
+    g_autofree char *lead_addr = u("prospect-%s@newco.test");
+    g_autofree char *from = g_strdup_printf("Ann Lee <%s>", lead_addr);
+    g_autofree char *mid7 = u("r7-%s@test");
+    m = mail(from, "sales@example.com", NULL, mid7);
+    ingest_result r7 = capture(m, &env);
+    g_assert_cmpint(r7.lead_id, >, 0);
+    g_assert_cmpint(r7.request_id, >, 0);
+    g_assert_true(has_link(&r7, "lead", r7.lead_id, "sales-inbox"));
+    g_assert_true(has_link(&r7, "request", r7.request_id, "sales-inbox"));
+    message_free(&m);
+    g_autofree char *mid8 = u("r8-%s@test");
+    m = mail(from, "sales@example.com", NULL, mid8);
+    ingest_result r8 = capture(m, &env);
+    g_assert_cmpint(r8.lead_id, ==, 0);
+    g_assert_true(has_link(&r8, "lead", r7.lead_id, "participant"));
+    ingest_result_clear(&r8);
+    ingest_result_clear(&r7);
+    message_free(&m);
+    const char *p[] = {lead_addr};
+    json_t *lead = NULL;
+    g_assert_cmpint(records_query_json(db,
+                                       "SELECT to_jsonb(l) FROM leads l WHERE "
+                                       "email_norm = $1",
+                                       1, p, &lead, &err),
+                    ==, CRM_OK);
+    g_assert_cmpstr(json_string_value(json_object_get(lead, "first_name")), ==,
+                    "Ann");
+    g_assert_cmpstr(json_string_value(json_object_get(lead, "last_name")), ==,
+                    "Lee");
+    json_decref(lead);
+    ingest_result_clear(&r1);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    message_library_init();
+    cfg = config_new_defaults();
+    g_hash_table_add(cfg->internal_domains, g_strdup("example.com"));
+    g_free(cfg->capture_domain);
+    cfg->capture_domain = g_strdup("crm.example.com");
+    g_hash_table_add(cfg->never_log_addresses, g_strdup("hr@example.com"));
+    g_hash_table_add(cfg->never_log_domains, g_strdup("private.test"));
+    g_hash_table_add(cfg->freemail_domains, g_strdup("gmail.com"));
+    config_sales_inbox *si = g_new0(config_sales_inbox, 1);
+    si->address = g_strdup("sales@example.com");
+    si->lead_source = g_strdup("email");
+    g_hash_table_replace(cfg->sales_inboxes, si->address, si);
+    g_snprintf(run, sizeof(run), "%" G_GINT64_FORMAT "%u",
+               g_get_real_time() % 100000000, g_random_int_range(0, 1000));
+    const char *dsn = g_getenv("CRMGATE_TEST_DSN");
+    if (dsn && *dsn) {
+        db = db_conn_new(dsn);
+        char *err = NULL;
+        if (db_connect(db, 5000, &err))
+            g_error("CRMGATE_TEST_DSN: %s", err);
+    }
+    g_test_add_func("/ingest/direction", test_direction);
+    g_test_add_func("/ingest/policy", test_policy);
+    g_test_add_func("/ingest/db-rules", test_db_rules);
+    int rc = g_test_run();
+    db_conn_free(&db);
+    config_free(&cfg);
+    return rc;
+}
