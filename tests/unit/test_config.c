@@ -146,6 +146,5 @@ int main(int argc, char **argv)
     g_test_add_func("/config/missing-file", test_missing_file);
     g_test_add_func("/config/shipped", test_shipped_config);
     int rc = g_test_run();
-    g_autofree char *cmd = NULL;
     return rc;
 }

@@ -191,7 +191,8 @@ static void test_db_rules(void)
         deals[i] = add(rec);
     }
     g_autofree char *ticket = u("T%s");
-    ticket[20] = '\0';
+    if (strlen(ticket) > 20)
+        ticket[20] = '\0';
     records_deal td = {.name = "ticketed", .ticket = ticket};
     g_assert_cmpint(records_deal_add(db, &td, &rec, &err), ==, CRM_OK);
     gint64 tdeal = add(rec);
