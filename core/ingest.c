@@ -477,20 +477,19 @@ crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
     json_decref(docs);
     const char *p[] = {text};
     PGresult *res = NULL;
-    r = db_query(db, timeout_ms, "SELECT crm_capture_batch($1::jsonb)", 1, p,
-                 NULL, NULL, &res, error_r);
+    r = db_query(db, timeout_ms, "SELECT * FROM crm_capture_batch($1::jsonb)",
+                 1, p, NULL, NULL, &res, error_r);
     free(text);
     if (r)
         return r;
-    json_t *arr = parse_json_result(res, error_r);
-    PQclear(res);
-    if (!arr)
-        return CRM_ERR_DB;
-    size_t k = 0;
+    int k = 0;
     for (guint i = 0; i < n; i++) {
         if (plans[i]->verdict != INGEST_LOG || !plans[i]->doc)
             continue;
-        json_t *o = json_array_get(arr, k++);
+        json_t *o = k < PQntuples(res)
+                        ? json_loads(PQgetvalue(res, k, 0), 0, NULL)
+                        : NULL;
+        k++;
         if (!o) {
             errors_r[i] = g_strdup("missing batch result");
         } else if (json_object_get(o, "error")) {
@@ -498,7 +497,8 @@ crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
         } else {
             result_from_json(o, &results[i]);
         }
+        json_decref(o);
     }
-    json_decref(arr);
+    PQclear(res);
     return CRM_OK;
 }

@@ -26,6 +26,12 @@
  *    (size and hash of GMime's serialisation of it: headers as GMime writes
  *    them, contents byte for byte), and its own attachments are listed too.
  *
+ * Digest: SHA-256 over the Message-ID (or ""), the raw From, Date and
+ * Subject values (the first of each, CR and LF removed, trimmed), each
+ * followed by "\n", then the raw body (after the first empty line) with
+ * CRLF read as LF and trailing white space dropped. Received and all other
+ * headers do not count, so copies altered by relays hash alike.
+ *
  * Limits: body text keeps text_max bytes (cut on a character boundary),
  * HTML is read up to 4 x text_max before conversion, attachments keep
  * content up to attachment_store_max; sizes and SHA-256 are computed
@@ -1244,10 +1250,11 @@ char *message_snippet(const crm_message *msg, guint max_chars)
             continue;
         }
         if (space) {
+            if (chars + 1 >= max_chars)
+                break; /* no trailing space */
             g_string_append_c(s, ' ');
             space = false;
-            if (++chars == max_chars)
-                break;
+            chars++;
         }
         g_string_append_unichar(s, c);
         chars++;

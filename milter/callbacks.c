@@ -141,7 +141,7 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
                          SMFIP_NOUNKNOWN;
     unsigned long nr = SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR |
                        SMFIP_NR_EOH | SMFIP_NR_BODY;
-    *pf0 = f0 & SMFIF_DELRCPT;
+    *pf0 = f0 & (SMFIF_DELRCPT | SMFIF_SETSYMLIST);
     *pf1 = (f1 & want) | (f1 & nr) | (f1 & SMFIP_HDR_LEADSPC);
     *pf2 = 0;
     *pf3 = 0;

@@ -61,7 +61,9 @@ static crm_result parse(milter_msg *m, crm_message **msg_r)
     int fd = dup(m->spill_fd);
     if (fd < 0)
         return CRM_ERR_IO;
-    GMimeStream *s = g_mime_stream_fs_new(fd);
+    /* The dup shares the spill file's offset, which is at its end after the
+       writes; g_mime_stream_fs_new() would start the stream there. */
+    GMimeStream *s = g_mime_stream_fs_new_with_bounds(fd, 0, -1);
     g_mime_stream_seek(s, 0, GMIME_STREAM_SEEK_SET);
     crm_result r = message_parse_stream(s, &lim, msg_r);
     g_object_unref(s);

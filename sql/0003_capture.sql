@@ -33,9 +33,8 @@ DECLARE
     v_refs       text[];
     v_external   text[];
     v_thread     bigint;
-    v_before     integer;
-    v_after      integer;
-    v_trusted    boolean := false;
+    v_added      integer := 0;
+    v_n          integer;
     v_ignored    boolean := false;
     v_lead       bigint;
     v_request    bigint;
@@ -45,48 +44,58 @@ DECLARE
     v_from       text := coalesce(doc->>'from_norm', doc->>'sender_norm');
     v_name       text;
 BEGIN
-    v_refs := ARRAY(SELECT jsonb_array_elements_text(coalesce(doc->'references', '[]'))
-                    UNION SELECT doc->>'in_reply_to' WHERE doc->>'in_reply_to' IS NOT NULL);
-    v_external := ARRAY(SELECT jsonb_array_elements_text(coalesce(doc->'external', '[]')));
-
-    INSERT INTO messages (message_id, digest, direction, subject, sent_at,
-                          from_addr, text_body, text_truncated, snippet, size,
-                          in_reply_to, refs, warnings)
-    VALUES (v_msgid, v_digest, doc->>'direction', coalesce(doc->>'subject', ''),
-            (doc->>'date')::timestamptz, v_from, coalesce(doc->>'text', ''),
-            coalesce((doc->>'text_truncated')::boolean, false),
-            coalesce(doc->>'snippet', ''), coalesce((doc->>'size')::bigint, 0),
-            doc->>'in_reply_to',
-            ARRAY(SELECT jsonb_array_elements_text(coalesce(doc->'references', '[]'))),
-            coalesce(doc->'warnings', '[]'))
-    ON CONFLICT (message_id, digest) DO NOTHING
-    RETURNING id INTO v_id;
-
+    -- Each statement here costs a trip through the executor, so related
+    -- work is folded into as few statements as possible.
+    SELECT ARRAY(SELECT jsonb_array_elements_text(coalesce(doc->'references', '[]'))
+                 UNION SELECT doc->>'in_reply_to' WHERE doc->>'in_reply_to' IS NOT NULL),
+           ARRAY(SELECT jsonb_array_elements_text(coalesce(doc->'external', '[]'))),
+           m.id, m.thread_id
+      INTO v_refs, v_external, v_id, v_thread
+      FROM (SELECT 1) one
+      LEFT JOIN messages m ON m.message_id = v_msgid AND m.digest = v_digest;
     IF v_id IS NULL THEN
-        SELECT id, thread_id INTO v_id, v_thread FROM messages
-         WHERE message_id = v_msgid AND digest = v_digest;
-    ELSE
-        v_new := true;
-        SELECT m.thread_id INTO v_thread FROM messages m
-         WHERE m.message_id = ANY (v_refs) AND m.message_id <> '' AND m.id <> v_id
-               AND m.thread_id IS NOT NULL
-         ORDER BY m.sent_at DESC NULLS LAST LIMIT 1;
-        IF v_thread IS NULL THEN
-            INSERT INTO threads (subject) VALUES (coalesce(doc->>'subject', ''))
-            RETURNING id INTO v_thread;
+        -- The thread (the row id of its first message) is decided before
+        -- the insert, so the row is written once and never updated.
+        v_id := nextval(pg_get_serial_sequence('messages', 'id'));
+        IF cardinality(v_refs) > 0 THEN
+            SELECT m.thread_id INTO v_thread FROM messages m
+             WHERE m.message_id = ANY (v_refs) AND m.message_id <> ''
+             ORDER BY m.sent_at DESC NULLS LAST LIMIT 1;
         END IF;
-        UPDATE messages SET thread_id = v_thread WHERE id = v_id;
+        INSERT INTO messages (id, message_id, digest, direction, subject, sent_at,
+                              from_addr, text_body, text_truncated, snippet,
+                              size, in_reply_to, refs, warnings, thread_id)
+        VALUES (v_id, v_msgid, v_digest, doc->>'direction',
+                coalesce(doc->>'subject', ''), (doc->>'date')::timestamptz,
+                v_from, coalesce(doc->>'text', ''),
+                coalesce((doc->>'text_truncated')::boolean, false),
+                coalesce(doc->>'snippet', ''),
+                coalesce((doc->>'size')::bigint, 0), doc->>'in_reply_to',
+                ARRAY(SELECT jsonb_array_elements_text(
+                      coalesce(doc->'references', '[]'))),
+                coalesce(doc->'warnings', '[]'), coalesce(v_thread, v_id))
+        ON CONFLICT (message_id, digest) DO NOTHING;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        IF v_n = 0 THEN
+            -- A concurrent capture of the same message won the insert (we
+            -- waited for its commit): use its row.
+            SELECT id, thread_id INTO v_id, v_thread FROM messages
+             WHERE message_id = v_msgid AND digest = v_digest;
+        ELSE
+            v_new := true;
+            v_thread := coalesce(v_thread, v_id);
+        END IF;
+    END IF;
 
+    IF v_new AND jsonb_array_length(coalesce(doc->'attachments', '[]')) > 0 THEN
         INSERT INTO message_attachments (message_id, position, filename,
                                          content_type, size, sha256)
         SELECT v_id, a.ord - 1, a.e->>'filename', a.e->>'content_type',
                (a.e->>'size')::bigint, a.e->>'sha256'
-          FROM jsonb_array_elements(coalesce(doc->'attachments', '[]'))
-               WITH ORDINALITY AS a(e, ord);
+          FROM jsonb_array_elements(doc->'attachments') WITH ORDINALITY AS a(e, ord);
         INSERT INTO attachment_blobs (sha256, size)
         SELECT a.sha256, a.size
-          FROM jsonb_to_recordset(coalesce(doc->'attachments', '[]'))
-               AS a(sha256 text, size bigint)
+          FROM jsonb_to_recordset(doc->'attachments') AS a(sha256 text, size bigint)
         ON CONFLICT (sha256) DO NOTHING;
     END IF;
 
@@ -98,12 +107,9 @@ BEGIN
       LEFT JOIN users u ON u.email_norm = p.norm
     ON CONFLICT DO NOTHING;
 
-    SELECT count(*) INTO v_before FROM message_links WHERE message_id = v_id;
-
     -- 1. Capture tokens, trusted only from a known, active user.
     IF jsonb_array_length(coalesce(doc->'tokens', '[]')) > 0 THEN
-        v_trusted := EXISTS (SELECT 1 FROM users WHERE email_norm = v_sender AND active);
-        IF v_trusted THEN
+        IF EXISTS (SELECT 1 FROM users WHERE email_norm = v_sender AND active) THEN
             INSERT INTO message_links (message_id, record_type, record_id, reason)
             SELECT v_id, t.type, t.id, 'capture-token'
               FROM jsonb_to_recordset(doc->'tokens') AS t(type text, id bigint)
@@ -113,6 +119,8 @@ BEGIN
                 OR (t.type = 'company' AND EXISTS (SELECT 1 FROM companies WHERE id = t.id))
                 OR (t.type = 'request' AND EXISTS (SELECT 1 FROM requests WHERE id = t.id))
             ON CONFLICT DO NOTHING;
+            GET DIAGNOSTICS v_n = ROW_COUNT;
+            v_added := v_added + v_n;
         ELSE
             v_ignored := true;
         END IF;
@@ -125,63 +133,76 @@ BEGIN
         UNION ALL
         SELECT v_id, 'request', id, 'ticket' FROM requests WHERE ticket = doc->>'ticket'
         ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_added := v_added + v_n;
     END IF;
 
     -- 3. Thread: inherit the links of the messages this one answers.
     IF cardinality(v_refs) > 0 THEN
+        -- LATERAL ... OFFSET 0 keeps this a nested loop over the primary
+        -- key of message_links: during a bulk import the table grows faster
+        -- than its statistics, and a hash join would scan all of it.
         INSERT INTO message_links (message_id, record_type, record_id, reason)
         SELECT DISTINCT v_id, l.record_type, l.record_id, 'thread'
-          FROM messages m JOIN message_links l ON l.message_id = m.id
+          FROM messages m
+         CROSS JOIN LATERAL (SELECT record_type, record_id FROM message_links
+                              WHERE message_id = m.id OFFSET 0) l
          WHERE m.message_id = ANY (v_refs) AND m.message_id <> '' AND m.id <> v_id
         ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_added := v_added + v_n;
     END IF;
 
-    -- 4. Participants: external addresses to contacts and leads (exact).
+    -- 4. Participants: external addresses to contacts and leads (exact),
+    -- the companies of matched contacts; 5. companies by domain (free-mail
+    -- already filtered out). One statement: the order of the UNION ALL
+    -- branches keeps the stronger reason for a company.
     IF cardinality(v_external) > 0 THEN
+        WITH c AS (
+            SELECT id, company_id FROM contacts WHERE email_norm = ANY (v_external)
+            UNION
+            SELECT id, company_id FROM contacts
+             WHERE secondary_email_norm = ANY (v_external))
         INSERT INTO message_links (message_id, record_type, record_id, reason)
-        SELECT v_id, 'contact', c.id, 'participant' FROM contacts c
-         WHERE c.email_norm = ANY (v_external)
-        UNION
-        SELECT v_id, 'contact', c.id, 'participant' FROM contacts c
-         WHERE c.secondary_email_norm = ANY (v_external)
-        UNION
+        SELECT v_id, 'contact', c.id, 'participant' FROM c
+        UNION ALL
         SELECT v_id, 'lead', l.id, 'participant' FROM leads l
          WHERE l.email_norm = ANY (v_external) AND NOT l.disqualified
-        ON CONFLICT DO NOTHING;
-        -- The company a matched contact works for.
-        INSERT INTO message_links (message_id, record_type, record_id, reason)
-        SELECT DISTINCT v_id, 'company', c.company_id, 'participant'
-          FROM message_links ml JOIN contacts c ON c.id = ml.record_id
-         WHERE ml.message_id = v_id AND ml.record_type = 'contact'
-               AND c.company_id IS NOT NULL
-        ON CONFLICT DO NOTHING;
-    END IF;
-
-    -- 5. Companies by the address domain (free-mail already filtered out).
-    IF jsonb_array_length(coalesce(doc->'domains', '[]')) > 0 THEN
-        INSERT INTO message_links (message_id, record_type, record_id, reason)
+        UNION ALL
+        SELECT DISTINCT v_id, 'company', c.company_id, 'participant' FROM c
+         WHERE c.company_id IS NOT NULL
+        UNION ALL
         SELECT DISTINCT v_id, 'company', d.company_id, 'domain'
           FROM company_domains d
-         WHERE d.domain = ANY (ARRAY(SELECT jsonb_array_elements_text(doc->'domains')))
+         WHERE d.domain = ANY (ARRAY(SELECT jsonb_array_elements_text(
+                                      coalesce(doc->'domains', '[]'))))
         ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_added := v_added + v_n;
+
+        -- 6. Open deals of the matched contacts, most recent first.
+        IF doc->>'open_deals_limit' IS DISTINCT FROM '0' THEN
+            INSERT INTO message_links (message_id, record_type, record_id, reason)
+            SELECT v_id, 'deal', d.id, 'open-deal'
+              FROM deals d
+             WHERE d.status = 'open'
+               AND d.contact_id = ANY (ARRAY(
+                       SELECT record_id FROM message_links
+                        WHERE message_id = v_id AND record_type = 'contact'))
+             ORDER BY d.created_at DESC, d.id DESC
+             LIMIT coalesce((doc->>'open_deals_limit')::integer, 3)
+            ON CONFLICT DO NOTHING;
+            GET DIAGNOSTICS v_n = ROW_COUNT;
+            v_added := v_added + v_n;
+        END IF;
     END IF;
 
-    -- 6. Open deals of the matched contacts, most recent first.
-    INSERT INTO message_links (message_id, record_type, record_id, reason)
-    SELECT v_id, 'deal', d.id, 'open-deal'
-      FROM deals d
-     WHERE d.status = 'open'
-       AND d.contact_id IN (SELECT record_id FROM message_links
-                             WHERE message_id = v_id AND record_type = 'contact')
-     ORDER BY d.created_at DESC, d.id DESC
-     LIMIT coalesce((doc->>'open_deals_limit')::integer, 3)
-    ON CONFLICT DO NOTHING;
-
     -- Sales inbox: an unknown external sender becomes a lead with a request.
-    IF doc->'sales_inbox' IS NOT NULL AND jsonb_typeof(doc->'sales_inbox') = 'object'
-       AND v_from IS NOT NULL AND v_from = ANY (v_external)
-       AND NOT EXISTS (SELECT 1 FROM message_links WHERE message_id = v_id
-                        AND record_type IN ('contact', 'lead')) THEN
+    -- (Nested IFs: a condition holding a subquery always runs the executor.)
+    IF jsonb_typeof(doc->'sales_inbox') = 'object'
+       AND v_from IS NOT NULL AND v_from = ANY (v_external) THEN
+    IF NOT EXISTS (SELECT 1 FROM message_links WHERE message_id = v_id
+                   AND record_type IN ('contact', 'lead')) THEN
         PERFORM pg_advisory_xact_lock(hashtext('crmgate-lead:' || v_from));
         SELECT id INTO v_lead FROM leads WHERE email_norm = v_from
          ORDER BY id DESC LIMIT 1;
@@ -212,17 +233,17 @@ BEGIN
             VALUES (v_id, 'lead', v_lead, 'sales-inbox'),
                    (v_id, 'request', v_request, 'sales-inbox')
             ON CONFLICT DO NOTHING;
+            GET DIAGNOSTICS v_n = ROW_COUNT;
+            v_added := v_added + v_n;
         ELSIF v_lead IS NOT NULL THEN
             INSERT INTO message_links (message_id, record_type, record_id, reason)
             VALUES (v_id, 'lead', v_lead, 'participant')
             ON CONFLICT DO NOTHING;
+            GET DIAGNOSTICS v_n = ROW_COUNT;
+            v_added := v_added + v_n;
             v_lead := NULL;
         END IF;
     END IF;
-
-    SELECT count(*) INTO v_after FROM message_links WHERE message_id = v_id;
-    IF v_after > 0 THEN
-        UPDATE messages SET resolved = true WHERE id = v_id AND NOT resolved;
     END IF;
 
     INSERT INTO capture_events (message_id, source, direction, queue_id,
@@ -231,11 +252,11 @@ BEGIN
             doc->'event'->>'queue_id', doc->'event'->>'envelope_from',
             ARRAY(SELECT jsonb_array_elements_text(
                   coalesce(doc->'event'->'envelope_rcpts', '[]'))),
-            v_after - v_before);
+            v_added);
 
     RETURN jsonb_build_object(
         'id', v_id, 'new', v_new, 'thread_id', v_thread,
-        'new_links', v_after - v_before, 'tokens_ignored', v_ignored,
+        'new_links', v_added, 'tokens_ignored', v_ignored,
         'lead_id', v_lead, 'request_id', v_request,
         'links', coalesce((SELECT jsonb_agg(jsonb_build_object(
                      'type', record_type, 'id', record_id, 'reason', reason)
@@ -244,21 +265,20 @@ BEGIN
 END
 $$;
 
--- Captures several documents in one transaction; a failing document rolls
--- back alone (its own subtransaction) and reports {"error": "..."}.
-CREATE FUNCTION crm_capture_batch(docs jsonb) RETURNS jsonb
+-- Captures several documents in one transaction, one result row per
+-- document in order; a failing document rolls back alone (its own
+-- subtransaction) and yields {"error": "..."}.
+CREATE FUNCTION crm_capture_batch(docs jsonb) RETURNS SETOF jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    d   jsonb;
-    out jsonb := '[]';
+    d jsonb;
 BEGIN
     FOR d IN SELECT value FROM jsonb_array_elements(docs) LOOP
         BEGIN
-            out := out || jsonb_build_array(crm_capture(d));
+            RETURN NEXT crm_capture(d);
         EXCEPTION WHEN OTHERS THEN
-            out := out || jsonb_build_array(jsonb_build_object('error', SQLERRM));
+            RETURN NEXT jsonb_build_object('error', SQLERRM);
         END;
     END LOOP;
-    RETURN out;
 END
 $$;

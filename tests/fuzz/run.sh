@@ -5,8 +5,9 @@
 # For each target: seeds build/fuzz/seed-NAME from ../shared/corpus (MIME
 # messages and bounces), keeps what the fuzzer finds in build/fuzz/corpus-NAME,
 # and runs for CRMGATE_FUZZ_SECONDS (default 60) with inputs up to 64 KiB and
-# 2 GiB RSS. Crash files go to build/fuzz/crash-NAME/. Exits non-zero, naming
-# the crash file, when a target fails.
+# 2 GiB RSS, with a dictionary of mail syntax (build/fuzz/mail.dict, written
+# here). Crash files go to build/fuzz/crash-NAME/. Exits non-zero, naming the
+# crash file, when a target fails.
 set -u
 
 seconds=${CRMGATE_FUZZ_SECONDS:-60}
@@ -18,6 +19,87 @@ if [ $# -eq 0 ]; then
     echo "usage: $0 build/fuzz/bin/fuzz_NAME..." >&2
     exit 2
 fi
+
+mkdir -p "$out"
+dict=$out/mail.dict
+cat >"$dict" <<'DICT'
+"\x0a\x0a"
+"\x0d\x0a"
+"\x0a "
+"From: "
+"To: "
+"Cc: "
+"Bcc: "
+"Sender: "
+"Reply-To: "
+"Subject: "
+"Date: "
+"Message-ID: "
+"In-Reply-To: "
+"References: "
+"MIME-Version: 1.0"
+"Content-Type: "
+"Content-Transfer-Encoding: "
+"Content-Disposition: "
+"multipart/mixed"
+"multipart/alternative"
+"multipart/related"
+"multipart/report"
+"multipart/signed"
+"message/rfc822"
+"message/global"
+"message/partial"
+"message/delivery-status"
+"text/plain"
+"text/html"
+"text/rfc822-headers"
+"application/octet-stream"
+"image/png"
+"; boundary="
+"; charset="
+"; name="
+"; filename="
+"filename*=UTF-8''"
+"filename*0*="
+"attachment"
+"inline"
+"base64"
+"quoted-printable"
+"x-uuencode"
+"begin 644 "
+"8bit"
+"binary"
+"--"
+"=?UTF-8?B?"
+"=?utf-8?q?"
+"=?iso-8859-1?Q?"
+"=?"
+"?="
+"=\x0a"
+"=C3=A9"
+"utf-8"
+"windows-1252"
+"koi8-r"
+"iso-2022-jp"
+"utf-16"
+"<>"
+"<a@b.c>"
+"undisclosed-recipients:;"
+"\"Name\" <a@b>"
+"Fri, 07 Oct 1994 16:15:05 -0700"
+"<html>"
+"<body>"
+"<p>"
+"<br>"
+"<a href=\"http://x/\">"
+"<li>"
+"<pre>"
+"<script>"
+"<style>"
+"&amp;"
+"&#x263A;"
+"&nbsp;"
+DICT
 
 for bin in "$@"; do
     name=$(basename "$bin")
@@ -32,7 +114,7 @@ for bin in "$@"; do
     done
     echo "fuzz: $name for ${seconds}s (seeds: $(ls "$seed" | wc -l))"
     "$bin" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 \
-        -timeout=25 -print_final_stats=1 \
+        -timeout=25 -print_final_stats=1 -dict="$dict" \
         -artifact_prefix="$crashes/" "$work" "$seed" >"$log" 2>&1
     rc=$?
     grep -E '^stat::number_of_executed_units|^#[0-9]+ *DONE' "$log" | tail -2

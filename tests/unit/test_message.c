@@ -748,6 +748,8 @@ static void test_json_and_snippet(void)
     g_assert_cmpstr(sn, ==, "Hello Bob, the numbers");
     g_autofree char *all = message_snippet(msg, 1000);
     g_assert_cmpstr(all, ==, "Hello Bob, the numbers are attached.");
+    g_autofree char *six = message_snippet(msg, 6);
+    g_assert_cmpstr(six, ==, "Hello");
     g_autofree char *none = message_snippet(msg, 0);
     g_assert_cmpstr(none, ==, "");
     message_free(&msg);
@@ -774,6 +776,53 @@ static void test_parse_stream_offset(void)
     g_assert_cmpint(message_parse_stream(s, NULL, &msg), ==, CRM_ERR_USAGE);
     g_assert_null(msg);
     g_object_unref(s);
+}
+
+/* ---- threads: the milter parses in several threads at once ---- */
+
+static const char thread_msg[] =
+    "From: =?UTF-8?B?SsO8cmdlbg==?= <j@example.com>\n"
+    "To: a@example.com, b@example.com\n"
+    "Subject: =?iso-8859-1?Q?caf=E9?=\n"
+    "Date: Mon, 1 Jan 2024 10:00:00 +0100\n"
+    "Message-ID: <t@example.com>\n"
+    "Content-Type: multipart/mixed; boundary=b\n"
+    "\n"
+    "--b\n"
+    "Content-Type: text/html; charset=koi8-r\n"
+    "\n"
+    "<p>\xf0\xd2\xc9\xd7\xc5\xd4 <a href=\"http://x.example/\">x</a></p>\n"
+    "--b\n"
+    "Content-Type: application/octet-stream; name=a.bin\n"
+    "Content-Transfer-Encoding: base64\n"
+    "\n"
+    "AAECAwQFBgcICQ==\n"
+    "--b--\n";
+
+static gpointer thread_parse(gpointer data)
+{
+    const char *want = data;
+    for (int i = 0; i < 50; i++) {
+        crm_message *msg = parse(thread_msg);
+        g_assert_cmpstr(msg->text, ==, "Привет x <http://x.example/>");
+        g_assert_cmpstr(msg->digest, ==, want);
+        message_attachment *a = g_ptr_array_index(msg->attachments, 0);
+        g_assert_cmpuint(a->size, ==, 10);
+        message_free(&msg);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    crm_message *msg = parse(thread_msg);
+    g_autofree char *want = g_strdup(msg->digest);
+    message_free(&msg);
+    GThread *t[4];
+    for (size_t i = 0; i < G_N_ELEMENTS(t); i++)
+        t[i] = g_thread_new("parse", thread_parse, want);
+    for (size_t i = 0; i < G_N_ELEMENTS(t); i++)
+        g_thread_join(t[i]);
 }
 
 /* ---- html_text ---- */
@@ -891,6 +940,7 @@ int main(int argc, char **argv)
     g_test_add_func("/message/big", test_big_message);
     g_test_add_func("/message/json-snippet", test_json_and_snippet);
     g_test_add_func("/message/stream-offset", test_parse_stream_offset);
+    g_test_add_func("/message/threads", test_threads);
     g_test_add_func("/html_text/render", test_html_text);
     g_test_add_func("/html_text/hostile", test_html_hostile);
     return g_test_run();
