@@ -1,10 +1,13 @@
 /*
  * cmd_mail.c - parse, ingest, timeline and spool.
  *
- * ingest runs two stages: this thread reads and parses messages and builds
- * plans; a second thread stores them in batches of INGEST_BATCH with one
- * crm_capture_batch() call each. Parsing and the database overlap, which is
- * what the two cores of a small server can give.
+ * ingest runs in stages: this thread reads and parses messages and builds
+ * plans; INGEST_LANES store threads, each with its own connection, store
+ * them in batches of INGEST_BATCH with one crm_capture_batch() call each.
+ * A message goes to the lane of its thread (the first References id, else
+ * In-Reply-To, else its own Message-ID), so a reply is stored after the
+ * message it answers and inherits its links, while unrelated threads are
+ * stored in parallel.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,7 +26,8 @@
 #include "crmgate/spool.h"
 
 #define INGEST_BATCH 200
-#define INGEST_QUEUE_MAX 4 /* batches waiting for the database */
+#define INGEST_QUEUE_MAX 4 /* batches waiting for the database per lane */
+#define INGEST_LANES 2
 
 int cmd_parse(cli_ctx *ctx, int argc, char **argv)
 {
@@ -100,23 +104,32 @@ typedef struct {
     guint n;
 } ingest_batch;
 
+typedef struct ingest_run ingest_run;
+
+/* One store thread with its connection and its queue of batches. */
 typedef struct {
+    ingest_run *run;
+    db_conn *db;
+    GAsyncQueue *queue; /* ingest_batch *; the lane itself = end */
+    ingest_batch *cur;
+    guint queued;
+    GThread *thread;
+} ingest_lane;
+
+struct ingest_run {
     const crm_config *cfg;
     ingest_direction direction;
-    db_conn *db;
-    GAsyncQueue *queue; /* ingest_batch *; NULL item = end */
+    ingest_lane lanes[INGEST_LANES];
     GMutex lock;
     GCond room;
-    guint queued;
     /* counters (under lock) */
     guint seen, stored, fresh, dups, skipped, errors, parse_errors;
     crm_result fatal;
     char *fatal_error;
-    ingest_batch *cur;
     guint total; /* messages expected, 0 if unknown */
     bool progress;
     gint64 started, last_draw;
-} ingest_run;
+};
 
 static void batch_free(ingest_batch *b)
 {
@@ -150,17 +163,18 @@ static void draw_progress(ingest_run *run, bool final)
 
 static gpointer store_main(gpointer data)
 {
-    ingest_run *run = data;
+    ingest_lane *lane = data;
+    ingest_run *run = lane->run;
     for (;;) {
-        ingest_batch *b = g_async_queue_pop(run->queue);
-        if (b == (gpointer)run)
+        ingest_batch *b = g_async_queue_pop(lane->queue);
+        if (b == (gpointer)lane)
             break;
         ingest_result res[INGEST_BATCH];
         char *errs[INGEST_BATCH];
         char *err = NULL;
         crm_result r = CRM_OK;
-        if (run->fatal == CRM_OK)
-            r = ingest_store_batch(run->db, 0, b->plans,
+        if (g_atomic_int_get(&run->fatal) == CRM_OK)
+            r = ingest_store_batch(lane->db, 0, b->plans,
                                    (const crm_message *const *)b->msgs, b->n,
                                    res, errs, &err);
         g_mutex_lock(&run->lock);
@@ -169,7 +183,7 @@ static gpointer store_main(gpointer data)
             run->fatal_error = err;
             err = NULL;
         }
-        for (guint i = 0; !r && run->fatal == CRM_OK && i < b->n; i++) {
+        for (guint i = 0; !r && i < b->n; i++) {
             if (b->plans[i]->verdict != INGEST_LOG) {
                 run->skipped++;
             } else if (errs[i]) {
@@ -187,8 +201,8 @@ static gpointer store_main(gpointer data)
                 ingest_result_clear(&res[i]);
             }
         }
-        run->queued--;
-        g_cond_signal(&run->room);
+        lane->queued--;
+        g_cond_broadcast(&run->room);
         g_mutex_unlock(&run->lock);
         g_free(err);
         batch_free(b);
@@ -196,32 +210,45 @@ static gpointer store_main(gpointer data)
     return NULL;
 }
 
-static void flush_batch(ingest_run *run)
+static void flush_lane(ingest_lane *lane)
 {
-    if (!run->cur || run->cur->n == 0)
+    ingest_run *run = lane->run;
+    if (!lane->cur || lane->cur->n == 0)
         return;
     g_mutex_lock(&run->lock);
-    while (run->queued >= INGEST_QUEUE_MAX)
+    while (lane->queued >= INGEST_QUEUE_MAX)
         g_cond_wait(&run->room, &run->lock);
-    run->queued++;
+    lane->queued++;
     g_mutex_unlock(&run->lock);
-    g_async_queue_push(run->queue, run->cur);
-    run->cur = NULL;
+    g_async_queue_push(lane->queue, lane->cur);
+    lane->cur = NULL;
 }
 
-/* Adds one parsed message to the current batch (takes ownership). */
+/* The lane of a message: by the id that names its thread. */
+static ingest_lane *lane_of(ingest_run *run, const crm_message *msg)
+{
+    const char *key = msg->references && msg->references->len
+                          ? g_ptr_array_index(msg->references, 0)
+                      : msg->in_reply_to ? msg->in_reply_to
+                      : msg->message_id  ? msg->message_id
+                                         : msg->digest;
+    return &run->lanes[g_str_hash(key) % INGEST_LANES];
+}
+
+/* Adds one parsed message to its lane's batch (takes ownership). */
 static void add_message(ingest_run *run, crm_message *msg)
 {
     ingest_envelope env = {.source = "import", .direction = run->direction};
-    if (!run->cur)
-        run->cur = g_new0(ingest_batch, 1);
-    ingest_batch *b = run->cur;
+    ingest_lane *lane = lane_of(run, msg);
+    if (!lane->cur)
+        lane->cur = g_new0(ingest_batch, 1);
+    ingest_batch *b = lane->cur;
     b->plans[b->n] = ingest_plan_new(run->cfg, &env, msg);
     b->msgs[b->n] = msg;
     b->n++;
     run->seen++;
     if (b->n == INGEST_BATCH)
-        flush_batch(run);
+        flush_lane(lane);
     draw_progress(run, false);
 }
 
@@ -355,13 +382,24 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
         return cli_fail(CRM_ERR_NOTFOUND, m);
     }
     run.cfg = cli_config(ctx);
-    run.db = cli_db(ctx);
-    run.queue = g_async_queue_new();
     g_mutex_init(&run.lock);
     g_cond_init(&run.room);
     run.progress = isatty(STDERR_FILENO) && !ctx->json;
     run.started = g_get_monotonic_time();
-    GThread *store = g_thread_new("ingest-store", store_main, &run);
+    for (guint i = 0; i < INGEST_LANES; i++) {
+        ingest_lane *lane = &run.lanes[i];
+        lane->run = &run;
+        if (i == 0) {
+            lane->db = cli_db(ctx);
+        } else {
+            char *err = NULL;
+            lane->db = db_conn_new(run.cfg->dsn);
+            if (db_connect(lane->db, 10000, &err))
+                return cli_fail(CRM_ERR_DB_DOWN, err);
+        }
+        lane->queue = g_async_queue_new();
+        lane->thread = g_thread_new("ingest-store", store_main, lane);
+    }
 
     g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
     if (S_ISDIR(sb.st_mode)) {
@@ -375,7 +413,8 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
             list_dir(path, files);
         }
         run.total = files->len;
-        for (guint i = 0; i < files->len && run.fatal == CRM_OK; i++)
+        for (guint i = 0;
+             i < files->len && g_atomic_int_get(&run.fatal) == CRM_OK; i++)
             ingest_file(&run, g_ptr_array_index(files, i));
     } else if (is_mbox(path)) {
         ingest_mbox(&run, path);
@@ -383,10 +422,15 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
         run.total = 1;
         ingest_file(&run, path);
     }
-    flush_batch(&run);
-    g_async_queue_push(run.queue, &run); /* the end marker */
-    g_thread_join(store);
-    g_async_queue_unref(run.queue);
+    for (guint i = 0; i < INGEST_LANES; i++) {
+        ingest_lane *lane = &run.lanes[i];
+        flush_lane(lane);
+        g_async_queue_push(lane->queue, lane); /* the end marker */
+        g_thread_join(lane->thread);
+        g_async_queue_unref(lane->queue);
+        if (i > 0)
+            db_conn_free(&lane->db);
+    }
     draw_progress(&run, true);
     double secs = (double)(g_get_monotonic_time() - run.started) / 1e6;
     if (run.fatal)
