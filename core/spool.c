@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crmgate/io.h"
 #include "crmgate/log.h"
 #include "crmgate/message.h"
 
@@ -26,21 +27,6 @@
 #define COPY_CHUNK 65536
 
 static gint spool_seq;
-
-static bool write_all(int fd, const char *p, gsize len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return false;
-        }
-        p += n;
-        len -= (gsize)n;
-    }
-    return true;
-}
 
 static char *envelope_json(const ingest_envelope *env)
 {
@@ -84,10 +70,10 @@ crm_result spool_write(const char *dir, const ingest_envelope *env,
     int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     bool ok = out >= 0;
     if (ok)
-        ok = write_all(out, envline, strlen(envline)) && write_all(out, "\n", 1);
+        ok = io_write_all(out, envline, strlen(envline)) && io_write_all(out, "\n", 1);
     free(envline);
     if (ok && data) {
-        ok = write_all(out, data, len);
+        ok = io_write_all(out, data, len);
     } else if (ok) {
         char *buf = g_malloc(COPY_CHUNK);
         off_t off = 0;
@@ -99,7 +85,7 @@ crm_result spool_write(const char *dir, const ingest_envelope *env,
                 ok = n == 0;
                 break;
             }
-            if (!write_all(out, buf, (gsize)n)) {
+            if (!io_write_all(out, buf, (gsize)n)) {
                 ok = false;
                 break;
             }

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crmgate/io.h"
 #include "crmgate/log.h"
 #include "milter.h"
 
@@ -54,21 +55,6 @@ static milter_conn *conn_get(SMFICTX *ctx)
     return c;
 }
 
-static bool write_all(int fd, const guint8 *p, gsize len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return false;
-        }
-        p += n;
-        len -= (gsize)n;
-    }
-    return true;
-}
-
 /* Moves the bytes kept in memory to an unlinked file in the spool dir. */
 static bool spill(milter_msg *m)
 {
@@ -83,7 +69,7 @@ static bool spill(milter_msg *m)
         return false;
     }
     unlink(tmpl);
-    if (!write_all(fd, m->mem->data, m->mem->len)) {
+    if (!io_write_all(fd, m->mem->data, m->mem->len)) {
         log_error("milter: spill write failed: %s", g_strerror(errno));
         close(fd);
         return false;
@@ -113,7 +99,7 @@ static void append(milter_msg *m, const void *p, gsize len)
         return;
     }
     if (m->spill_fd >= 0) {
-        if (!write_all(m->spill_fd, p, len)) {
+        if (!io_write_all(m->spill_fd, p, len)) {
             log_error("milter: spill write failed: %s", g_strerror(errno));
             m->failed = true;
             return;
