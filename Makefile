@@ -124,13 +124,13 @@ run: deps
 	@scripts/run
 
 install: $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/crmgate/sql \
-	    $(DESTDIR)$(SYSCONFDIR)/crmgate
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/crmgate
 	install -m 0755 $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 sql/*.sql $(DESTDIR)$(PREFIX)/share/crmgate/sql/
 	install -m 0644 etc/freemail-domains.txt $(DESTDIR)$(SYSCONFDIR)/crmgate/
+	install -d -m 0750 $(DESTDIR)/var/spool/crmgate
 	test -e $(DESTDIR)$(SYSCONFDIR)/crmgate/crmgate.conf || \
-	    install -m 0640 etc/crmgate.conf $(DESTDIR)$(SYSCONFDIR)/crmgate/crmgate.conf
+	    sed 's|^\( *spool_dir = \).*|\1"/var/spool/crmgate"|' etc/crmgate.conf \
+	    >$(DESTDIR)$(SYSCONFDIR)/crmgate/crmgate.conf
 
 clean:
 	rm -rf build
