@@ -41,6 +41,11 @@ int cmd_parse(cli_ctx *ctx, int argc, char **argv)
         ingest_message_limits(cfg, &lim);
     else
         message_limits_default(&lim);
+    if (strcmp(argv[1], "-") != 0 && access(argv[1], R_OK) != 0) {
+        g_autofree char *m = g_strdup_printf("%s: %s", argv[1],
+                                             g_strerror(errno));
+        return cli_fail(CRM_ERR_NOTFOUND, m);
+    }
     crm_message *msg = NULL;
     crm_result r = strcmp(argv[1], "-") == 0
                        ? CRM_ERR_USAGE

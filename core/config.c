@@ -18,6 +18,7 @@
 
 #include "crmgate/addr.h"
 
+#define DEFAULT_FREEMAIL_FILE "freemail-domains.txt"
 #define DEFAULT_DSN "host=127.0.0.1 port=55432 dbname=crmgate user=crmgate"
 
 typedef struct {
@@ -114,7 +115,7 @@ static cfg_opt_t mail_opts[] = {
     CFG_STR("originating_daemon_name", "ORIGINATING", CFGF_NONE),
     CFG_STR_LIST("never_log_addresses", "{}", CFGF_NONE),
     CFG_STR_LIST("never_log_domains", "{}", CFGF_NONE),
-    CFG_STR("freemail_domains_file", "freemail-domains.txt", CFGF_NONE),
+    CFG_STR("freemail_domains_file", DEFAULT_FREEMAIL_FILE, CFGF_NONE),
     CFG_STR_LIST("freemail_domains", "{}", CFGF_NONE),
     CFG_SEC("sales_inbox", sales_inbox_opts, CFGF_MULTI | CFGF_TITLE),
     CFG_END(),
@@ -187,6 +188,45 @@ static int guess_line(const char *path, const char *msg, int fallback)
         }
     }
     return fallback;
+}
+
+/* libconfuse accepts a file that ends inside a section; we do not. Scans
+   text for braces outside strings and comments; returns the line of the
+   first unclosed '{', or 0 when all are closed. */
+static int unclosed_brace_line(const char *text)
+{
+    GArray *open = g_array_new(FALSE, FALSE, sizeof(int));
+    int line = 1;
+    for (const char *p = text; *p; p++) {
+        if (*p == '\n') {
+            line++;
+        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+            while (p[1] && p[1] != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            for (p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
+                line += *p == '\n';
+            if (!*p)
+                break;
+            p++;
+        } else if (*p == '"' || *p == '\'') {
+            char q = *p;
+            for (p++; *p && *p != q; p++) {
+                if (*p == '\\' && p[1])
+                    p++;
+                line += *p == '\n';
+            }
+            if (!*p)
+                break;
+        } else if (*p == '{') {
+            g_array_append_val(open, line);
+        } else if (*p == '}' && open->len > 0) {
+            g_array_set_size(open, open->len - 1);
+        }
+    }
+    int first = open->len ? g_array_index(open, int, open->len - 1) : 0;
+    g_array_free(open, TRUE);
+    return first;
 }
 
 static void config_error_fn(cfg_t *cfg, const char *fmt, va_list ap)
@@ -356,9 +396,14 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
     const char *ff = cfg_getstr(mail, "freemail_domains_file");
     if (*ff) {
         g_autofree char *p = resolve_path(cfg, ff);
-        crm_result r = load_domain_file(cfg->freemail_domains, p, error_r);
-        if (r)
-            return r;
+        /* The default file is optional; a file named in the config is not. */
+        bool optional = strcmp(ff, DEFAULT_FREEMAIL_FILE) == 0 &&
+                        access(p, F_OK) != 0;
+        if (!optional) {
+            crm_result r = load_domain_file(cfg->freemail_domains, p, error_r);
+            if (r)
+                return r;
+        }
     }
     for (unsigned i = 0; i < cfg_size(mail, "sales_inbox"); i++) {
         cfg_t *s = cfg_getnsec(mail, "sales_inbox", i);
@@ -405,6 +450,15 @@ crm_result config_load(const char *path, crm_config **cfg_r, char **error_r)
     if (access(path, R_OK) != 0) {
         *error_r = g_strdup_printf("%s: %s", path, g_strerror(errno));
         return CRM_ERR_IO;
+    }
+    g_autofree char *text = NULL;
+    if (g_file_get_contents(path, &text, NULL, NULL)) {
+        int open_line = unclosed_brace_line(text);
+        if (open_line) {
+            *error_r = g_strdup_printf("%s:%d: section opened here is never "
+                                       "closed", path, open_line);
+            return CRM_ERR_CONFIG;
+        }
     }
     cfg_t *top = cfg_init(top_opts, CFGF_NONE);
     cfg_set_error_function(top, config_error_fn);

@@ -97,8 +97,17 @@ static void notice_to_log(void *arg, const char *message)
 
 crm_result db_connect(db_conn *c, guint timeout_ms, char **error_r)
 {
-    if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
-        return CRM_OK;
+    if (c->pg && PQstatus(c->pg) == CONNECTION_OK) {
+        /* A pooled connection may have been cut while idle (a server
+           restart): reading notices that. The first read may return the
+           server's FATAL message, the second sees the end of the stream. */
+        for (int i = 0; i < 2 && PQstatus(c->pg) == CONNECTION_OK; i++) {
+            if (!PQconsumeInput(c->pg))
+                break;
+        }
+        if (PQstatus(c->pg) == CONNECTION_OK)
+            return CRM_OK;
+    }
     db_disconnect(c);
     gint64 deadline = deadline_of(timeout_ms);
     c->pg = PQconnectStart(c->dsn);

@@ -35,12 +35,12 @@ typedef struct {
 typedef struct {
     GString *out;
     gsize max;
-    bool full;       /* max reached: stop */
-    int pending_nl;  /* newlines owed before the next text (0..2) */
-    bool space;      /* white space seen since the last text */
-    int pre;         /* inside <pre>/<textarea> */
-    int lists;       /* <ul>/<ol> nesting */
-    GArray *links;   /* html_link, open <a href> elements */
+    bool full;      /* max reached: stop */
+    int pending_nl; /* newlines owed before the next text (0..2) */
+    bool space;     /* white space seen since the last text */
+    int pre;        /* inside <pre>/<textarea> */
+    int lists;      /* <ul>/<ol> nesting */
+    GArray *links;  /* html_link, open <a href> elements */
 } html_state;
 
 static gpointer html_init_once(gpointer data)
@@ -65,19 +65,18 @@ static bool name_in(const xmlNode *n, const char *const *names)
 }
 
 /* Elements whose content is never shown. */
-static const char *const skip_names[] = {
-    "script", "style", "head", "title", "template", NULL};
+static const char *const skip_names[] = {"script", "style",    "head",
+                                         "title",  "template", NULL};
 /* Block elements that leave a blank line before and after. */
 static const char *const para_names[] = {
-    "p",  "h1",    "h2",     "h3",      "h4",   "h5",     "h6",
-    "blockquote", "pre", "table", "dl", "hr", "address", "figure",
-    "form", "fieldset", NULL};
+    "p",       "h1",         "h2",   "h3",       "h4", "h5",
+    "h6",      "blockquote", "pre",  "table",    "dl", "hr",
+    "address", "figure",     "form", "fieldset", NULL};
 /* Block elements that start and end a line. */
 static const char *const line_names[] = {
-    "div",     "tr",     "dt",     "dd",   "section", "article",
-    "header",  "footer", "nav",    "aside", "main",   "center",
-    "caption", "option", "figcaption", "summary", "details", "body",
-    "textarea", NULL};
+    "div",        "tr",      "dt",      "dd",   "section",  "article", "header",
+    "footer",     "nav",     "aside",   "main", "center",   "caption", "option",
+    "figcaption", "summary", "details", "body", "textarea", NULL};
 
 /* Appends n bytes, stopping (and marking full) at the output bound. */
 static void out_append(html_state *st, const char *s, gsize n)
@@ -124,8 +123,8 @@ static bool out_at_line_start(const html_state *st)
 /* Length of the white space (ASCII or U+00A0) at s, 0 if none. */
 static gsize space_len(const char *s, const char *end)
 {
-    if (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' ||
-                    *s == '\f'))
+    if (s < end &&
+        (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f'))
         return 1;
     if (end - s >= 2 && (guchar)s[0] == 0xC2 && (guchar)s[1] == 0xA0)
         return 2;
@@ -276,13 +275,11 @@ static void leave_element(html_state *st, xmlNode *n)
     } else if (name_is(n, "ul") || name_is(n, "ol")) {
         st->lists--;
         block_break(st, st->lists > 0 ? 1 : 2);
-    } else if (name_is(n, "li")) {
-        block_break(st, 1);
     } else if (name_is(n, "td") || name_is(n, "th")) {
         st->space = true;
     } else if (name_in(n, para_names)) {
         block_break(st, 2);
-    } else if (name_in(n, line_names)) {
+    } else if (name_is(n, "li") || name_in(n, line_names)) {
         block_break(st, 1);
     }
 }

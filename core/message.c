@@ -38,8 +38,10 @@
  * streaming in MSG_CHUNK pieces, so memory stays bounded for huge parts.
  * max_parts, max_depth, max_addresses, max_references bound the lists; ids
  * keep 998 bytes, names and addresses 1 KiB, the subject 16 KiB, and at most
- * MSG_WARNINGS_MAX warnings are kept. Each cut adds a warning. GMime itself
- * holds each header block in memory while parsing.
+ * MSG_WARNINGS_MAX warnings are kept. Each cut adds a warning. Not bounded
+ * here: GMime keeps every header of every part as objects in memory (about
+ * 50 bytes per byte for a flood of tiny headers, measured), so callers must
+ * bound the input size before parsing.
  */
 #include "crmgate/message.h"
 
@@ -62,10 +64,10 @@ typedef struct {
     crm_message *msg;
     message_limits lim;
     GMimeParserOptions *opts;
-    guint parts;        /* MIME objects visited */
+    guint parts; /* MIME objects visited */
     bool parts_warned;
     bool depth_warned;
-    GPtrArray *plain;   /* GMimePart *, borrowed: body candidates */
+    GPtrArray *plain; /* GMimePart *, borrowed: body candidates */
     GPtrArray *html;
 } parse_ctx;
 
@@ -110,21 +112,16 @@ static gsize utf8_cut_len(const char *s, gsize len, gsize max)
 static char *clean_text(const char *s, gssize len, gsize max, bool *cut_r)
 {
     gsize n = s == NULL ? 0 : len < 0 ? strlen(s) : (gsize)len;
-    g_autofree char *nonul = NULL;
     if (cut_r != NULL)
         *cut_r = false;
     if (n == 0)
         return g_strdup("");
-    if (memchr(s, '\0', n) != NULL) {
-        gsize k = 0;
-        nonul = g_malloc(n);
-        for (gsize i = 0; i < n; i++)
-            if (s[i] != '\0')
-                nonul[k++] = s[i];
-        s = nonul;
-        n = k;
-    }
-    char *v = g_utf8_make_valid(s, (gssize)n);
+    GString *nonul = g_string_sized_new(n);
+    for (gsize i = 0; i < n; i++)
+        if (s[i] != '\0')
+            g_string_append_c(nonul, s[i]);
+    char *v = g_utf8_make_valid(nonul->str, (gssize)nonul->len);
+    g_string_free(nonul, TRUE);
     gsize vlen = strlen(v);
     gsize keep = utf8_cut_len(v, vlen, max);
     if (cut_r != NULL)
@@ -307,8 +304,7 @@ static void read_ids(parse_ctx *ctx, GMimeObject *obj)
         GMimeReferences *refs = g_mime_references_parse(ctx->opts, irt);
         if (refs != NULL && g_mime_references_length(refs) > 0)
             msg->in_reply_to = clean_id(
-                ctx, g_mime_references_get_message_id(refs, 0),
-                "In-Reply-To");
+                ctx, g_mime_references_get_message_id(refs, 0), "In-Reply-To");
         else if (!blank(irt))
             add_warning(msg, "unparseable In-Reply-To");
         if (refs != NULL)
@@ -345,11 +341,10 @@ static void flatten_addresses(parse_ctx *ctx, InternetAddressList *list,
         InternetAddress *ia = internet_address_list_get_address(list, i);
         if (INTERNET_ADDRESS_IS_GROUP(ia)) {
             if (level < 2)
-                flatten_addresses(
-                    ctx,
-                    internet_address_group_get_members(
-                        INTERNET_ADDRESS_GROUP(ia)),
-                    out, header, level + 1, cut_r);
+                flatten_addresses(ctx,
+                                  internet_address_group_get_members(
+                                      INTERNET_ADDRESS_GROUP(ia)),
+                                  out, header, level + 1, cut_r);
             continue;
         }
         if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
@@ -426,9 +421,8 @@ static char *requote_8bit_words(const char *raw)
 
 /* The addresses of every header called name, re-parsed from raw values
    with 8-bit encoded words requoted; NULL when GMime's list is right. */
-static InternetAddressList *reparse_addresses(parse_ctx *ctx,
-                                              GMimeHeaderList *hl,
-                                              const char *name)
+static InternetAddressList *
+reparse_addresses(parse_ctx *ctx, GMimeHeaderList *hl, const char *name)
 {
     int n = g_mime_header_list_get_count(hl);
     GPtrArray *values = g_ptr_array_new_with_free_func(g_free);
@@ -507,8 +501,8 @@ static void read_headers(parse_ctx *ctx, GMimeMessage *m)
     if (d != NULL) {
         msg->date = g_date_time_ref(d);
     } else if (g_mime_object_get_header(obj, "Date") != NULL) {
-        g_autofree char *raw = clean_text(
-            g_mime_object_get_header(obj, "Date"), -1, 100, NULL);
+        g_autofree char *raw =
+            clean_text(g_mime_object_get_header(obj, "Date"), -1, 100, NULL);
         add_warning(msg, "unparseable Date: %s", raw);
     } else {
         add_warning(msg, "no Date header");
@@ -544,7 +538,8 @@ static const char *object_filename(GMimeObject *obj)
         return g_mime_part_get_filename(GMIME_PART(obj));
     const char *f =
         g_mime_object_get_content_disposition_parameter(obj, "filename");
-    return f != NULL ? f : g_mime_object_get_content_type_parameter(obj, "name");
+    return f != NULL ? f
+                     : g_mime_object_get_content_type_parameter(obj, "name");
 }
 
 /* A text/plain or text/html leaf that is not marked as a file. */
@@ -607,8 +602,10 @@ static void sink_feed(content_sink *k, const char *data, gsize len)
         return;
     g_checksum_update(k->sum, (const guchar *)data, len);
     k->size += len;
-    if (k->keep != NULL && k->size > k->keep_max)
-        g_clear_pointer(&k->keep, g_byte_array_unref);
+    if (k->keep != NULL && k->size > k->keep_max) {
+        g_byte_array_unref(k->keep);
+        k->keep = NULL;
+    }
     if (k->keep != NULL)
         g_byte_array_append(k->keep, (const guint8 *)data, (guint)len);
 }
@@ -653,9 +650,9 @@ static message_attachment *attachment_new(GMimeObject *obj)
     GMimeContentType *ct = g_mime_object_get_content_type(obj);
     g_autofree char *mime =
         ct != NULL ? g_mime_content_type_get_mime_type(ct) : NULL;
-    g_autofree char *clean = clean_text(
-        mime != NULL ? mime : "application/octet-stream", -1, MSG_TYPE_MAX,
-        NULL);
+    g_autofree char *clean =
+        clean_text(mime != NULL ? mime : "application/octet-stream", -1,
+                   MSG_TYPE_MAX, NULL);
     a->content_type = g_utf8_strdown(clean, -1);
     return a;
 }
@@ -743,8 +740,7 @@ static void add_message_attachment(parse_ctx *ctx, GMimeMessagePart *mp,
     g_ptr_array_add(ctx->msg->attachments, a);
 }
 
-static void walk(parse_ctx *ctx, GMimeObject *obj, guint depth,
-                 bool body_scope)
+static void walk(parse_ctx *ctx, GMimeObject *obj, guint depth, bool body_scope)
 {
     if (obj == NULL)
         return;
@@ -790,9 +786,8 @@ static void walk(parse_ctx *ctx, GMimeObject *obj, guint depth,
         /* outside the body scope this is the other side of an
            alternative or an attached message's body: not a file */
         if (body_scope)
-            g_ptr_array_add(is_type(obj, "text", "plain") ? ctx->plain
-                                                           : ctx->html,
-                            obj);
+            g_ptr_array_add(
+                is_type(obj, "text", "plain") ? ctx->plain : ctx->html, obj);
         return;
     }
     add_part_attachment(ctx, GMIME_PART(obj));
@@ -807,8 +802,7 @@ static bool charset_is(const char *cs, const char *name)
 
 /* Reads the decoded content of part as UTF-8, at most cap bytes, cut on a
    character boundary; *cut_r tells whether there was more. */
-static char *part_text(parse_ctx *ctx, GMimePart *part, gsize cap,
-                       bool *cut_r)
+static char *part_text(parse_ctx *ctx, GMimePart *part, gsize cap, bool *cut_r)
 {
     *cut_r = false;
     GMimeDataWrapper *w = g_mime_part_get_content(part);
@@ -850,13 +844,14 @@ static char *part_text(parse_ctx *ctx, GMimePart *part, gsize cap,
     /* a few bytes past cap tell whether there is more */
     gsize want = cap > G_MAXSIZE - 8 ? cap : cap + 8;
     GByteArray *raw = g_byte_array_new();
-    g_autofree char *buf = g_malloc(MSG_CHUNK);
+    char *buf = g_malloc(MSG_CHUNK);
     ssize_t n;
     g_mime_stream_reset(src);
     while (raw->len < want &&
            (n = g_mime_stream_read(fs, buf, MIN(MSG_CHUNK, want - raw->len))) >
                0)
         g_byte_array_append(raw, (const guint8 *)buf, (guint)n);
+    g_free(buf);
     g_object_unref(fs);
     if (raw->len > cap)
         *cut_r = true;
@@ -885,8 +880,8 @@ static char *part_text(parse_ctx *ctx, GMimePart *part, gsize cap,
         }
     }
     bool cut = false;
-    char *text = clean_text((const char *)raw->data, (gssize)raw->len, cap,
-                            &cut);
+    char *text =
+        clean_text((const char *)raw->data, (gssize)raw->len, cap, &cut);
     g_byte_array_unref(raw);
     if (cut)
         *cut_r = true;
@@ -923,10 +918,11 @@ static void read_body_text(parse_ctx *ctx)
             bool src_cut = false;
             g_autofree char *src = part_text(ctx, part, html_cap, &src_cut);
             if (src_cut)
-                add_warning(msg, "HTML body cut at %zu bytes before "
-                                 "conversion", html_cap);
-            piece = html_text_convert(src, strlen(src), max - text->len,
-                                      &cut);
+                add_warning(msg,
+                            "HTML body cut at %zu bytes before "
+                            "conversion",
+                            html_cap);
+            piece = html_text_convert(src, strlen(src), max - text->len, &cut);
             cut = cut || src_cut;
             msg->text_from_html = true;
         }
@@ -946,16 +942,16 @@ typedef struct {
     GChecksum *running;   /* everything fed so far */
     GChecksum *committed; /* up to the last non-space body byte */
     bool in_headers;
-    gsize line_len;       /* header line length, CRs not counted */
+    gsize line_len; /* header line length, CRs not counted */
     bool pending_cr;
 } digest_state;
 
 static void digest_header(GChecksum *sum, GMimeObject *obj, const char *name)
 {
-    GMimeHeaderList *hl = obj != NULL ? g_mime_object_get_header_list(obj)
-                                      : NULL;
-    GMimeHeader *h = hl != NULL ? g_mime_header_list_get_header(hl, name)
-                                : NULL;
+    GMimeHeaderList *hl =
+        obj != NULL ? g_mime_object_get_header_list(obj) : NULL;
+    GMimeHeader *h =
+        hl != NULL ? g_mime_header_list_get_header(hl, name) : NULL;
     const char *raw = h != NULL ? g_mime_header_get_raw_value(h) : NULL;
     if (raw != NULL) {
         /* unfolded and trimmed, so that CRLF and LF copies agree */
@@ -1022,8 +1018,7 @@ static crm_result digest_pass(crm_message *msg, GMimeStream *stream,
     g_checksum_update(d.running, (const guchar *)"\n", 1);
     static const char *const names[] = {"From", "Date", "Subject"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
-        digest_header(d.running, m != NULL ? GMIME_OBJECT(m) : NULL,
-                      names[i]);
+        digest_header(d.running, m != NULL ? GMIME_OBJECT(m) : NULL, names[i]);
     d.committed = g_checksum_copy(d.running);
 
     char *buf = g_malloc(MSG_CHUNK);
@@ -1147,8 +1142,7 @@ crm_result message_parse_file(const char *path, const message_limits *lim,
 {
     *msg_r = NULL;
     message_library_init();
-    GMimeStream *s =
-        g_mime_stream_fs_open(path, O_RDONLY | O_CLOEXEC, 0, NULL);
+    GMimeStream *s = g_mime_stream_fs_open(path, O_RDONLY | O_CLOEXEC, 0, NULL);
     if (s == NULL)
         return CRM_ERR_IO;
     crm_result r = message_parse_stream(s, lim, msg_r);
@@ -1189,12 +1183,11 @@ static char *format_date(GDateTime *d)
     char sign = off < 0 ? '-' : '+';
     if (off < 0)
         off = -off;
-    return g_strdup_printf("%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d",
-                           g_date_time_get_year(d), g_date_time_get_month(d),
-                           g_date_time_get_day_of_month(d),
-                           g_date_time_get_hour(d), g_date_time_get_minute(d),
-                           g_date_time_get_second(d), sign, (int)(off / 60),
-                           (int)(off % 60));
+    return g_strdup_printf(
+        "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", g_date_time_get_year(d),
+        g_date_time_get_month(d), g_date_time_get_day_of_month(d),
+        g_date_time_get_hour(d), g_date_time_get_minute(d),
+        g_date_time_get_second(d), sign, (int)(off / 60), (int)(off % 60));
 }
 
 json_t *message_to_json(const crm_message *msg)
@@ -1223,10 +1216,10 @@ json_t *message_to_json(const crm_message *msg)
     for (guint i = 0; i < msg->attachments->len; i++) {
         const message_attachment *a = g_ptr_array_index(msg->attachments, i);
         json_array_append_new(
-            atts, json_pack("{s:o, s:o, s:I, s:s}", "filename",
-                            json_str(a->filename), "content_type",
-                            json_str(a->content_type), "size",
-                            (json_int_t)a->size, "sha256", a->sha256));
+            atts,
+            json_pack("{s:o, s:o, s:I, s:s}", "filename", json_str(a->filename),
+                      "content_type", json_str(a->content_type), "size",
+                      (json_int_t)a->size, "sha256", a->sha256));
     }
     json_object_set_new(o, "attachments", atts);
     json_t *warns = json_array();

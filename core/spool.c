@@ -302,7 +302,7 @@ crm_result spool_replay(const crm_config *cfg, db_conn *db,
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             continue; /* taken by another replayer */
-        struct stat sb;
+        struct stat sb = {0};
         if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &sb) != 0 ||
             sb.st_nlink == 0) {
             close(fd);

@@ -110,6 +110,18 @@ static void append(milter_msg *m, const void *p, gsize len)
     m->size += len;
 }
 
+/* An envelope address without its angle brackets (and ESMTP spacing). */
+static char *bare_address(const char *a)
+{
+    char *s = g_strstrip(g_strdup(a ? a : ""));
+    gsize n = strlen(s);
+    if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+        memmove(s, s + 1, n - 2);
+        s[n - 2] = '\0';
+    }
+    return s;
+}
+
 static char *macro(SMFICTX *ctx, const char *name)
 {
     const char *v = smfi_getsymval(ctx, (char *)name);
@@ -147,7 +159,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
     m->mem = g_byte_array_sized_new(16384);
     m->rcpts = g_ptr_array_new_with_free_func(g_free);
     m->started_us = g_get_monotonic_time();
-    m->envelope_from = g_strdup(argv && argv[0] ? argv[0] : "");
+    m->envelope_from = bare_address(argv ? argv[0] : NULL);
     m->auth_authen = macro(ctx, "{auth_authen}");
     m->daemon_name = macro(ctx, "{daemon_name}");
     /* Postfix's cleanup emulates a client at port 0 for sendmail(1) mail. */
@@ -162,7 +174,7 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
     milter_conn *c = conn_get(ctx);
     if (c->msg && argv && argv[0]) {
         if (c->msg->rcpts->len < milter_g.cfg->max_recipients)
-            g_ptr_array_add(c->msg->rcpts, g_strdup(argv[0]));
+            g_ptr_array_add(c->msg->rcpts, bare_address(argv[0]));
         else
             c->msg->rcpts_dropped++;
     }

@@ -39,15 +39,14 @@ wait_for() {
 }
 
 # wait_message MESSAGE_ID [SECONDS]: waits until the message is stored.
-wait_message() {
-    wait_for "${2:-15}" test -n "$(sql "SELECT id FROM messages WHERE message_id = '$1'")"
-}
+has_message() { [ -n "$(sql "SELECT id FROM messages WHERE message_id = '$1'")" ]; }
+wait_message() { wait_for "${2:-15}" has_message "$1"; }
 
 # smtp PORT FROM TO[,TO...] MESSAGE_ID SUBJECT [swaks options...]
 smtp() {
     local port=$1 from=$2 to=$3 mid=$4 subject=$5; shift 5
     swaks --silent 2 --server "127.0.0.1:$port" --from "$from" --to "$to" \
-        --header "Message-ID: <$mid>" --header "Subject: $subject" "$@"
+        --header "Message-Id: <$mid>" --header "Subject: $subject" "$@"
 }
 
 # sink_rcpts: every recipient delivered to the sink so far, one a line.

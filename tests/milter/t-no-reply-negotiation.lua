@@ -62,7 +62,7 @@ t.message(conn, {
     subject = "negotiate old " .. t.run,
     qid = "QNEGOLD" .. t.run,
 })
-if not mt.eom_check(conn, MT_RCPTDELETE, "<crm@crm.example.com>") then
+if not mt.eom_check(conn, MT_RCPTDELETE, "crm@crm.example.com") then
     error("old MTA: capture recipient not deleted")
 end
 mt.disconnect(conn)

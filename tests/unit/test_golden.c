@@ -105,11 +105,10 @@ typedef struct {
     GString *errors;
 } golden_run;
 
-static void mismatch(golden_run *run, const char *field, const char *fmt,
-                     ...) G_GNUC_PRINTF(3, 4);
+static void mismatch(golden_run *run, const char *field, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
 
-static void mismatch(golden_run *run, const char *field, const char *fmt,
-                     ...)
+static void mismatch(golden_run *run, const char *field, const char *fmt, ...)
 {
     if (skipped(run->file, field)) {
         g_test_message("%s: %s differs (listed in golden_skips)", run->file,
@@ -125,8 +124,8 @@ static void mismatch(golden_run *run, const char *field, const char *fmt,
     g_string_append_printf(run->errors, "\n  %s: %s", field, esc);
 }
 
-static void compare_addresses(golden_run *run, const char *field,
-                              json_t *expv, GPtrArray *got)
+static void compare_addresses(golden_run *run, const char *field, json_t *expv,
+                              GPtrArray *got)
 {
     json_t *list = NULL;
     if (expv != NULL)
@@ -141,14 +140,14 @@ static void compare_addresses(golden_run *run, const char *field,
         const message_addr *a = g_ptr_array_index(got, i);
         const char *ea = json_string_value(json_object_get(e, "address"));
         if (g_ascii_strcasecmp(ea != NULL ? ea : "", a->address) != 0)
-            mismatch(run, field, "address %zu: expected \"%s\", got \"%s\"",
-                     i, ea != NULL ? ea : "(null)", a->address);
+            mismatch(run, field, "address %zu: expected \"%s\", got \"%s\"", i,
+                     ea != NULL ? ea : "(null)", a->address);
         g_autofree char *en =
             fold_space(json_string_value(json_object_get(e, "name")));
         g_autofree char *gn = fold_space(a->name);
         if (!text_matches(en, gn))
-            mismatch(run, field, "name %zu: expected \"%s\", got \"%s\"", i,
-                     en, gn);
+            mismatch(run, field, "name %zu: expected \"%s\", got \"%s\"", i, en,
+                     gn);
     }
 }
 
@@ -197,8 +196,7 @@ static void compare_date(golden_run *run, json_t *expv, GDateTime *got)
                   F("hour") * 3600 + F("minute") * 60 + F("second") - off;
 #undef F
     if (got == NULL) {
-        mismatch(run, "date", "expected %" G_GINT64_FORMAT ", got none",
-                 want);
+        mismatch(run, "date", "expected %" G_GINT64_FORMAT ", got none", want);
         return;
     }
     gint64 have = g_date_time_to_unix(got);
@@ -299,8 +297,7 @@ int main(int argc, char **argv)
         g_autofree char *folder = g_path_get_basename(dir);
         g_autofree char *base = g_path_get_basename(path);
         base[strlen(base) - 4] = '\0';
-        g_autofree char *tname =
-            g_strdup_printf("/golden/%s/%s", folder, base);
+        g_autofree char *tname = g_strdup_printf("/golden/%s/%s", folder, base);
         g_test_add_data_func_full(tname, g_strdup(path), test_golden_file,
                                   g_free);
     }

@@ -50,20 +50,19 @@ static char *sha256_hex(const void *data, gsize len)
 
 static void test_addresses_encoded(void)
 {
-    crm_message *msg = parse(
-        "From: =?UTF-8?B?SsO8cmdlbiBNw7xsbGVy?= <Juergen@Example.COM>\n"
-        "To: =?iso-8859-1?Q?Andr=E9_Dupont?= <andre@exemple.fr>,\n"
-        " \"Bob, Jr.\" <bob@example.org>, plain@example.net\n"
-        "Cc: =?UTF-8?Q?=E2=82=AC_team?= <euro@example.com>\n"
-        "Reply-To: <reply@example.com>\n"
-        "Sender: list@example.com\n"
-        "Subject: hi\n"
-        "\n"
-        "body\n");
+    crm_message *msg =
+        parse("From: =?UTF-8?B?SsO8cmdlbiBNw7xsbGVy?= <Juergen@Example.COM>\n"
+              "To: =?iso-8859-1?Q?Andr=E9_Dupont?= <andre@exemple.fr>,\n"
+              " \"Bob, Jr.\" <bob@example.org>, plain@example.net\n"
+              "Cc: =?UTF-8?Q?=E2=82=AC_team?= <euro@example.com>\n"
+              "Reply-To: <reply@example.com>\n"
+              "Sender: list@example.com\n"
+              "Subject: hi\n"
+              "\n"
+              "body\n");
     g_assert_cmpuint(msg->from->len, ==, 1);
     g_assert_cmpstr(addr_at(msg->from, 0)->name, ==, "Jürgen Müller");
-    g_assert_cmpstr(addr_at(msg->from, 0)->address, ==,
-                    "Juergen@Example.COM");
+    g_assert_cmpstr(addr_at(msg->from, 0)->address, ==, "Juergen@Example.COM");
     g_assert_cmpuint(msg->to->len, ==, 3);
     g_assert_cmpstr(addr_at(msg->to, 0)->name, ==, "André Dupont");
     g_assert_cmpstr(addr_at(msg->to, 1)->name, ==, "Bob, Jr.");
@@ -73,8 +72,7 @@ static void test_addresses_encoded(void)
     g_assert_cmpstr(addr_at(msg->cc, 0)->name, ==, "€ team");
     g_assert_cmpstr(addr_at(msg->reply_to, 0)->address, ==,
                     "reply@example.com");
-    g_assert_cmpstr(addr_at(msg->sender, 0)->address, ==,
-                    "list@example.com");
+    g_assert_cmpstr(addr_at(msg->sender, 0)->address, ==, "list@example.com");
     g_assert_cmpuint(msg->bcc->len, ==, 0);
     message_free(&msg);
     g_assert_null(msg);
@@ -82,14 +80,14 @@ static void test_addresses_encoded(void)
 
 static void test_address_groups(void)
 {
-    crm_message *msg = parse(
-        "From: a@example.com\n"
-        "To: Friends: one@example.com, Two <two@example.com>;, "
-        "three@example.com\n"
-        "Cc: undisclosed-recipients:;\n"
-        "Bcc: =?UTF-8?B?w4lxdWlwZQ==?=: x@example.com;\n"
-        "\n"
-        "body\n");
+    crm_message *msg =
+        parse("From: a@example.com\n"
+              "To: Friends: one@example.com, Two <two@example.com>;, "
+              "three@example.com\n"
+              "Cc: undisclosed-recipients:;\n"
+              "Bcc: =?UTF-8?B?w4lxdWlwZQ==?=: x@example.com;\n"
+              "\n"
+              "body\n");
     g_assert_cmpuint(msg->to->len, ==, 3);
     g_assert_cmpstr(addr_at(msg->to, 0)->address, ==, "one@example.com");
     g_assert_cmpstr(addr_at(msg->to, 1)->name, ==, "Two");
@@ -192,10 +190,10 @@ static void test_date(void)
 
 static void test_subject(void)
 {
-    crm_message *msg =
-        parse("From: a@example.com\n"
-              "Subject: =?UTF-8?B?w6lsw6h2ZQ==?= and\n =?iso-8859-1?Q?caf=E9?=\n"
-              "\nbody\n");
+    crm_message *msg = parse(
+        "From: a@example.com\n"
+        "Subject: =?UTF-8?B?w6lsw6h2ZQ==?= and\n =?iso-8859-1?Q?caf=E9?=\n"
+        "\nbody\n");
     g_assert_cmpstr(msg->subject, ==, "élève and café");
     message_free(&msg);
     msg = parse("From: a@example.com\n\nbody\n");
@@ -205,14 +203,13 @@ static void test_subject(void)
 
 static void test_garbage_headers(void)
 {
-    static const char raw[] =
-        "From: \xff\xfe\x80 <bad\xc3@example.com>\n"
-        "To: \"\x01\x02\" <\xe9t\xe9@exemple.fr>\n"
-        "Subject: caf\xe9 \xc3\x28 \x00zero\n"
-        "Message-ID: <\xff\xff@x>\n"
-        "X-\xff: \xff\n"
-        "\n"
-        "body \xff\xfe\n";
+    static const char raw[] = "From: \xff\xfe\x80 <bad\xc3@example.com>\n"
+                              "To: \"\x01\x02\" <\xe9t\xe9@exemple.fr>\n"
+                              "Subject: caf\xe9 \xc3\x28 \x00zero\n"
+                              "Message-ID: <\xff\xff@x>\n"
+                              "X-\xff: \xff\n"
+                              "\n"
+                              "body \xff\xfe\n";
     crm_message *msg = NULL;
     g_assert_cmpint(message_parse_bytes(raw, sizeof(raw) - 1, NULL, &msg), ==,
                     CRM_OK);
@@ -235,8 +232,7 @@ static void test_garbage_headers(void)
 static void test_empty_and_garbage(void)
 {
     crm_message *msg = NULL;
-    g_assert_cmpint(message_parse_bytes("", 0, NULL, &msg), ==,
-                    CRM_ERR_PARSE);
+    g_assert_cmpint(message_parse_bytes("", 0, NULL, &msg), ==, CRM_ERR_PARSE);
     g_assert_null(msg);
 
     static const char bin[] = "\x01\x02\x03\xff\xfe\x00garbage";
@@ -247,9 +243,8 @@ static void test_empty_and_garbage(void)
     g_assert_cmpuint(msg->raw_size, ==, sizeof(bin) - 1);
     message_free(&msg);
 
-    g_assert_cmpint(
-        message_parse_file("/nonexistent/crmgate.eml", NULL, &msg), ==,
-        CRM_ERR_IO);
+    g_assert_cmpint(message_parse_file("/nonexistent/crmgate.eml", NULL, &msg),
+                    ==, CRM_ERR_IO);
     g_assert_null(msg);
     message_free(&msg); /* NULL is fine */
 }
@@ -258,20 +253,20 @@ static void test_empty_and_garbage(void)
 
 static void test_alternative_prefers_plain(void)
 {
-    crm_message *msg = parse(
-        "From: a@example.com\n"
-        "MIME-Version: 1.0\n"
-        "Content-Type: multipart/alternative; boundary=\"b1\"\n"
-        "\n"
-        "--b1\n"
-        "Content-Type: text/html; charset=utf-8\n"
-        "\n"
-        "<p>HTML version</p>\n"
-        "--b1\n"
-        "Content-Type: text/plain; charset=utf-8\n"
-        "\n"
-        "Plain version\n"
-        "--b1--\n");
+    crm_message *msg =
+        parse("From: a@example.com\n"
+              "MIME-Version: 1.0\n"
+              "Content-Type: multipart/alternative; boundary=\"b1\"\n"
+              "\n"
+              "--b1\n"
+              "Content-Type: text/html; charset=utf-8\n"
+              "\n"
+              "<p>HTML version</p>\n"
+              "--b1\n"
+              "Content-Type: text/plain; charset=utf-8\n"
+              "\n"
+              "Plain version\n"
+              "--b1--\n");
     g_assert_cmpstr(msg->text, ==, "Plain version");
     g_assert_false(msg->text_from_html);
     g_assert_cmpuint(msg->attachments->len, ==, 0);
@@ -280,16 +275,16 @@ static void test_alternative_prefers_plain(void)
 
 static void test_html_only(void)
 {
-    crm_message *msg = parse(
-        "From: a@example.com\n"
-        "Content-Type: text/html; charset=iso-8859-1\n"
-        "Content-Transfer-Encoding: quoted-printable\n"
-        "\n"
-        "<html><head><title>T</title><style>p{color:red}</style>"
-        "<script>alert(1)</script></head><body>\n"
-        "<p>Caf=E9 &amp; cr&egrave;me &#8364;5</p>\n"
-        "<p>See <a href=3D\"https://example.com/x\">our site</a>.</p>\n"
-        "</body></html>\n");
+    crm_message *msg =
+        parse("From: a@example.com\n"
+              "Content-Type: text/html; charset=iso-8859-1\n"
+              "Content-Transfer-Encoding: quoted-printable\n"
+              "\n"
+              "<html><head><title>T</title><style>p{color:red}</style>"
+              "<script>alert(1)</script></head><body>\n"
+              "<p>Caf=E9 &amp; cr&egrave;me &#8364;5</p>\n"
+              "<p>See <a href=3D\"https://example.com/x\">our site</a>.</p>\n"
+              "</body></html>\n");
     g_assert_true(msg->text_from_html);
     g_assert_cmpstr(msg->text, ==,
                     "Café & crème €5\n\nSee our site "
@@ -341,29 +336,29 @@ static void test_charsets(void)
 
 static void test_inline_parts_joined(void)
 {
-    crm_message *msg = parse(
-        "From: a@example.com\n"
-        "Content-Type: multipart/mixed; boundary=b\n"
-        "\n"
-        "--b\n"
-        "Content-Type: text/plain\n"
-        "\n"
-        "first\n"
-        "--b\n"
-        "Content-Type: image/png\n"
-        "Content-Disposition: inline\n"
-        "\n"
-        "PNG\n"
-        "--b\n"
-        "Content-Type: text/plain\n"
-        "\n"
-        "second\n"
-        "--b\n"
-        "Content-Type: text/plain; name=notes.txt\n"
-        "Content-Disposition: attachment; filename=\"notes.txt\"\n"
-        "\n"
-        "file\n"
-        "--b--\n");
+    crm_message *msg =
+        parse("From: a@example.com\n"
+              "Content-Type: multipart/mixed; boundary=b\n"
+              "\n"
+              "--b\n"
+              "Content-Type: text/plain\n"
+              "\n"
+              "first\n"
+              "--b\n"
+              "Content-Type: image/png\n"
+              "Content-Disposition: inline\n"
+              "\n"
+              "PNG\n"
+              "--b\n"
+              "Content-Type: text/plain\n"
+              "\n"
+              "second\n"
+              "--b\n"
+              "Content-Type: text/plain; name=notes.txt\n"
+              "Content-Disposition: attachment; filename=\"notes.txt\"\n"
+              "\n"
+              "file\n"
+              "--b--\n");
     g_assert_cmpstr(msg->text, ==, "first\nsecond");
     g_assert_cmpuint(msg->attachments->len, ==, 2);
     message_attachment *a = g_ptr_array_index(msg->attachments, 0);
@@ -493,33 +488,33 @@ static void test_attachment_bad_base64(void)
 
 static void test_nested_message(void)
 {
-    crm_message *msg = parse(
-        "From: outer@example.com\n"
-        "Subject: Fwd: report\n"
-        "Content-Type: multipart/mixed; boundary=outer\n"
-        "\n"
-        "--outer\n"
-        "Content-Type: text/plain\n"
-        "\n"
-        "outer body\n"
-        "--outer\n"
-        "Content-Type: message/rfc822\n"
-        "\n"
-        "From: inner@example.com\n"
-        "Subject: report\n"
-        "Content-Type: multipart/mixed; boundary=inner\n"
-        "\n"
-        "--inner\n"
-        "Content-Type: text/plain\n"
-        "\n"
-        "inner body\n"
-        "--inner\n"
-        "Content-Type: text/csv; name=data.csv\n"
-        "Content-Disposition: attachment; filename=data.csv\n"
-        "\n"
-        "a,b\n"
-        "--inner--\n"
-        "--outer--\n");
+    crm_message *msg =
+        parse("From: outer@example.com\n"
+              "Subject: Fwd: report\n"
+              "Content-Type: multipart/mixed; boundary=outer\n"
+              "\n"
+              "--outer\n"
+              "Content-Type: text/plain\n"
+              "\n"
+              "outer body\n"
+              "--outer\n"
+              "Content-Type: message/rfc822\n"
+              "\n"
+              "From: inner@example.com\n"
+              "Subject: report\n"
+              "Content-Type: multipart/mixed; boundary=inner\n"
+              "\n"
+              "--inner\n"
+              "Content-Type: text/plain\n"
+              "\n"
+              "inner body\n"
+              "--inner\n"
+              "Content-Type: text/csv; name=data.csv\n"
+              "Content-Disposition: attachment; filename=data.csv\n"
+              "\n"
+              "a,b\n"
+              "--inner--\n"
+              "--outer--\n");
     g_assert_cmpstr(msg->text, ==, "outer body");
     g_assert_cmpstr(msg->subject, ==, "Fwd: report");
     g_assert_cmpuint(msg->attachments->len, ==, 2);
@@ -542,8 +537,7 @@ static void test_part_limits(void)
     GString *s = g_string_new("From: a@example.com\n"
                               "Content-Type: multipart/mixed; boundary=b\n\n");
     for (int i = 0; i < 10; i++)
-        g_string_append_printf(s, "--b\nContent-Type: image/gif\n\nGIF%d\n",
-                               i);
+        g_string_append_printf(s, "--b\nContent-Type: image/gif\n\nGIF%d\n", i);
     g_string_append(s, "--b--\n");
     message_limits lim;
     message_limits_default(&lim);
@@ -557,8 +551,7 @@ static void test_part_limits(void)
     s = g_string_new("From: a@example.com\n");
     for (int i = 0; i < 12; i++)
         g_string_append_printf(
-            s, "Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n", i,
-            i);
+            s, "Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n", i, i);
     g_string_append(s, "Content-Type: image/gif\n\nGIF\n");
     for (int i = 11; i >= 0; i--)
         g_string_append_printf(s, "--b%d--\n", i);
@@ -663,8 +656,8 @@ static void test_big_message(void)
     }
     fputs("--BIG--\n", f);
     fclose(f);
-    gsize total = ((att_bytes + sizeof(block) - 1) / sizeof(block)) *
-                  sizeof(block);
+    gsize total =
+        ((att_bytes + sizeof(block) - 1) / sizeof(block)) * sizeof(block);
 
     message_limits lim;
     message_limits_default(&lim);
@@ -700,28 +693,29 @@ static void test_big_message(void)
 
 static void test_json_and_snippet(void)
 {
-    crm_message *msg = parse(
-        "From: \"Ann\" <ann@example.com>\n"
-        "To: bob@example.com\n"
-        "Subject: Quarterly numbers\n"
-        "Date: Mon, 1 Jan 2024 10:00:00 +0100\n"
-        "Message-ID: <q1@example.com>\n"
-        "References: <r0@example.com> <r1@example.com>\n"
-        "Content-Type: multipart/mixed; boundary=b\n"
-        "\n"
-        "--b\n"
-        "Content-Type: text/plain\n"
-        "\n"
-        "  Hello   Bob,\n\n\tthe   numbers\n are attached.\n"
-        "--b\n"
-        "Content-Type: application/pdf; name=q.pdf\n"
-        "\n"
-        "%PDF\n"
-        "--b--\n");
+    crm_message *msg =
+        parse("From: \"Ann\" <ann@example.com>\n"
+              "To: bob@example.com\n"
+              "Subject: Quarterly numbers\n"
+              "Date: Mon, 1 Jan 2024 10:00:00 +0100\n"
+              "Message-ID: <q1@example.com>\n"
+              "References: <r0@example.com> <r1@example.com>\n"
+              "Content-Type: multipart/mixed; boundary=b\n"
+              "\n"
+              "--b\n"
+              "Content-Type: text/plain\n"
+              "\n"
+              "  Hello   Bob,\n\n\tthe   numbers\n are attached.\n"
+              "--b\n"
+              "Content-Type: application/pdf; name=q.pdf\n"
+              "\n"
+              "%PDF\n"
+              "--b--\n");
     json_t *j = message_to_json(msg);
     static const char *const keys[] = {
-        "message_id", "subject", "date", "from", "to", "cc", "reply_to",
-        "in_reply_to", "references", "text", "attachments", "warnings"};
+        "message_id", "subject", "date",        "from",
+        "to",         "cc",      "reply_to",    "in_reply_to",
+        "references", "text",    "attachments", "warnings"};
     for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
         g_assert_nonnull(json_object_get(j, keys[i]));
     g_assert_cmpstr(json_string_value(json_object_get(j, "message_id")), ==,
@@ -737,8 +731,8 @@ static void test_json_and_snippet(void)
     g_assert_cmpstr(json_string_value(json_object_get(att, "filename")), ==,
                     "q.pdf");
     g_assert_cmpint(json_integer_value(json_object_get(att, "size")), ==, 4);
-    g_assert_cmpuint(
-        strlen(json_string_value(json_object_get(att, "sha256"))), ==, 64);
+    g_assert_cmpuint(strlen(json_string_value(json_object_get(att, "sha256"))),
+                     ==, 64);
     char *dump = json_dumps(j, JSON_COMPACT);
     g_assert_nonnull(dump);
     free(dump);
@@ -835,20 +829,20 @@ static char *html(const char *in, gsize max, bool *cut)
 static void test_html_text(void)
 {
     bool cut = true;
-    g_autofree char *t1 = html(
-        "<html><head><title>Title</title><style>.x{}</style></head><body>"
-        "<script>var a = 1;</script>"
-        "<h1>Hello&nbsp;&amp;   welcome</h1>"
-        "<p>First   line<br>second\nline</p>"
-        "<ul><li>one</li><li>two <b>bold</b></li></ul>"
-        "<p><a href=\"https://example.com\">https://example.com</a> and "
-        "<a href=\"mailto:x@example.com\">x@example.com</a> and "
-        "<a href=\"https://example.com/p?q=1&amp;r=2\">click</a></p>"
-        "<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>"
-        "<pre>  keep   this\n  spacing</pre>"
-        "<p>&lt;tag&gt; &eacute; &#x263A;</p>"
-        "</body></html>",
-        1000, &cut);
+    g_autofree char *t1 =
+        html("<html><head><title>Title</title><style>.x{}</style></head><body>"
+             "<script>var a = 1;</script>"
+             "<h1>Hello&nbsp;&amp;   welcome</h1>"
+             "<p>First   line<br>second\nline</p>"
+             "<ul><li>one</li><li>two <b>bold</b></li></ul>"
+             "<p><a href=\"https://example.com\">https://example.com</a> and "
+             "<a href=\"mailto:x@example.com\">x@example.com</a> and "
+             "<a href=\"https://example.com/p?q=1&amp;r=2\">click</a></p>"
+             "<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>"
+             "<pre>  keep   this\n  spacing</pre>"
+             "<p>&lt;tag&gt; &eacute; &#x263A;</p>"
+             "</body></html>",
+             1000, &cut);
     g_assert_false(cut);
     g_assert_cmpstr(t1, ==,
                     "Hello & welcome\n\n"
@@ -860,8 +854,8 @@ static void test_html_text(void)
                     "  keep   this\n  spacing\n\n"
                     "<tag> é ☺");
 
-    g_autofree char *t2 = html("<p>a</p><p></p><p></p><br><br><br><p>b</p>",
-                               100, NULL);
+    g_autofree char *t2 =
+        html("<p>a</p><p></p><p></p><br><br><br><p>b</p>", 100, NULL);
     g_assert_cmpstr(t2, ==, "a\n\nb");
 
     g_autofree char *t3 = html("<p>plain", 100, NULL);
@@ -875,13 +869,12 @@ static void test_html_text(void)
     g_assert_true(cut);
     g_assert_cmpstr(t5, ==, "éé");
 
-    g_autofree char *t6 = html("<ul><li>a<ul><li>b</li></ul></li></ul>",
-                               100, NULL);
+    g_autofree char *t6 =
+        html("<ul><li>a<ul><li>b</li></ul></li></ul>", 100, NULL);
     g_assert_cmpstr(t6, ==, "- a\n  - b");
 
-    g_autofree char *t7 =
-        html("<p>x<img src=\"cid:1\" alt=\"Logo\">y</p><img alt=\"\">", 100,
-             NULL);
+    g_autofree char *t7 = html(
+        "<p>x<img src=\"cid:1\" alt=\"Logo\">y</p><img alt=\"\">", 100, NULL);
     g_assert_cmpstr(t7, ==, "x Logo y");
 
     /* invalid UTF-8 and NUL-free garbage */
