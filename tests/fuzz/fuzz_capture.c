@@ -44,9 +44,8 @@ static void check(const crm_message *msg, const message_limits *lim)
     check_addrs(msg->reply_to, lim->max_addresses);
     for (guint i = 0; i < msg->attachments->len; i++) {
         const message_attachment *a = g_ptr_array_index(msg->attachments, i);
-        if (a->content != NULL &&
-            (g_bytes_get_size(a->content) != a->size ||
-             a->size > lim->attachment_store_max))
+        if (a->content != NULL && (g_bytes_get_size(a->content) != a->size ||
+                                   a->size > lim->attachment_store_max))
             abort();
         if (strlen(a->sha256) != 64)
             abort();
@@ -58,8 +57,7 @@ static void check(const crm_message *msg, const message_limits *lim)
     free(dump);
     json_decref(j);
     char *snippet = message_snippet(msg, 120);
-    if (!g_utf8_validate(snippet, -1, NULL) ||
-        g_utf8_strlen(snippet, -1) > 120)
+    if (!g_utf8_validate(snippet, -1, NULL) || g_utf8_strlen(snippet, -1) > 120)
         abort();
     g_free(snippet);
 }
@@ -67,8 +65,7 @@ static void check(const crm_message *msg, const message_limits *lim)
 static void run(const uint8_t *data, size_t size, const message_limits *lim)
 {
     crm_message *msg = NULL;
-    crm_result r =
-        message_parse_bytes((const char *)data, size, lim, &msg);
+    crm_result r = message_parse_bytes((const char *)data, size, lim, &msg);
     if (r == CRM_OK) {
         check(msg, lim);
         message_free(&msg);
