@@ -33,17 +33,18 @@ int cmd_parse(cli_ctx *ctx, int argc, char **argv)
 {
     if (argc != 2)
         return cli_usage("parse FILE");
-    crm_config *cfg = ctx->config_path || access(config_default_path(), R_OK) == 0
-                          ? cli_config(ctx)
-                          : NULL;
+    crm_config *cfg =
+        ctx->config_path || access(config_default_path(), R_OK) == 0
+            ? cli_config(ctx)
+            : NULL;
     message_limits lim;
     if (cfg)
         ingest_message_limits(cfg, &lim);
     else
         message_limits_default(&lim);
     if (strcmp(argv[1], "-") != 0 && access(argv[1], R_OK) != 0) {
-        g_autofree char *m = g_strdup_printf("%s: %s", argv[1],
-                                             g_strerror(errno));
+        g_autofree char *m =
+            g_strdup_printf("%s: %s", argv[1], g_strerror(errno));
         return cli_fail(CRM_ERR_NOTFOUND, m);
     }
     crm_message *msg = NULL;
@@ -61,8 +62,8 @@ int cmd_parse(cli_ctx *ctx, int argc, char **argv)
         r = message_parse_bytes((const char *)buf->data, buf->len, &lim, &msg);
     }
     if (r) {
-        g_autofree char *m = g_strdup_printf("%s: %s", argv[1],
-                                             crm_strerror(r));
+        g_autofree char *m =
+            g_strdup_printf("%s: %s", argv[1], crm_strerror(r));
         return cli_fail(r == CRM_ERR_IO ? CRM_ERR_NOTFOUND : r, m);
     }
     json_t *j = message_to_json(msg);
@@ -77,7 +78,8 @@ int cmd_parse(cli_ctx *ctx, int argc, char **argv)
             json_t *a;
             json_array_foreach(json_object_get(j, lists[i]), k, a)
             {
-                const char *name = json_string_value(json_object_get(a, "name"));
+                const char *name =
+                    json_string_value(json_object_get(a, "name"));
                 printf("%s: %s%s%s%s\n", lists[i], name ? name : "",
                        name ? " <" : "",
                        json_string_value(json_object_get(a, "address")),
@@ -85,15 +87,18 @@ int cmd_parse(cli_ctx *ctx, int argc, char **argv)
             }
         }
         json_t *d = json_object_get(j, "date");
-        printf("date: %s\n", json_is_string(d) ? json_string_value(d) : "(none)");
+        printf("date: %s\n",
+               json_is_string(d) ? json_string_value(d) : "(none)");
         for (guint i = 0; i < msg->attachments->len; i++) {
-            const message_attachment *a = g_ptr_array_index(msg->attachments, i);
+            const message_attachment *a =
+                g_ptr_array_index(msg->attachments, i);
             printf("attachment: %s %s %" G_GSIZE_FORMAT " bytes sha256=%s\n",
                    a->filename ? a->filename : "(no name)", a->content_type,
                    a->size, a->sha256);
         }
         for (guint i = 0; i < msg->warnings->len; i++)
-            printf("warning: %s\n", (char *)g_ptr_array_index(msg->warnings, i));
+            printf("warning: %s\n",
+                   (char *)g_ptr_array_index(msg->warnings, i));
         printf("\n%s\n", msg->text);
         json_decref(j);
     }
@@ -292,16 +297,16 @@ static void ingest_mbox(ingest_run *run, const char *path)
         gsize start = nl ? (gsize)(nl - data) + 1 : len;
         gsize end = start;
         for (;;) {
-            const char *hit = g_strstr_len(data + end, (gssize)(len - end),
-                                           "\nFrom ");
+            const char *hit =
+                g_strstr_len(data + end, (gssize)(len - end), "\nFrom ");
             if (!hit) {
                 end = len;
                 break;
             }
             gsize at = (gsize)(hit - data);
-            if (at >= 1 && (data[at - 1] == '\n' ||
-                            (at >= 2 && data[at - 1] == '\r' &&
-                             data[at - 2] == '\n'))) {
+            if (at >= 1 &&
+                (data[at - 1] == '\n' ||
+                 (at >= 2 && data[at - 1] == '\r' && data[at - 2] == '\n'))) {
                 end = at + 1;
                 break;
             }
@@ -442,12 +447,12 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
         return cli_fail(run.fatal, run.fatal_error);
     double rate = secs > 0 ? run.seen / secs : 0;
     if (ctx->json) {
-        cli_print_json(json_pack(
-            "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f}", "messages", (int)run.seen,
-            "stored", (int)run.stored, "new", (int)run.fresh, "duplicates",
-            (int)run.dups, "skipped", (int)run.skipped, "errors",
-            (int)run.errors, "unreadable", (int)run.parse_errors, "seconds",
-            secs, "rate", rate));
+        cli_print_json(
+            json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f}", "messages",
+                      (int)run.seen, "stored", (int)run.stored, "new",
+                      (int)run.fresh, "duplicates", (int)run.dups, "skipped",
+                      (int)run.skipped, "errors", (int)run.errors, "unreadable",
+                      (int)run.parse_errors, "seconds", secs, "rate", rate));
     } else {
         printf("messages: %u stored: %u (new %u, duplicates %u) skipped: %u "
                "errors: %u unreadable: %u in %.2f s (%.0f msg/s)\n",
@@ -478,8 +483,9 @@ static void print_people(json_t *parts, const char *role, const char *label)
         printf("\n");
 }
 
-#define TIMELINE_USAGE \
-    "timeline ADDRESS|contact:ID|company:ID|deal:ID|lead:ID|request:ID [--limit N]"
+#define TIMELINE_USAGE                                                         \
+    "timeline ADDRESS|contact:ID|company:ID|deal:ID|lead:ID|request:ID "       \
+    "[--limit N]"
 
 int cmd_timeline(cli_ctx *ctx, int argc, char **argv)
 {
@@ -498,8 +504,8 @@ int cmd_timeline(cli_ctx *ctx, int argc, char **argv)
         return cli_usage(TIMELINE_USAGE);
     json_t *out = NULL;
     char *err = NULL;
-    crm_result r = records_timeline(cli_db(ctx), argv[optind], (guint)limit,
-                                    &out, &err);
+    crm_result r =
+        records_timeline(cli_db(ctx), argv[optind], (guint)limit, &out, &err);
     if (r)
         return cli_fail(r, err);
     if (ctx->json) {
@@ -558,11 +564,10 @@ int cmd_spool(cli_ctx *ctx, int argc, char **argv)
             return cli_fail(r, err);
         gint64 age = st.oldest ? (gint64)time(NULL) - st.oldest : 0;
         if (ctx->json)
-            cli_print_json(json_pack("{s:s,s:i,s:I,s:I,s:i}", "dir",
-                                     cfg->spool_dir, "files", (int)st.files,
-                                     "bytes", (json_int_t)st.bytes,
-                                     "oldest_age_seconds", (json_int_t)age,
-                                     "bad", (int)st.bad));
+            cli_print_json(json_pack(
+                "{s:s,s:i,s:I,s:I,s:i}", "dir", cfg->spool_dir, "files",
+                (int)st.files, "bytes", (json_int_t)st.bytes,
+                "oldest_age_seconds", (json_int_t)age, "bad", (int)st.bad));
         else
             printf("spool %s: %u messages, %" G_GUINT64_FORMAT
                    " bytes, oldest %" G_GINT64_FORMAT " s ago, %u set aside\n",
@@ -576,7 +581,7 @@ int cmd_spool(cli_ctx *ctx, int argc, char **argv)
                                  (int)rs.replayed, "skipped", (int)rs.skipped,
                                  "bad", (int)rs.bad, "left", (int)rs.left));
     else
-        printf("replayed: %u skipped: %u set aside: %u left: %u\n",
-               rs.replayed, rs.skipped, rs.bad, rs.left);
+        printf("replayed: %u skipped: %u set aside: %u left: %u\n", rs.replayed,
+               rs.skipped, rs.bad, rs.left);
     return r ? cli_fail(r, err) : 0;
 }

@@ -28,8 +28,7 @@ static int print_record(cli_ctx *ctx, const char *kind, json_t *rec)
         if (strcmp(key, "id") == 0 || json_is_null(v))
             continue;
         char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-        printf("  %s: %s\n", key,
-               json_is_string(v) ? json_string_value(v) : s);
+        printf("  %s: %s\n", key, json_is_string(v) ? json_string_value(v) : s);
         free(s);
     }
     json_decref(rec);
@@ -53,7 +52,8 @@ int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
     return 0;
 }
 
-#define USER_USAGE "user add EMAIL [--name NAME] [--role manager|operator|chief|admin]"
+#define USER_USAGE                                                             \
+    "user add EMAIL [--name NAME] [--role manager|operator|chief|admin]"
 
 int cmd_user(cli_ctx *ctx, int argc, char **argv)
 {
@@ -84,7 +84,7 @@ int cmd_user(cli_ctx *ctx, int argc, char **argv)
     return r ? cli_fail(r, err) : print_record(ctx, "user", rec);
 }
 
-#define COMPANY_USAGE \
+#define COMPANY_USAGE                                                          \
     "company add NAME [--domain DOMAIN]... [--website URL] [--owner EMAIL]"
 
 int cmd_company(cli_ctx *ctx, int argc, char **argv)
@@ -258,8 +258,8 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
         return cli_usage("import contacts FILE.csv");
     FILE *f = strcmp(argv[2], "-") == 0 ? stdin : fopen(argv[2], "r");
     if (!f) {
-        g_autofree char *m = g_strdup_printf("%s: %s", argv[2],
-                                             g_strerror(errno));
+        g_autofree char *m =
+            g_strdup_printf("%s: %s", argv[2], g_strerror(errno));
         return cli_fail(CRM_ERR_IO, m);
     }
     guint added = 0, skipped = 0;
@@ -285,10 +285,10 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
 static void csv_cell(json_t *v, bool last)
 {
     const char *s = json_is_string(v) ? json_string_value(v) : NULL;
-    g_autofree char *num = json_is_integer(v)
-                               ? g_strdup_printf("%" JSON_INTEGER_FORMAT,
-                                                 json_integer_value(v))
-                               : NULL;
+    g_autofree char *num =
+        json_is_integer(v)
+            ? g_strdup_printf("%" JSON_INTEGER_FORMAT, json_integer_value(v))
+            : NULL;
     if (num)
         s = num;
     if (s) {
@@ -305,9 +305,9 @@ static void csv_cell(json_t *v, bool last)
 
 int cmd_export(cli_ctx *ctx, int argc, char **argv)
 {
-    static const char *const cols[] = {"id",    "email", "first_name",
+    static const char *const cols[] = {"id",        "email", "first_name",
                                        "last_name", "title", "phone",
-                                       "company", "owner"};
+                                       "company",   "owner"};
     if (argc != 2 || strcmp(argv[1], "contacts") != 0)
         return cli_usage("export contacts");
     json_t *arr = NULL;

@@ -11,8 +11,8 @@ crm_config *cli_config(cli_ctx *ctx)
 {
     if (ctx->cfg)
         return ctx->cfg;
-    const char *path = ctx->config_path ? ctx->config_path
-                                        : config_default_path();
+    const char *path =
+        ctx->config_path ? ctx->config_path : config_default_path();
     char *err = NULL;
     if (config_load(path, &ctx->cfg, &err)) {
         fprintf(stderr, "crmgate: %s\n", err);

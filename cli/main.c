@@ -20,10 +20,13 @@ static const char usage_text[] =
     "  user add EMAIL [--name N] [--role R]\n"
     "  company add NAME [--domain D]... [--website URL] [--owner EMAIL]\n"
     "  contact add EMAIL [--first F] [--last L] [--name \"F L\"] [--title T]\n"
-    "              [--phone P] [--company NAME | --company-id ID] [--owner EMAIL]\n"
-    "  deal add NAME [--contact ID] [--company ID] [--amount N] [--currency C]\n"
+    "              [--phone P] [--company NAME | --company-id ID] [--owner "
+    "EMAIL]\n"
+    "  deal add NAME [--contact ID] [--company ID] [--amount N] [--currency "
+    "C]\n"
     "              [--stage S] [--ticket T] [--owner EMAIL]\n"
-    "  import contacts FILE.csv        import contacts (header row names columns)\n"
+    "  import contacts FILE.csv        import contacts (header row names "
+    "columns)\n"
     "  export contacts                 print all contacts (CSV, or --json)\n"
     "  parse FILE                      show what capture would extract\n"
     "  ingest FILE|DIR|MBOX [--direction in|out]\n"
@@ -35,7 +38,8 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration (default: $CRMGATE_CONFIG,\n"
-    "                      etc/crmgate.conf, " CRM_SYSCONFDIR "/crmgate/crmgate.conf)\n"
+    "                      etc/crmgate.conf, " CRM_SYSCONFDIR
+    "/crmgate/crmgate.conf)\n"
     "  -j, --json          print JSON\n"
     "  -h, --help          this text\n"
     "  -V, --version       print the version\n";
@@ -44,12 +48,10 @@ static const struct {
     const char *name;
     cli_fn fn;
 } commands[] = {
-    {"migrate", cmd_migrate},   {"user", cmd_user},
-    {"company", cmd_company},   {"contact", cmd_contact},
-    {"deal", cmd_deal},         {"import", cmd_import},
-    {"export", cmd_export},     {"parse", cmd_parse},
-    {"ingest", cmd_ingest},     {"timeline", cmd_timeline},
-    {"spool", cmd_spool},
+    {"migrate", cmd_migrate},   {"user", cmd_user},   {"company", cmd_company},
+    {"contact", cmd_contact},   {"deal", cmd_deal},   {"import", cmd_import},
+    {"export", cmd_export},     {"parse", cmd_parse}, {"ingest", cmd_ingest},
+    {"timeline", cmd_timeline}, {"spool", cmd_spool},
 };
 
 int main(int argc, char **argv)

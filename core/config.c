@@ -9,9 +9,9 @@
 #include "crmgate/config.h"
 
 #include <confuse.h>
-#include <stdbool.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,8 +61,10 @@ static int validate_level(cfg_t *cfg, cfg_opt_t *opt)
     log_level level;
     const char *v = cfg_opt_getnstr(opt, 0);
     if (!log_level_parse(v, &level)) {
-        cfg_error(cfg, "option 'level' is '%s', must be debug, info, warn "
-                       "or error", v);
+        cfg_error(cfg,
+                  "option 'level' is '%s', must be debug, info, warn "
+                  "or error",
+                  v);
         return -1;
     }
     return 0;
@@ -297,8 +299,8 @@ crm_config *config_new_defaults(void)
     cfg->never_log_addresses = string_set_new();
     cfg->never_log_domains = string_set_new();
     cfg->freemail_domains = string_set_new();
-    cfg->sales_inboxes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-                                               sales_inbox_free);
+    cfg->sales_inboxes =
+        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, sales_inbox_free);
     cfg->header_bytes = 65536;
     cfg->body_memory_bytes = 1048576;
     cfg->message_bytes = 104857600;
@@ -374,18 +376,21 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
 
     add_domains(cfg->internal_domains, mail, "internal_domains");
     g_free(cfg->capture_local);
-    cfg->capture_local = g_ascii_strdown(cfg_getstr(mail, "capture_local_part"), -1);
+    cfg->capture_local =
+        g_ascii_strdown(cfg_getstr(mail, "capture_local_part"), -1);
     g_free(cfg->capture_domain);
     const char *cd = cfg_getstr(mail, "capture_domain");
     cfg->capture_domain = *cd ? addr_normalize_domain(cd) : g_strdup("");
     if (!cfg->capture_domain) {
         *error_r = g_strdup_printf("%s: mail.capture_domain '%s' is not a "
-                                   "domain", cfg->path, cd);
+                                   "domain",
+                                   cfg->path, cd);
         return CRM_ERR_CONFIG;
     }
     cfg->log_internal = cfg_getbool(mail, "log_internal");
     g_free(cfg->originating_daemon);
-    cfg->originating_daemon = g_strdup(cfg_getstr(mail, "originating_daemon_name"));
+    cfg->originating_daemon =
+        g_strdup(cfg_getstr(mail, "originating_daemon_name"));
     for (unsigned i = 0; i < cfg_size(mail, "never_log_addresses"); i++) {
         char *a = addr_normalize(cfg_getnstr(mail, "never_log_addresses", i));
         if (a)
@@ -397,8 +402,8 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
     if (*ff) {
         g_autofree char *p = resolve_path(cfg, ff);
         /* The default file is optional; a file named in the config is not. */
-        bool optional = strcmp(ff, DEFAULT_FREEMAIL_FILE) == 0 &&
-                        access(p, F_OK) != 0;
+        bool optional =
+            strcmp(ff, DEFAULT_FREEMAIL_FILE) == 0 && access(p, F_OK) != 0;
         if (!optional) {
             crm_result r = load_domain_file(cfg->freemail_domains, p, error_r);
             if (r)
@@ -415,7 +420,8 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
         if (!si->address || (*owner && !si->owner) || !*si->lead_source) {
             *error_r = g_strdup_printf(
                 "%s: sales_inbox '%s': needs a valid address, owner address "
-                "and a lead_source", cfg->path, cfg_title(s));
+                "and a lead_source",
+                cfg->path, cfg_title(s));
             sales_inbox_free(si);
             return CRM_ERR_CONFIG;
         }
@@ -426,7 +432,8 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
     cfg->body_memory_bytes = (gsize)cfg_getint(lim, "body_memory_bytes");
     cfg->message_bytes = (gsize)cfg_getint(lim, "message_bytes");
     cfg->text_bytes = (gsize)cfg_getint(lim, "text_bytes");
-    cfg->attachment_store_bytes = (gsize)cfg_getint(lim, "attachment_store_bytes");
+    cfg->attachment_store_bytes =
+        (gsize)cfg_getint(lim, "attachment_store_bytes");
     cfg->open_deals_linked = (guint)cfg_getint(lim, "open_deals_linked");
     cfg->max_recipients = (guint)cfg_getint(lim, "max_recipients");
 
@@ -434,7 +441,8 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
     cfg->milter_socket = g_strdup(cfg_getstr(mil, "socket"));
     g_free(cfg->spool_dir);
     env = g_getenv("CRMGATE_SPOOL_DIR");
-    cfg->spool_dir = resolve_path(cfg, env && *env ? env : cfg_getstr(mil, "spool_dir"));
+    cfg->spool_dir =
+        resolve_path(cfg, env && *env ? env : cfg_getstr(mil, "spool_dir"));
     cfg->replay_interval_s = (guint)cfg_getint(mil, "replay_interval");
     cfg->milter_timeout_s = (guint)cfg_getint(mil, "timeout");
 
@@ -456,23 +464,29 @@ crm_result config_load(const char *path, crm_config **cfg_r, char **error_r)
         int open_line = unclosed_brace_line(text);
         if (open_line) {
             *error_r = g_strdup_printf("%s:%d: section opened here is never "
-                                       "closed", path, open_line);
+                                       "closed",
+                                       path, open_line);
             return CRM_ERR_CONFIG;
         }
     }
     cfg_t *top = cfg_init(top_opts, CFGF_NONE);
     cfg_set_error_function(top, config_error_fn);
     static const char *const int_opts[][2] = {
-        {"database", "time_budget_ms"},    {"database", "pool_size"},
-        {"limits", "header_bytes"},        {"limits", "body_memory_bytes"},
-        {"limits", "message_bytes"},       {"limits", "text_bytes"},
-        {"limits", "attachment_store_bytes"}, {"limits", "open_deals_linked"},
-        {"limits", "max_recipients"},      {"milter", "replay_interval"},
+        {"database", "time_budget_ms"},
+        {"database", "pool_size"},
+        {"limits", "header_bytes"},
+        {"limits", "body_memory_bytes"},
+        {"limits", "message_bytes"},
+        {"limits", "text_bytes"},
+        {"limits", "attachment_store_bytes"},
+        {"limits", "open_deals_linked"},
+        {"limits", "max_recipients"},
+        {"milter", "replay_interval"},
         {"milter", "timeout"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(int_opts); i++) {
-        g_autofree char *name = g_strdup_printf("%s|%s", int_opts[i][0],
-                                                int_opts[i][1]);
+        g_autofree char *name =
+            g_strdup_printf("%s|%s", int_opts[i][0], int_opts[i][1]);
         cfg_set_validate_func(top, name, validate_int);
     }
     cfg_set_validate_func(top, "log|level", validate_level);
@@ -489,9 +503,9 @@ crm_result config_load(const char *path, crm_config **cfg_r, char **error_r)
     parsing_path = NULL;
     if (rc != CFG_SUCCESS) {
         const char *msg = g_private_get(&config_error_key);
-        *error_r = g_strdup(msg ? msg : (rc == CFG_FILE_ERROR
-                                             ? "cannot read the file"
-                                             : "parse error"));
+        *error_r = g_strdup(msg ? msg
+                                : (rc == CFG_FILE_ERROR ? "cannot read the file"
+                                                        : "parse error"));
         if (!msg || !strstr(*error_r, path)) {
             char *tmp = *error_r;
             *error_r = g_strdup_printf("%s: %s", path, tmp);

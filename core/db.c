@@ -125,7 +125,8 @@ crm_result db_connect(db_conn *c, guint timeout_ms, char **error_r)
             goto fail;
         if (!wait_socket(c->pg, st == PGRES_POLLING_WRITING, deadline)) {
             *error_r = g_strdup_printf("database connection timed out after "
-                                       "%u ms", timeout_ms);
+                                       "%u ms",
+                                       timeout_ms);
             db_disconnect(c);
             return CRM_ERR_DB_DOWN;
         }
@@ -153,8 +154,8 @@ static void cancel_query(db_conn *c)
     db_disconnect(c);
 }
 
-static crm_result db_run(db_conn *c, guint timeout_ms, const char *sql,
-                         int n, const char *const *values, const int *lengths,
+static crm_result db_run(db_conn *c, guint timeout_ms, const char *sql, int n,
+                         const char *const *values, const int *lengths,
                          const int *formats, bool simple, PGresult **res_r,
                          char **error_r)
 {
@@ -220,8 +221,8 @@ timeout:
     if (last)
         PQclear(last);
     cancel_query(c);
-    *error_r = g_strdup_printf("database query timed out after %u ms",
-                               timeout_ms);
+    *error_r =
+        g_strdup_printf("database query timed out after %u ms", timeout_ms);
     return CRM_ERR_DB_DOWN;
 lost:
     if (last)
@@ -237,8 +238,8 @@ crm_result db_query(db_conn *c, guint timeout_ms, const char *sql, int n,
                     const char *const *values, const int *lengths,
                     const int *formats, PGresult **res_r, char **error_r)
 {
-    return db_run(c, timeout_ms, sql, n, values, lengths, formats, false,
-                  res_r, error_r);
+    return db_run(c, timeout_ms, sql, n, values, lengths, formats, false, res_r,
+                  error_r);
 }
 
 crm_result db_exec_script(db_conn *c, const char *sql, char **error_r)
@@ -254,8 +255,8 @@ crm_result db_exec(db_conn *c, guint timeout_ms, const char *sql, int n,
                    const char *const *values, char **error_r)
 {
     PGresult *res = NULL;
-    crm_result r = db_query(c, timeout_ms, sql, n, values, NULL, NULL, &res,
-                            error_r);
+    crm_result r =
+        db_query(c, timeout_ms, sql, n, values, NULL, NULL, &res, error_r);
     if (res)
         PQclear(res);
     return r;

@@ -98,8 +98,8 @@ static void add_party(plan_state *st, const char *role, const char *address,
             char *key = g_strdup_printf("%s-%" G_GINT64_FORMAT, type, tok.id);
             if (g_hash_table_add(st->token_seen, key))
                 json_array_append_new(st->tokens,
-                                      json_pack("{s:s,s:I}", "type", type,
-                                                "id", (json_int_t)tok.id));
+                                      json_pack("{s:s,s:I}", "type", type, "id",
+                                                (json_int_t)tok.id));
         }
         return;
     }
@@ -125,9 +125,9 @@ static void add_party(plan_state *st, const char *role, const char *address,
     if (is_recipient_role(role) && ++st->rcpts > st->cfg->max_recipients)
         return;
     g_autofree char *addr_utf8 = g_utf8_make_valid(address, -1);
-    json_t *p = json_pack("{s:s,s:s,s:s,s:b}", "role", role, "address",
-                          g_strstrip(addr_utf8), "norm", norm, "internal",
-                          internal);
+    json_t *p =
+        json_pack("{s:s,s:s,s:s,s:b}", "role", role, "address",
+                  g_strstrip(addr_utf8), "norm", norm, "internal", internal);
     if (name && *name)
         json_object_set_new(p, "name", json_string(name));
     json_array_append_new(st->participants, p);
@@ -193,9 +193,11 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
         .participants = json_array(),
         .tokens = json_array(),
         .seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
-        .external = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
+        .external =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
         .domains = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
-        .token_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
+        .token_seen =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
     };
 
     add_list(&st, "from", msg->from);
@@ -207,8 +209,8 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
     if (env->envelope_from && *env->envelope_from)
         add_party(&st, "envelope_from", env->envelope_from, NULL);
     for (guint i = 0; env->envelope_rcpts && i < env->envelope_rcpts->len; i++)
-        add_party(&st, "envelope_rcpt", g_ptr_array_index(env->envelope_rcpts, i),
-                  NULL);
+        add_party(&st, "envelope_rcpt",
+                  g_ptr_array_index(env->envelope_rcpts, i), NULL);
     plan->capture_rcpts = st.capture_addr ? 1 : 0;
 
     g_autofree char *from_norm = NULL;
@@ -228,8 +230,8 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
         plan->verdict = INGEST_SKIP_NEVER_LOG;
     } else if (!st.any_external && !st.capture_addr && !cfg->log_internal &&
                env->direction == INGEST_DIR_AUTO) {
-        plan->verdict = st.any_internal ? INGEST_SKIP_INTERNAL
-                                        : INGEST_SKIP_NO_PARTY;
+        plan->verdict =
+            st.any_internal ? INGEST_SKIP_INTERNAL : INGEST_SKIP_NO_PARTY;
     } else if (!direction && !st.any_internal) {
         plan->verdict = INGEST_SKIP_NO_PARTY;
     } else {
@@ -243,8 +245,9 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
 
     if (plan->verdict == INGEST_LOG) {
         json_t *doc = json_object();
-        json_object_set_new(doc, "message_id",
-                            json_string(msg->message_id ? msg->message_id : ""));
+        json_object_set_new(
+            doc, "message_id",
+            json_string(msg->message_id ? msg->message_id : ""));
         json_object_set_new(doc, "digest", json_string(msg->digest));
         json_object_set_new(doc, "direction", json_string(plan->direction));
         json_object_set_new(doc, "subject", json_string(msg->subject));
@@ -257,9 +260,11 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
                             json_boolean(msg->text_truncated));
         g_autofree char *snippet = message_snippet(msg, SNIPPET_CHARS);
         json_object_set_new(doc, "snippet", json_string(snippet));
-        json_object_set_new(doc, "size", json_integer((json_int_t)msg->raw_size));
+        json_object_set_new(doc, "size",
+                            json_integer((json_int_t)msg->raw_size));
         if (msg->in_reply_to)
-            json_object_set_new(doc, "in_reply_to", json_string(msg->in_reply_to));
+            json_object_set_new(doc, "in_reply_to",
+                                json_string(msg->in_reply_to));
         json_object_set_new(doc, "references", string_array(msg->references));
         json_object_set_new(doc, "warnings", string_array(msg->warnings));
         json_object_set_new(doc, "participants", st.participants);
@@ -287,17 +292,17 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
                                           st.sales->owner));
         json_t *atts = json_array();
         for (guint i = 0; i < msg->attachments->len; i++) {
-            const message_attachment *a = g_ptr_array_index(msg->attachments, i);
+            const message_attachment *a =
+                g_ptr_array_index(msg->attachments, i);
             json_array_append_new(
                 atts, json_pack("{s:s?,s:s,s:I,s:s}", "filename", a->filename,
                                 "content_type", a->content_type, "size",
                                 (json_int_t)a->size, "sha256", a->sha256));
         }
         json_object_set_new(doc, "attachments", atts);
-        json_t *ev = json_pack("{s:s,s:s?,s:s?}", "source",
-                               env->source ? env->source : "cli", "queue_id",
-                               env->queue_id, "envelope_from",
-                               env->envelope_from);
+        json_t *ev = json_pack(
+            "{s:s,s:s?,s:s?}", "source", env->source ? env->source : "cli",
+            "queue_id", env->queue_id, "envelope_from", env->envelope_from);
         json_t *rcpts = json_array();
         for (guint i = 0; env->envelope_rcpts && i < env->envelope_rcpts->len &&
                           i < cfg->max_recipients;
@@ -352,14 +357,15 @@ static crm_result store_blobs(db_conn *db, guint timeout_ms,
     g_string_append_c(shas, '}');
     const char *p[] = {shas->str};
     PGresult *res = NULL;
-    crm_result r = db_query(db, timeout_ms,
-                            "SELECT sha256 FROM attachment_blobs WHERE sha256 = "
-                            "ANY ($1::text[]) AND content IS NOT NULL",
-                            1, p, NULL, NULL, &res, error_r);
+    crm_result r =
+        db_query(db, timeout_ms,
+                 "SELECT sha256 FROM attachment_blobs WHERE sha256 = "
+                 "ANY ($1::text[]) AND content IS NOT NULL",
+                 1, p, NULL, NULL, &res, error_r);
     if (r)
         return r;
-    g_autoptr(GHashTable) have = g_hash_table_new_full(g_str_hash, g_str_equal,
-                                                       g_free, NULL);
+    g_autoptr(GHashTable) have =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     for (int i = 0; i < PQntuples(res); i++)
         g_hash_table_add(have, g_strdup(PQgetvalue(res, i, 0)));
     PQclear(res);
@@ -400,11 +406,11 @@ static void result_from_json(json_t *o, ingest_result *r)
     json_t *l;
     json_array_foreach(json_object_get(o, "links"), i, l)
     {
-        g_string_append_printf(
-            s, "%s%s:%" JSON_INTEGER_FORMAT "/%s", i ? "," : "",
-            json_string_value(json_object_get(l, "type")),
-            json_integer_value(json_object_get(l, "id")),
-            json_string_value(json_object_get(l, "reason")));
+        g_string_append_printf(s, "%s%s:%" JSON_INTEGER_FORMAT "/%s",
+                               i ? "," : "",
+                               json_string_value(json_object_get(l, "type")),
+                               json_integer_value(json_object_get(l, "id")),
+                               json_string_value(json_object_get(l, "reason")));
     }
     r->links = g_string_free(s, FALSE);
 }
@@ -418,8 +424,8 @@ static json_t *parse_json_result(PGresult *res, char **error_r)
     }
     json_t *o = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
     if (!o)
-        *error_r = g_strdup_printf("crm_capture returned bad JSON: %s",
-                                   jerr.text);
+        *error_r =
+            g_strdup_printf("crm_capture returned bad JSON: %s", jerr.text);
     return o;
 }
 
@@ -493,7 +499,8 @@ crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
         if (!o) {
             errors_r[i] = g_strdup("missing batch result");
         } else if (json_object_get(o, "error")) {
-            errors_r[i] = g_strdup(json_string_value(json_object_get(o, "error")));
+            errors_r[i] =
+                g_strdup(json_string_value(json_object_get(o, "error")));
         } else {
             result_from_json(o, &results[i]);
         }

@@ -37,10 +37,8 @@ bool log_level_parse(const char *name, log_level *level_r)
         const char *name;
         log_level level;
     } names[] = {
-        {"debug", LOG_LEVEL_DEBUG},
-        {"info", LOG_LEVEL_INFO},
-        {"warn", LOG_LEVEL_WARN},
-        {"warning", LOG_LEVEL_WARN},
+        {"debug", LOG_LEVEL_DEBUG}, {"info", LOG_LEVEL_INFO},
+        {"warn", LOG_LEVEL_WARN},   {"warning", LOG_LEVEL_WARN},
         {"error", LOG_LEVEL_ERROR},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {

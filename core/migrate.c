@@ -35,8 +35,8 @@ crm_result db_migrate(db_conn *conn, guint *applied_r, char **error_r)
         const char *p[] = {ver};
         PGresult *res = NULL;
         r = db_query(conn, 0,
-                     "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
-                     p, NULL, NULL, &res, error_r);
+                     "SELECT 1 FROM schema_migrations WHERE version = $1", 1, p,
+                     NULL, NULL, &res, error_r);
         if (r)
             break;
         bool done = PQntuples(res) > 0;
@@ -62,8 +62,8 @@ crm_result db_migrate(db_conn *conn, guint *applied_r, char **error_r)
         (*applied_r)++;
     }
     char *ignored = NULL;
-    db_exec(conn, 0, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0,
-            NULL, &ignored);
+    db_exec(conn, 0, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL,
+            &ignored);
     g_free(ignored);
     return r;
 }

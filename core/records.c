@@ -25,8 +25,8 @@ crm_result records_query_json(db_conn *db, const char *sql, int n,
         json_error_t jerr;
         *out_r = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
         if (!*out_r) {
-            *error_r = g_strdup_printf("bad JSON from the database: %s",
-                                       jerr.text);
+            *error_r =
+                g_strdup_printf("bad JSON from the database: %s", jerr.text);
             r = CRM_ERR_DB;
         }
     }
@@ -121,10 +121,9 @@ crm_result records_contact_add(db_conn *db, const records_contact *c,
         r = need_address(c->owner, &owner, error_r);
     if (r)
         return r;
-    g_autofree char *cid = c->company_id ? g_strdup_printf(
-                                               "%" G_GINT64_FORMAT,
-                                               c->company_id)
-                                         : NULL;
+    g_autofree char *cid =
+        c->company_id ? g_strdup_printf("%" G_GINT64_FORMAT, c->company_id)
+                      : NULL;
     const char *p[] = {c->first_name ? c->first_name : "",
                        c->last_name ? c->last_name : "",
                        c->email,
@@ -158,16 +157,14 @@ crm_result records_deal_add(db_conn *db, const records_deal *d, json_t **rec_r,
     crm_result r = need_address(d->owner, &owner, error_r);
     if (r)
         return r;
-    g_autofree char *contact = d->contact_id ? g_strdup_printf(
-                                                   "%" G_GINT64_FORMAT,
-                                                   d->contact_id)
-                                             : NULL;
-    g_autofree char *company = d->company_id ? g_strdup_printf(
-                                                   "%" G_GINT64_FORMAT,
-                                                   d->company_id)
-                                             : NULL;
-    const char *p[] = {d->name, contact, company, d->amount, d->currency,
-                       d->stage, d->ticket, owner};
+    g_autofree char *contact =
+        d->contact_id ? g_strdup_printf("%" G_GINT64_FORMAT, d->contact_id)
+                      : NULL;
+    g_autofree char *company =
+        d->company_id ? g_strdup_printf("%" G_GINT64_FORMAT, d->company_id)
+                      : NULL;
+    const char *p[] = {d->name,     contact,  company,   d->amount,
+                       d->currency, d->stage, d->ticket, owner};
     r = records_query_json(
         db,
         "INSERT INTO deals (name, contact_id, company_id, amount, currency, "
@@ -239,8 +236,8 @@ crm_result records_import_contacts(db_conn *db, FILE *csv, guint *added_r,
     csv_init(&p, CSV_APPEND_NULL);
     while ((n = fread(buf, 1, sizeof(buf), csv)) > 0) {
         if (csv_parse(&p, buf, n, csv_field, csv_row, &st) != n) {
-            *error_r = g_strdup_printf("CSV error: %s",
-                                       csv_strerror(csv_error(&p)));
+            *error_r =
+                g_strdup_printf("CSV error: %s", csv_strerror(csv_error(&p)));
             r = CRM_ERR_PARSE;
             break;
         }
@@ -298,7 +295,8 @@ crm_result records_import_contacts(db_conn *db, FILE *csv, guint *added_r,
         if (rr == CRM_OK) {
             (*added_r)++;
         } else if (rr == CRM_ERR_USAGE) {
-            g_ptr_array_add(problems, g_strdup_printf("row %u: %s", i + 2, err));
+            g_ptr_array_add(problems,
+                            g_strdup_printf("row %u: %s", i + 2, err));
             (*skipped_r)++;
         } else {
             r = rr;
@@ -333,7 +331,7 @@ crm_result records_timeline(db_conn *db, const char *target, guint limit,
                             json_t **out_r, char **error_r)
 {
     static const char *const types[] = {"contact", "company", "deal", "lead",
-                                         "request"};
+                                        "request"};
     const char *colon = strchr(target, ':');
     const char *type = NULL;
     g_autofree char *id = NULL;
@@ -352,7 +350,8 @@ crm_result records_timeline(db_conn *db, const char *target, guint limit,
         if (!ok) {
             *error_r = g_strdup_printf(
                 "'%s': expected an address or contact:ID, company:ID, "
-                "deal:ID, lead:ID, request:ID", target);
+                "deal:ID, lead:ID, request:ID",
+                target);
             return CRM_ERR_USAGE;
         }
         id = g_strdup(digits);

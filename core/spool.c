@@ -30,23 +30,23 @@ static gint spool_seq;
 
 static char *envelope_json(const ingest_envelope *env)
 {
-    json_t *o = json_pack("{s:i,s:s?,s:s?,s:s?,s:s?,s:b,s:I}", "v", 1,
-                          "queue_id", env->queue_id, "envelope_from",
-                          env->envelope_from, "auth_authen", env->auth_authen,
-                          "daemon_name", env->daemon_name, "non_smtpd",
-                          env->non_smtpd, "spooled_at",
-                          (json_int_t)(g_get_real_time() / G_USEC_PER_SEC));
+    json_t *o = json_pack(
+        "{s:i,s:s?,s:s?,s:s?,s:s?,s:b,s:I}", "v", 1, "queue_id", env->queue_id,
+        "envelope_from", env->envelope_from, "auth_authen", env->auth_authen,
+        "daemon_name", env->daemon_name, "non_smtpd", env->non_smtpd,
+        "spooled_at", (json_int_t)(g_get_real_time() / G_USEC_PER_SEC));
     json_t *rc = json_array();
-    for (guint i = 0; env->envelope_rcpts && i < env->envelope_rcpts->len; i++) {
+    for (guint i = 0; env->envelope_rcpts && i < env->envelope_rcpts->len;
+         i++) {
         g_autofree char *r =
             g_utf8_make_valid(g_ptr_array_index(env->envelope_rcpts, i), -1);
         json_array_append_new(rc, json_string(r));
     }
     json_object_set_new(o, "envelope_rcpts", rc);
     if (env->direction != INGEST_DIR_AUTO)
-        json_object_set_new(o, "direction",
-                            json_string(env->direction == INGEST_DIR_IN ? "in"
-                                                                         : "out"));
+        json_object_set_new(
+            o, "direction",
+            json_string(env->direction == INGEST_DIR_IN ? "in" : "out"));
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
@@ -61,16 +61,17 @@ crm_result spool_write(const char *dir, const ingest_envelope *env,
         *error_r = g_strdup_printf("spool %s: %s", dir, g_strerror(errno));
         return CRM_ERR_IO;
     }
-    g_autofree char *name = g_strdup_printf(
-        "%016" G_GINT64_FORMAT "-%d-%d.msg", g_get_real_time(), (int)getpid(),
-        g_atomic_int_add(&spool_seq, 1));
+    g_autofree char *name =
+        g_strdup_printf("%016" G_GINT64_FORMAT "-%d-%d.msg", g_get_real_time(),
+                        (int)getpid(), g_atomic_int_add(&spool_seq, 1));
     g_autofree char *tmp = g_strdup_printf("%s/tmp-%s", dir, name);
     char *final = g_strdup_printf("%s/%s", dir, name);
     char *envline = envelope_json(env);
     int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     bool ok = out >= 0;
     if (ok)
-        ok = io_write_all(out, envline, strlen(envline)) && io_write_all(out, "\n", 1);
+        ok = io_write_all(out, envline, strlen(envline)) &&
+             io_write_all(out, "\n", 1);
     free(envline);
     if (ok && data) {
         ok = io_write_all(out, data, len);
@@ -106,7 +107,8 @@ crm_result spool_write(const char *dir, const ingest_envelope *env,
     }
     if (!ok) {
         unlink(tmp);
-        *error_r = g_strdup_printf("spool write %s: %s", tmp, g_strerror(saved));
+        *error_r =
+            g_strdup_printf("spool write %s: %s", tmp, g_strerror(saved));
         g_free(final);
         return CRM_ERR_IO;
     }
@@ -153,8 +155,8 @@ crm_result spool_status(const char *dir, spool_stats *st, char **error_r)
     if (!names)
         return CRM_ERR_IO;
     for (guint i = 0; i < names->len; i++) {
-        g_autofree char *p = g_build_filename(dir, g_ptr_array_index(names, i),
-                                              NULL);
+        g_autofree char *p =
+            g_build_filename(dir, g_ptr_array_index(names, i), NULL);
         struct stat sb;
         if (stat(p, &sb) != 0)
             continue;
@@ -235,7 +237,8 @@ static crm_result replay_one(const crm_config *cfg, db_conn *db, int fd,
     ingest_envelope env = {
         .source = "replay",
         .queue_id = json_string_value(json_object_get(ej, "queue_id")),
-        .envelope_from = json_string_value(json_object_get(ej, "envelope_from")),
+        .envelope_from =
+            json_string_value(json_object_get(ej, "envelope_from")),
         .envelope_rcpts = rcpts,
         .auth_authen = json_string_value(json_object_get(ej, "auth_authen")),
         .daemon_name = json_string_value(json_object_get(ej, "daemon_name")),

@@ -59,8 +59,8 @@ static milter_conn *conn_get(SMFICTX *ctx)
 static bool spill(milter_msg *m)
 {
     const crm_config *cfg = milter_g.cfg;
-    g_autofree char *tmpl = g_build_filename(cfg->spool_dir, "tmp-body-XXXXXX",
-                                             NULL);
+    g_autofree char *tmpl =
+        g_build_filename(cfg->spool_dir, "tmp-body-XXXXXX", NULL);
     g_mkdir_with_parents(cfg->spool_dir, 0750);
     int fd = mkostemp(tmpl, O_CLOEXEC);
     if (fd < 0) {
@@ -135,8 +135,8 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 {
     (void)f2;
     (void)f3;
-    unsigned long want = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NODATA |
-                         SMFIP_NOUNKNOWN;
+    unsigned long want =
+        SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NODATA | SMFIP_NOUNKNOWN;
     unsigned long nr = SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR |
                        SMFIP_NR_EOH | SMFIP_NR_BODY;
     *pf0 = f0 & (SMFIF_DELRCPT | SMFIF_SETSYMLIST);

@@ -73,10 +73,10 @@ static crm_result parse(milter_msg *m, crm_message **msg_r)
 static char *spool(milter_msg *m, const ingest_envelope *env, const char *why)
 {
     char *path = NULL, *err = NULL;
-    crm_result r =
-        spool_write(milter_g.cfg->spool_dir, env,
-                    m->spill_fd < 0 ? (const char *)m->mem->data : NULL,
-                    m->spill_fd < 0 ? m->mem->len : 0, m->spill_fd, &path, &err);
+    crm_result r = spool_write(
+        milter_g.cfg->spool_dir, env,
+        m->spill_fd < 0 ? (const char *)m->mem->data : NULL,
+        m->spill_fd < 0 ? m->mem->len : 0, m->spill_fd, &path, &err);
     char *out;
     if (r) {
         /* Nothing more we can do: the mail itself still goes through. */
@@ -119,7 +119,8 @@ char *milter_capture(milter_msg *m, const char *queue_id)
     if (m->rcpts_dropped)
         g_ptr_array_add(msg->warnings,
                         g_strdup_printf("%u recipients past the limit were "
-                                        "not recorded", m->rcpts_dropped));
+                                        "not recorded",
+                                        m->rcpts_dropped));
     plan = ingest_plan_new(cfg, &env, msg);
     if (plan->verdict != INGEST_LOG) {
         outcome = g_strdup_printf("skipped reason=%s",
@@ -136,8 +137,8 @@ char *milter_capture(milter_msg *m, const char *queue_id)
         outcome = spool(m, &env, "no database connection free in time");
         goto done;
     }
-    gint64 left_ms = cfg->db_time_budget_ms -
-                     (g_get_monotonic_time() - start) / 1000;
+    gint64 left_ms =
+        cfg->db_time_budget_ms - (g_get_monotonic_time() - start) / 1000;
     ingest_result res;
     char *err = NULL;
     r = ingest_store(db, (guint)MAX(left_ms, 10), plan, msg, &res, &err);
@@ -145,17 +146,16 @@ char *milter_capture(milter_msg *m, const char *queue_id)
     if (r) {
         if (r == CRM_ERR_DB_DOWN)
             mark_db_down();
-        g_autofree char *why = g_strdup_printf("%s: %s", crm_strerror(r),
-                                               err ? err : "");
+        g_autofree char *why =
+            g_strdup_printf("%s: %s", crm_strerror(r), err ? err : "");
         outcome = spool(m, &env, why);
         g_free(err);
         goto done;
     }
-    outcome = g_strdup_printf("stored row=%" G_GINT64_FORMAT " new=%s links=%s%s",
-                              res.message_row, res.is_new ? "yes" : "no",
-                              res.links && *res.links ? res.links : "none",
-                              res.tokens_ignored ? " tokens=ignored-unknown-sender"
-                                                 : "");
+    outcome = g_strdup_printf(
+        "stored row=%" G_GINT64_FORMAT " new=%s links=%s%s", res.message_row,
+        res.is_new ? "yes" : "no", res.links && *res.links ? res.links : "none",
+        res.tokens_ignored ? " tokens=ignored-unknown-sender" : "");
     ingest_result_clear(&res);
 done:;
     gint64 end_us = g_get_monotonic_time();
@@ -198,7 +198,8 @@ static gpointer replay_main(gpointer data)
                 log_info("spool: replay replayed=%u skipped=%u bad=%u left=%u",
                          rs.replayed, rs.skipped, rs.bad, rs.left);
             if (r)
-                log_warn("spool: replay stopped: %s", err ? err : crm_strerror(r));
+                log_warn("spool: replay stopped: %s",
+                         err ? err : crm_strerror(r));
             else
                 g_atomic_int_set(&milter_g.db_down_until_s, 0);
         }

@@ -22,15 +22,15 @@ typedef struct {
     char *auth_authen;
     char *daemon_name;
     bool non_smtpd;
-    GByteArray *mem;  /* bytes while in memory */
-    int spill_fd;     /* -1 until spilled */
-    gsize size;       /* bytes kept (memory or file) */
+    GByteArray *mem; /* bytes while in memory */
+    int spill_fd;    /* -1 until spilled */
+    gsize size;      /* bytes kept (memory or file) */
     gsize header_bytes;
     guint rcpts_dropped;
     bool headers_cut;
     bool body_cut;
     bool eoh_seen;
-    bool failed;      /* an I/O error: capture what we have, spool it */
+    bool failed; /* an I/O error: capture what we have, spool it */
     gint64 started_us;
 } milter_msg;
 

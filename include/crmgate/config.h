@@ -29,9 +29,9 @@ typedef struct {
     char *dir;  /* its directory, for relative paths */
 
     /* database */
-    char *dsn;                 /* libpq connection string */
-    guint db_time_budget_ms;   /* longest wait for the database per message */
-    guint db_pool_size;        /* connections a daemon keeps open */
+    char *dsn;               /* libpq connection string */
+    guint db_time_budget_ms; /* longest wait for the database per message */
+    guint db_pool_size;      /* connections a daemon keeps open */
 
     /* mail */
     GHashTable *internal_domains; /* normalised domain -> itself */
@@ -65,7 +65,8 @@ typedef struct {
 } crm_config;
 
 /* Returns the config path to use when -c is not given: $CRMGATE_CONFIG,
-   else etc/crmgate.conf when it exists, else SYSCONFDIR/crmgate/crmgate.conf. */
+   else etc/crmgate.conf when it exists, else SYSCONFDIR/crmgate/crmgate.conf.
+ */
 const char *config_default_path(void);
 
 /* Loads and validates path. On failure returns CRM_ERR_CONFIG (or

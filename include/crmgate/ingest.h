@@ -28,21 +28,21 @@ typedef enum {
 } ingest_direction;
 
 typedef struct {
-    const char *source;          /* "milter", "import", "replay", "cli" */
-    const char *queue_id;        /* may be NULL */
-    const char *envelope_from;   /* MAIL FROM as given; NULL or "" for none */
-    GPtrArray *envelope_rcpts;   /* char *, RCPT TO as given; may be NULL */
-    const char *auth_authen;     /* {auth_authen}; NULL when not set */
-    const char *daemon_name;     /* {daemon_name}; NULL when not set */
-    bool non_smtpd;              /* submitted with sendmail (pickup) */
-    ingest_direction direction;  /* forced by the caller, or AUTO */
+    const char *source;         /* "milter", "import", "replay", "cli" */
+    const char *queue_id;       /* may be NULL */
+    const char *envelope_from;  /* MAIL FROM as given; NULL or "" for none */
+    GPtrArray *envelope_rcpts;  /* char *, RCPT TO as given; may be NULL */
+    const char *auth_authen;    /* {auth_authen}; NULL when not set */
+    const char *daemon_name;    /* {daemon_name}; NULL when not set */
+    bool non_smtpd;             /* submitted with sendmail (pickup) */
+    ingest_direction direction; /* forced by the caller, or AUTO */
 } ingest_envelope;
 
 typedef enum {
     INGEST_LOG = 0,
-    INGEST_SKIP_NEVER_LOG,  /* a party is on a never-log list */
-    INGEST_SKIP_INTERNAL,   /* only internal parties, log_internal off */
-    INGEST_SKIP_NO_PARTY,   /* no internal party at all: not our mail */
+    INGEST_SKIP_NEVER_LOG, /* a party is on a never-log list */
+    INGEST_SKIP_INTERNAL,  /* only internal parties, log_internal off */
+    INGEST_SKIP_NO_PARTY,  /* no internal party at all: not our mail */
 } ingest_verdict;
 
 typedef struct {

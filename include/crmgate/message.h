@@ -51,12 +51,12 @@ typedef struct {
     GPtrArray *cc;
     GPtrArray *bcc;
     GPtrArray *reply_to;
-    GDateTime *date;       /* Date header with its own offset; NULL when
-                              missing or unparseable */
-    char *subject;         /* RFC 2047 decoded; "" when missing */
-    char *text;            /* body text: text/plain preferred, else HTML
-                              converted to text; "" when none */
-    bool text_truncated;   /* text was cut at text_max */
+    GDateTime *date;     /* Date header with its own offset; NULL when
+                            missing or unparseable */
+    char *subject;       /* RFC 2047 decoded; "" when missing */
+    char *text;          /* body text: text/plain preferred, else HTML
+                            converted to text; "" when none */
+    bool text_truncated; /* text was cut at text_max */
     bool text_from_html;
     GPtrArray *attachments; /* message_attachment * */
     GPtrArray *warnings;    /* char *, one per recovered problem */

@@ -46,7 +46,7 @@ typedef struct {
     gint64 company_id; /* 0 = the contact's company, if any */
     const char *amount;
     const char *currency;
-    const char *stage; /* stage name; NULL = the default stage */
+    const char *stage;  /* stage name; NULL = the default stage */
     const char *ticket; /* NULL = generated */
     const char *owner;
 } records_deal;
@@ -70,8 +70,7 @@ crm_result records_import_contacts(db_conn *db, FILE *csv, guint *added_r,
                                    char **error_r);
 
 /* All contacts as a JSON array, oldest first. */
-crm_result records_export_contacts(db_conn *db, json_t **arr_r,
-                                   char **error_r);
+crm_result records_export_contacts(db_conn *db, json_t **arr_r, char **error_r);
 
 /* The timeline of target: an address, or contact:ID, company:ID, deal:ID,
    lead:ID, request:ID. Returns {"target": ..., "messages": [...]} newest

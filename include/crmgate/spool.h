@@ -26,10 +26,10 @@ crm_result spool_write(const char *dir, const ingest_envelope *env,
                        char **error_r);
 
 typedef struct {
-    guint files;         /* messages waiting */
-    guint64 bytes;       /* their total size */
-    gint64 oldest;       /* unix time of the oldest, 0 if none */
-    guint bad;           /* files set aside as unreadable */
+    guint files;   /* messages waiting */
+    guint64 bytes; /* their total size */
+    gint64 oldest; /* unix time of the oldest, 0 if none */
+    guint bad;     /* files set aside as unreadable */
 } spool_stats;
 
 /* Counts what waits in dir. */

@@ -51,7 +51,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: null-milter SOCKET\n");
         return 64;
     }
-    if (smfi_setconn(argv[1]) != MI_SUCCESS || smfi_setbacklog(128) != MI_SUCCESS ||
+    if (smfi_setconn(argv[1]) != MI_SUCCESS ||
+        smfi_setbacklog(128) != MI_SUCCESS ||
         smfi_register(desc) != MI_SUCCESS || smfi_opensocket(1) != MI_SUCCESS) {
         fprintf(stderr, "null-milter: cannot listen on %s\n", argv[1]);
         return 69;

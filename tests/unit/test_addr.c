@@ -73,9 +73,9 @@ static void test_tokens(void)
     g_assert_true(addr_capture_token("crm+pony-1@crm.example.com", "crm",
                                      "crm.example.com", &t));
     g_assert_cmpint(t.type, ==, TOKEN_NONE);
-    g_assert_true(addr_capture_token(
-        "crm+deal-99999999999999999999@crm.example.com", "crm",
-        "crm.example.com", &t));
+    g_assert_true(
+        addr_capture_token("crm+deal-99999999999999999999@crm.example.com",
+                           "crm", "crm.example.com", &t));
     g_assert_cmpint(t.type, ==, TOKEN_NONE);
     /* Not capture addresses. */
     g_assert_false(addr_capture_token("crm+deal-42@example.com", "crm",
@@ -91,13 +91,16 @@ static void test_tokens(void)
 
 static void test_ticket(void)
 {
-    g_autofree char *a = addr_subject_ticket("Re: offer [ticket:Ab3dE9] thanks");
+    g_autofree char *a =
+        addr_subject_ticket("Re: offer [ticket:Ab3dE9] thanks");
     g_assert_cmpstr(a, ==, "Ab3dE9");
     g_autofree char *b = addr_subject_ticket("[TICKET: x1 ]");
     g_assert_cmpstr(b, ==, "x1");
-    g_autofree char *c = addr_subject_ticket("no ticket here [ticket:] [ticket:a-b]");
+    g_autofree char *c =
+        addr_subject_ticket("no ticket here [ticket:] [ticket:a-b]");
     g_assert_null(c);
-    g_autofree char *d = addr_subject_ticket("[ticket:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]");
+    g_autofree char *d =
+        addr_subject_ticket("[ticket:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]");
     g_assert_null(d);
     g_assert_null(addr_subject_ticket(NULL));
 }

@@ -18,7 +18,8 @@ static char *write_conf(const char *name, const char *text)
 
 static void test_valid(void)
 {
-    g_autofree char *fm = write_conf("free.txt", "# comment\ngmail.com\n\nMail.RU # x\n");
+    g_autofree char *fm =
+        write_conf("free.txt", "# comment\ngmail.com\n\nMail.RU # x\n");
     (void)fm;
     g_autofree char *p = write_conf(
         "ok.conf",
@@ -29,7 +30,8 @@ static void test_valid(void)
         "  never_log_addresses = { \"HR@example.com\" }\n"
         "  never_log_domains = { \"private.test\" }\n"
         "  freemail_domains_file = \"free.txt\"\n"
-        "  sales_inbox \"Sales@Example.com\" { lead_source = \"web\" owner = \"Boss@example.com\" }\n"
+        "  sales_inbox \"Sales@Example.com\" { lead_source = \"web\" owner = "
+        "\"Boss@example.com\" }\n"
         "}\n"
         "limits { open_deals_linked = 5 }\n"
         "milter { spool_dir = \"spool\" }\n"
@@ -52,7 +54,8 @@ static void test_valid(void)
     g_assert_true(config_is_freemail(cfg, "gmail.com"));
     g_assert_true(config_is_freemail(cfg, "mail.ru"));
     g_assert_false(config_is_freemail(cfg, "example.com"));
-    const config_sales_inbox *s = config_sales_inbox_find(cfg, "sales@example.com");
+    const config_sales_inbox *s =
+        config_sales_inbox_find(cfg, "sales@example.com");
     g_assert_nonnull(s);
     g_assert_cmpstr(s->lead_source, ==, "web");
     g_assert_cmpstr(s->owner, ==, "boss@example.com");
@@ -97,8 +100,9 @@ static void test_errors(void)
 {
     g_autofree char *fm = write_conf("free.txt", "gmail.com\n");
     (void)fm;
-    expect_error("mail {\n freemail_domains_file = \"free.txt\"\n bogus_key = 1\n}\n",
-                 3, "bogus_key");
+    expect_error(
+        "mail {\n freemail_domains_file = \"free.txt\"\n bogus_key = 1\n}\n", 3,
+        "bogus_key");
     expect_error("limits {\n open_deals_linked = \"many\"\n}\n", 2,
                  "open_deals_linked");
     expect_error("\n\nlimits { open_deals_linked = 1000 }\n", 3,

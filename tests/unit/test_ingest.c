@@ -37,8 +37,8 @@ static crm_message *mail(const char *from, const char *to, const char *extra,
 
 static void test_direction(void)
 {
-    crm_message *m = mail("John <john@client.test>", "alice@example.com", NULL,
-                          "d1@x");
+    crm_message *m =
+        mail("John <john@client.test>", "alice@example.com", NULL, "d1@x");
     ingest_envelope env = {.source = "milter"};
     ingest_plan *p = ingest_plan_new(cfg, &env, m);
     g_assert_cmpint(p->verdict, ==, INGEST_LOG);
@@ -81,8 +81,9 @@ static void test_policy(void)
     g_assert_cmpstr(p->direction, ==, "internal");
     json_t *tokens = json_object_get(p->doc, "tokens");
     g_assert_cmpint(json_array_size(tokens), ==, 1);
-    g_assert_cmpstr(json_string_value(json_object_get(json_array_get(tokens, 0),
-                                                      "type")), ==, "deal");
+    g_assert_cmpstr(
+        json_string_value(json_object_get(json_array_get(tokens, 0), "type")),
+        ==, "deal");
     ingest_plan_free(&p);
     message_free(&m);
     /* Never-log wins over everything, even a capture token. */
@@ -151,8 +152,8 @@ static ingest_result capture(crm_message *m, ingest_envelope *env)
 static bool has_link(const ingest_result *res, const char *type, gint64 id,
                      const char *reason)
 {
-    g_autofree char *want = g_strdup_printf("%s:%" G_GINT64_FORMAT "/%s", type,
-                                            id, reason);
+    g_autofree char *want =
+        g_strdup_printf("%s:%" G_GINT64_FORMAT "/%s", type, id, reason);
     g_auto(GStrv) parts = g_strsplit(res->links ? res->links : "", ",", -1);
     for (guint i = 0; parts[i]; i++)
         if (strcmp(parts[i], want) == 0)
@@ -180,8 +181,8 @@ static void test_db_rules(void)
     records_company co = {.name = "Acme", .domains = domains};
     g_assert_cmpint(records_company_add(db, &co, &rec, &err), ==, CRM_OK);
     gint64 company = add(rec);
-    records_contact ct = {.email = cont, .first_name = "John",
-                          .company_id = company};
+    records_contact ct = {
+        .email = cont, .first_name = "John", .company_id = company};
     g_assert_cmpint(records_contact_add(db, &ct, &rec, &err), ==, CRM_OK);
     gint64 contact = add(rec);
     gint64 deals[5];
@@ -236,14 +237,15 @@ static void test_db_rules(void)
 
     /* 1: capture token from a user; ignored from a stranger. */
     g_autofree char *mid4 = u("r4-%s@test");
-    g_autofree char *tok = g_strdup_printf("crm+deal-%" G_GINT64_FORMAT
-                                           "@crm.example.com",
-                                           deals[0]);
+    g_autofree char *tok = g_strdup_printf(
+        "crm+deal-%" G_GINT64_FORMAT "@crm.example.com", deals[0]);
     g_autoptr(GPtrArray) rcpts = g_ptr_array_new();
     g_ptr_array_add(rcpts, "client@else.test");
     g_ptr_array_add(rcpts, tok);
-    ingest_envelope out = {.source = "milter", .envelope_from = staff,
-                           .envelope_rcpts = rcpts, .auth_authen = "staff"};
+    ingest_envelope out = {.source = "milter",
+                           .envelope_from = staff,
+                           .envelope_rcpts = rcpts,
+                           .auth_authen = "staff"};
     m = mail(staff, "client@else.test", NULL, mid4);
     ingest_result r4 = capture(m, &out);
     g_assert_true(has_link(&r4, "deal", deals[0], "capture-token"));
@@ -263,10 +265,10 @@ static void test_db_rules(void)
 
     /* 2: [ticket:...] in the subject. */
     g_autofree char *mid6 = u("r6-%s@test");
-    g_autofree char *text = g_strdup_printf(
-        "Message-ID: <%s>\r\nFrom: who@else.test\r\nTo: %s\r\n"
-        "Subject: Re: offer [ticket:%s]\r\n\r\nbody\r\n",
-        mid6, staff, ticket);
+    g_autofree char *text =
+        g_strdup_printf("Message-ID: <%s>\r\nFrom: who@else.test\r\nTo: %s\r\n"
+                        "Subject: Re: offer [ticket:%s]\r\n\r\nbody\r\n",
+                        mid6, staff, ticket);
     m = parse(text);
     ingest_result r6 = capture(m, &env);
     g_assert_true(has_link(&r6, "deal", tdeal, "ticket"));
