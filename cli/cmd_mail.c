@@ -179,16 +179,17 @@ static gpointer store_main(gpointer data)
         ingest_batch *b = g_async_queue_pop(lane->queue);
         if (b == (gpointer)lane)
             break;
-        ingest_result res[INGEST_BATCH];
-        char *errs[INGEST_BATCH];
+        ingest_result res[INGEST_BATCH] = {{0}};
+        char *errs[INGEST_BATCH] = {0};
         char *err = NULL;
-        crm_result r = CRM_OK;
+        /* After a fatal error in any lane, batches are only freed. */
+        crm_result r = CRM_ERR_INTERNAL;
         if (g_atomic_int_get(&run->fatal) == CRM_OK)
             r = ingest_store_batch(lane->db, 0, b->plans,
                                    (const crm_message *const *)b->msgs, b->n,
                                    res, errs, &err);
         g_mutex_lock(&run->lock);
-        if (r && run->fatal == CRM_OK) {
+        if (r && r != CRM_ERR_INTERNAL && run->fatal == CRM_OK) {
             run->fatal = r;
             run->fatal_error = err;
             err = NULL;

@@ -99,6 +99,10 @@ int main(int argc, char **argv)
     }
     argc = kept;
     argv[argc] = NULL;
+    if (optind >= argc) {
+        fputs(usage_text, stderr);
+        return EX_USAGE;
+    }
     log_init("crmgate", LOG_LEVEL_WARN, false);
     message_library_init();
     const char *name = argv[optind];
