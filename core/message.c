@@ -1,6 +1,8 @@
 /*
  * message.c - capture parsing: one RFC 5322 message read with GMime 3 into
- * the crm_message model of message.h.
+ * the crm_message model of message.h. Here: the public API, the top-level
+ * headers, the digest and the warnings; message_mime.c walks the MIME tree
+ * (body text, attachments); message_int.h is what the two share.
  *
  * GMime parses with per-call options (fallback charsets UTF-8,
  * windows-1252, iso-8859-1; loose address and RFC 2047 rules) whose warning
@@ -10,66 +12,30 @@
  * digest. message_parse_bytes wraps a copy of the buffer in a memory
  * stream; message_parse_file opens the file read-only.
  *
- * Which parts are what (outer message only; parts inside an attached
- * message/rfc822 never become the body):
- *  - body candidates are text/plain and text/html leaves without a file
- *    name or an attachment disposition; in a multipart/alternative only the
- *    branch holding text/plain (else the one holding HTML) is a candidate.
- *  - the body is every text/plain candidate in order, joined by a newline
- *    (mail clients show inline text parts one after the other; keeping only
- *    the first would drop text); if there is none, the HTML candidates
- *    converted with html_text, and text_from_html is set.
- *  - every other leaf is an attachment, except unused text/plain and
- *    text/html without a name: those are the other side of an alternative
- *    or the body of an attached message, already represented.
- *  - a message/rfc822 (or global/news) part is an attachment as a whole
- *    (size and hash of GMime's serialisation of it: headers as GMime writes
- *    them, contents byte for byte), and its own attachments are listed too.
- *
  * Digest: SHA-256 over the Message-ID (or ""), the raw From, Date and
  * Subject values (the first of each, CR and LF removed, trimmed), each
  * followed by "\n", then the raw body (after the first empty line) with
  * CRLF read as LF and trailing white space dropped. Received and all other
  * headers do not count, so copies altered by relays hash alike.
  *
- * Limits: body text keeps text_max bytes (cut on a character boundary),
- * HTML is read up to 4 x text_max before conversion, attachments keep
- * content up to attachment_store_max; sizes and SHA-256 are computed
- * streaming in MSG_CHUNK pieces, so memory stays bounded for huge parts.
- * max_parts, max_depth, max_addresses, max_references bound the lists; ids
- * keep 998 bytes, names and addresses 1 KiB, the subject 16 KiB, and at most
- * MSG_WARNINGS_MAX warnings are kept. Each cut adds a warning. Not bounded
- * here: GMime keeps every header of every part as objects in memory (about
- * 50 bytes per byte for a flood of tiny headers, measured), so callers must
- * bound the input size before parsing.
+ * Limits: ids keep 998 bytes, names and addresses 1 KiB, the subject
+ * 16 KiB; max_addresses and max_references bound the lists; at most
+ * MSG_WARNINGS_MAX warnings are kept. Each cut adds a warning. Body, parts
+ * and attachments: see message_mime.c. Not bounded here: GMime keeps every
+ * header of every part as objects in memory (about 50 bytes per byte for a
+ * flood of tiny headers, measured), so callers must bound the input size
+ * before parsing.
  */
 #include "crmgate/message.h"
-
-#include "crmgate/html_text.h"
+#include "message_int.h"
 
 #include <fcntl.h>
 #include <string.h>
 
-#define MSG_CHUNK 65536
 #define MSG_ID_MAX 998
-#define MSG_NAME_MAX 1024
 #define MSG_SUBJECT_MAX 16384
-#define MSG_TYPE_MAX 255
 #define MSG_WARNINGS_MAX 64
 #define MSG_WARNING_ITEM_MAX 200
-#define MSG_HTML_FACTOR 4
-#define MSG_HTML_MIN (64 * 1024)
-
-typedef struct {
-    crm_message *msg;
-    message_limits lim;
-    GMimeParserOptions *opts;
-    guint parts; /* MIME objects visited */
-    bool parts_warned;
-    bool depth_warned;
-    GPtrArray *plain; /* GMimePart *, borrowed: body candidates */
-    GPtrArray *html;
-} parse_ctx;
 
 static gpointer library_init_once(gpointer data)
 {
@@ -109,7 +75,7 @@ static gsize utf8_cut_len(const char *s, gsize len, gsize max)
 
 /* Returns valid UTF-8 without NUL bytes, cut to max bytes; *cut_r (may
    be NULL) tells whether it was cut. len < 0: s is NUL-terminated. */
-static char *clean_text(const char *s, gssize len, gsize max, bool *cut_r)
+char *message_int_clean_text(const char *s, gssize len, gsize max, bool *cut_r)
 {
     gsize n = s == NULL ? 0 : len < 0 ? strlen(s) : (gsize)len;
     if (cut_r != NULL)
@@ -140,10 +106,9 @@ static bool blank(const char *s)
 
 /* ---- warnings ---- */
 
-static void add_warning(crm_message *msg, const char *fmt, ...)
-    G_GNUC_PRINTF(2, 3);
-
-static void add_warning(crm_message *msg, const char *fmt, ...)
+/* Keeps at most MSG_WARNINGS_MAX warnings, then one "further warnings
+   omitted"; an identical warning is kept once. */
+void message_int_add_warning(crm_message *msg, const char *fmt, ...)
 {
     if (msg->warnings->len > MSG_WARNINGS_MAX)
         return;
@@ -155,7 +120,7 @@ static void add_warning(crm_message *msg, const char *fmt, ...)
     va_start(ap, fmt);
     g_autofree char *raw = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    char *w = clean_text(raw, -1, 4 * MSG_WARNING_ITEM_MAX, NULL);
+    char *w = message_int_clean_text(raw, -1, 4 * MSG_WARNING_ITEM_MAX, NULL);
     for (guint i = 0; i < msg->warnings->len; i++) {
         if (strcmp(g_ptr_array_index(msg->warnings, i), w) == 0) {
             g_free(w);
@@ -197,12 +162,13 @@ static void parser_warning(gint64 offset, GMimeParserWarning code,
                            : "parser warning";
     (void)offset;
     if (item == NULL || *item == '\0') {
-        add_warning(ctx->msg, "%s", what);
+        message_int_add_warning(ctx->msg, "%s", what);
         return;
     }
-    g_autofree char *it = clean_text(item, -1, MSG_WARNING_ITEM_MAX, NULL);
+    g_autofree char *it =
+        message_int_clean_text(item, -1, MSG_WARNING_ITEM_MAX, NULL);
     g_strdelimit(it, "\r\n\t", ' ');
-    add_warning(ctx->msg, "%s: %s", what, it);
+    message_int_add_warning(ctx->msg, "%s: %s", what, it);
 }
 
 /* ---- model objects ---- */
@@ -272,7 +238,7 @@ void message_free(crm_message **msgp)
 static char *clean_id(parse_ctx *ctx, const char *id, const char *what)
 {
     bool cut = false;
-    g_autofree char *v = clean_text(id, -1, G_MAXSIZE, NULL);
+    g_autofree char *v = message_int_clean_text(id, -1, G_MAXSIZE, NULL);
     char *p = v;
     while (*p != '\0' && (g_ascii_isspace(*p) || *p == '<'))
         p++;
@@ -281,9 +247,10 @@ static char *clean_id(parse_ctx *ctx, const char *id, const char *what)
         n--;
     if (n == 0)
         return NULL;
-    char *out = clean_text(p, (gssize)n, MSG_ID_MAX, &cut);
+    char *out = message_int_clean_text(p, (gssize)n, MSG_ID_MAX, &cut);
     if (cut)
-        add_warning(ctx->msg, "%s cut at %d bytes", what, MSG_ID_MAX);
+        message_int_add_warning(ctx->msg, "%s cut at %d bytes", what,
+                                MSG_ID_MAX);
     return out;
 }
 
@@ -297,7 +264,7 @@ static void read_ids(parse_ctx *ctx, GMimeObject *obj)
     if (msg->message_id == NULL && raw != NULL)
         msg->message_id = clean_id(ctx, raw, "Message-ID");
     if (msg->message_id == NULL)
-        add_warning(msg, "no Message-ID");
+        message_int_add_warning(msg, "no Message-ID");
 
     const char *irt = g_mime_object_get_header(obj, "In-Reply-To");
     if (irt != NULL) {
@@ -306,7 +273,7 @@ static void read_ids(parse_ctx *ctx, GMimeObject *obj)
             msg->in_reply_to = clean_id(
                 ctx, g_mime_references_get_message_id(refs, 0), "In-Reply-To");
         else if (!blank(irt))
-            add_warning(msg, "unparseable In-Reply-To");
+            message_int_add_warning(msg, "unparseable In-Reply-To");
         if (refs != NULL)
             g_mime_references_free(refs);
     }
@@ -319,8 +286,9 @@ static void read_ids(parse_ctx *ctx, GMimeObject *obj)
     int first = 0;
     if (n > 0 && (guint)n > ctx->lim.max_references) {
         first = n - (int)ctx->lim.max_references;
-        add_warning(msg, "References cut: kept the last %u of %d ids",
-                    ctx->lim.max_references, n);
+        message_int_add_warning(msg,
+                                "References cut: kept the last %u of %d ids",
+                                ctx->lim.max_references, n);
     }
     for (int i = first; i < n; i++) {
         char *id = clean_id(ctx, g_mime_references_get_message_id(refs, i),
@@ -359,15 +327,16 @@ static void flatten_addresses(parse_ctx *ctx, InternetAddressList *list,
         message_addr *a = g_new0(message_addr, 1);
         bool cut = false;
         if (name != NULL) {
-            a->name = g_strstrip(clean_text(name, -1, MSG_NAME_MAX, &cut));
+            a->name = g_strstrip(
+                message_int_clean_text(name, -1, MSG_NAME_MAX, &cut));
             if (*a->name == '\0')
                 g_clear_pointer(&a->name, g_free);
         }
-        a->address = g_strstrip(
-            clean_text(addr != NULL ? addr : "", -1, MSG_NAME_MAX, &cut));
+        a->address = g_strstrip(message_int_clean_text(addr != NULL ? addr : "",
+                                                       -1, MSG_NAME_MAX, &cut));
         if (cut)
-            add_warning(ctx->msg, "address in %s cut at %d bytes", header,
-                        MSG_NAME_MAX);
+            message_int_add_warning(ctx->msg, "address in %s cut at %d bytes",
+                                    header, MSG_NAME_MAX);
         if (a->name == NULL && *a->address == '\0') {
             addr_free(a);
             continue;
@@ -484,8 +453,8 @@ static void read_addresses(parse_ctx *ctx, GMimeMessage *m)
         if (fixed != NULL)
             g_object_unref(fixed);
         if (cut)
-            add_warning(ctx->msg, "%s cut at %u addresses", headers[i].header,
-                        ctx->lim.max_addresses);
+            message_int_add_warning(ctx->msg, "%s cut at %u addresses",
+                                    headers[i].header, ctx->lim.max_addresses);
     }
 }
 
@@ -501,439 +470,23 @@ static void read_headers(parse_ctx *ctx, GMimeMessage *m)
     if (d != NULL) {
         msg->date = g_date_time_ref(d);
     } else if (g_mime_object_get_header(obj, "Date") != NULL) {
-        g_autofree char *raw =
-            clean_text(g_mime_object_get_header(obj, "Date"), -1, 100, NULL);
-        add_warning(msg, "unparseable Date: %s", raw);
+        g_autofree char *raw = message_int_clean_text(
+            g_mime_object_get_header(obj, "Date"), -1, 100, NULL);
+        message_int_add_warning(msg, "unparseable Date: %s", raw);
     } else {
-        add_warning(msg, "no Date header");
+        message_int_add_warning(msg, "no Date header");
     }
 
     const char *subject = g_mime_message_get_subject(m);
     if (subject != NULL) {
         bool cut = false;
         g_free(msg->subject);
-        msg->subject = clean_text(subject, -1, MSG_SUBJECT_MAX, &cut);
+        msg->subject =
+            message_int_clean_text(subject, -1, MSG_SUBJECT_MAX, &cut);
         if (cut)
-            add_warning(msg, "Subject cut at %d bytes", MSG_SUBJECT_MAX);
+            message_int_add_warning(msg, "Subject cut at %d bytes",
+                                    MSG_SUBJECT_MAX);
     }
-}
-
-/* ---- MIME tree ---- */
-
-static bool is_type(GMimeObject *obj, const char *type, const char *subtype)
-{
-    GMimeContentType *ct = g_mime_object_get_content_type(obj);
-    return ct != NULL && g_mime_content_type_is_type(ct, type, subtype);
-}
-
-static bool has_attachment_disposition(GMimeObject *obj)
-{
-    GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
-    return d != NULL && g_mime_content_disposition_is_attachment(d);
-}
-
-static const char *object_filename(GMimeObject *obj)
-{
-    if (GMIME_IS_PART(obj))
-        return g_mime_part_get_filename(GMIME_PART(obj));
-    const char *f =
-        g_mime_object_get_content_disposition_parameter(obj, "filename");
-    return f != NULL ? f
-                     : g_mime_object_get_content_type_parameter(obj, "name");
-}
-
-/* A text/plain or text/html leaf that is not marked as a file. */
-static bool is_body_kind(GMimeObject *obj, const char *subtype)
-{
-    if (!GMIME_IS_PART(obj) || !is_type(obj, "text", subtype))
-        return false;
-    const char *f = object_filename(obj);
-    return (f == NULL || *f == '\0') && !has_attachment_disposition(obj);
-}
-
-/* True when obj, or a multipart below it (a few levels, *budget nodes at
-   most), is a body candidate of the given subtype. */
-static bool holds_body(GMimeObject *obj, const char *subtype, int levels,
-                       guint *budget)
-{
-    if (*budget == 0)
-        return false;
-    (*budget)--;
-    if (is_body_kind(obj, subtype))
-        return true;
-    if (!GMIME_IS_MULTIPART(obj) || levels == 0)
-        return false;
-    GMimeMultipart *mp = GMIME_MULTIPART(obj);
-    int n = g_mime_multipart_get_count(mp);
-    for (int i = 0; i < n; i++)
-        if (holds_body(g_mime_multipart_get_part(mp, i), subtype, levels - 1,
-                       budget))
-            return true;
-    return false;
-}
-
-/* The branch of a multipart/alternative that gives the body: the first
-   holding text/plain, else the first holding HTML, else -1 (all). */
-static int preferred_alternative(parse_ctx *ctx, GMimeMultipart *mp)
-{
-    static const char *const kinds[] = {"plain", "html"};
-    int n = g_mime_multipart_get_count(mp);
-    for (size_t k = 0; k < G_N_ELEMENTS(kinds); k++) {
-        guint budget = ctx->lim.max_parts;
-        for (int i = 0; i < n; i++)
-            if (holds_body(g_mime_multipart_get_part(mp, i), kinds[k], 3,
-                           &budget))
-                return i;
-    }
-    return -1;
-}
-
-/* Feeds decoded bytes into a hash, a size and, under the bound, a copy. */
-typedef struct {
-    GChecksum *sum;
-    gsize size;
-    gsize keep_max;
-    GByteArray *keep; /* NULL once size passed keep_max */
-} content_sink;
-
-static void sink_feed(content_sink *k, const char *data, gsize len)
-{
-    if (len == 0)
-        return;
-    g_checksum_update(k->sum, (const guchar *)data, len);
-    k->size += len;
-    if (k->keep != NULL && k->size > k->keep_max) {
-        g_byte_array_unref(k->keep);
-        k->keep = NULL;
-    }
-    if (k->keep != NULL)
-        g_byte_array_append(k->keep, (const guint8 *)data, (guint)len);
-}
-
-static bool base64_char_ok(guchar c)
-{
-    return g_ascii_isalnum(c) || c == '+' || c == '/' || c == '=' ||
-           g_ascii_isspace(c);
-}
-
-static void attachment_finish(message_attachment *a, content_sink *k)
-{
-    a->size = k->size;
-    g_strlcpy(a->sha256, g_checksum_get_string(k->sum), sizeof(a->sha256));
-    if (k->keep != NULL)
-        a->content = g_byte_array_free_to_bytes(k->keep);
-    k->keep = NULL;
-    g_checksum_free(k->sum);
-}
-
-static message_attachment *attachment_new(GMimeObject *obj)
-{
-    message_attachment *a = g_new0(message_attachment, 1);
-    const char *f = object_filename(obj);
-    if (f != NULL) {
-        char *name = g_strstrip(clean_text(f, -1, MSG_NAME_MAX, NULL));
-        /* keep the base name: clients send "C:\dir\file.doc" */
-        const char *base = MAX(strrchr(name, '/'), strrchr(name, '\\'));
-        if (base != NULL) {
-            char *b = g_strdup(base + 1);
-            g_free(name);
-            name = b;
-        }
-        for (char *p = name; *p != '\0'; p++)
-            if ((guchar)*p < 0x20 || *p == 0x7f)
-                *p = '_';
-        if (*name != '\0')
-            a->filename = name;
-        else
-            g_free(name);
-    }
-    GMimeContentType *ct = g_mime_object_get_content_type(obj);
-    g_autofree char *mime =
-        ct != NULL ? g_mime_content_type_get_mime_type(ct) : NULL;
-    g_autofree char *clean =
-        clean_text(mime != NULL ? mime : "application/octet-stream", -1,
-                   MSG_TYPE_MAX, NULL);
-    a->content_type = g_utf8_strdown(clean, -1);
-    return a;
-}
-
-/* Records a leaf part as an attachment: decodes its content chunk by
-   chunk for size and SHA-256. */
-static void add_part_attachment(parse_ctx *ctx, GMimePart *part)
-{
-    message_attachment *a = attachment_new(GMIME_OBJECT(part));
-    content_sink k = {
-        .sum = g_checksum_new(G_CHECKSUM_SHA256),
-        .keep_max = ctx->lim.attachment_store_max,
-        .keep = g_byte_array_new(),
-    };
-    GMimeDataWrapper *w = g_mime_part_get_content(part);
-    GMimeStream *src = w != NULL ? g_mime_data_wrapper_get_stream(w) : NULL;
-    if (src != NULL) {
-        GMimeContentEncoding enc = g_mime_data_wrapper_get_encoding(w);
-        GMimeFilter *dec = NULL;
-        if (enc == GMIME_CONTENT_ENCODING_BASE64 ||
-            enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-            enc == GMIME_CONTENT_ENCODING_UUENCODE)
-            dec = g_mime_filter_basic_new(enc, FALSE);
-        g_autofree char *buf = g_malloc(MSG_CHUNK);
-        bool bad64 = false;
-        char *out;
-        size_t outlen, outpre;
-        ssize_t n;
-        g_mime_stream_reset(src);
-        while ((n = g_mime_stream_read(src, buf, MSG_CHUNK)) > 0) {
-            if (enc == GMIME_CONTENT_ENCODING_BASE64 && !bad64)
-                for (ssize_t i = 0; i < n && !bad64; i++)
-                    bad64 = !base64_char_ok((guchar)buf[i]);
-            if (dec == NULL) {
-                sink_feed(&k, buf, (gsize)n);
-                continue;
-            }
-            g_mime_filter_filter(dec, buf, (size_t)n, 0, &out, &outlen,
-                                 &outpre);
-            sink_feed(&k, out, outlen);
-        }
-        if (n < 0)
-            add_warning(ctx->msg, "read error in part %s", a->content_type);
-        if (dec != NULL) {
-            g_mime_filter_complete(dec, buf, 0, 0, &out, &outlen, &outpre);
-            sink_feed(&k, out, outlen);
-            g_object_unref(dec);
-        }
-        if (bad64)
-            add_warning(ctx->msg, "invalid base64 in part %s%s%s",
-                        a->content_type, a->filename ? " " : "",
-                        a->filename ? a->filename : "");
-    }
-    attachment_finish(a, &k);
-    g_ptr_array_add(ctx->msg->attachments, a);
-}
-
-/* Records an attached message as one attachment, hashing GMime's
-   serialisation of it. */
-static void add_message_attachment(parse_ctx *ctx, GMimeMessagePart *mp,
-                                   GMimeMessage *inner)
-{
-    message_attachment *a = attachment_new(GMIME_OBJECT(mp));
-    GMimeStream *null = g_mime_stream_null_new();
-    GMimeStream *fs = g_mime_stream_filter_new(null);
-    GMimeFilter *ck = g_mime_filter_checksum_new(G_CHECKSUM_SHA256);
-    g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), ck);
-    g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, fs);
-    g_mime_stream_flush(fs);
-    a->size = GMIME_STREAM_NULL(null)->written;
-    g_autofree char *hex =
-        g_mime_filter_checksum_get_string(GMIME_FILTER_CHECKSUM(ck));
-    g_strlcpy(a->sha256, hex != NULL ? hex : "", sizeof(a->sha256));
-    g_object_unref(ck);
-    g_object_unref(fs);
-    g_object_unref(null);
-    if (a->size <= ctx->lim.attachment_store_max) {
-        GByteArray *arr = g_byte_array_new();
-        GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(arr);
-        g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
-        g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, mem);
-        g_object_unref(mem);
-        a->content = g_byte_array_free_to_bytes(arr);
-    }
-    g_ptr_array_add(ctx->msg->attachments, a);
-}
-
-static void walk(parse_ctx *ctx, GMimeObject *obj, guint depth, bool body_scope)
-{
-    if (obj == NULL)
-        return;
-    if (ctx->parts >= ctx->lim.max_parts) {
-        if (!ctx->parts_warned)
-            add_warning(ctx->msg, "MIME parts cut at max_parts=%u",
-                        ctx->lim.max_parts);
-        ctx->parts_warned = true;
-        return;
-    }
-    if (depth > ctx->lim.max_depth) {
-        if (!ctx->depth_warned)
-            add_warning(ctx->msg, "MIME nesting cut at max_depth=%u",
-                        ctx->lim.max_depth);
-        ctx->depth_warned = true;
-        return;
-    }
-    ctx->parts++;
-
-    if (GMIME_IS_MULTIPART(obj)) {
-        GMimeMultipart *mp = GMIME_MULTIPART(obj);
-        int pref = -1;
-        if (body_scope && is_type(obj, "multipart", "alternative"))
-            pref = preferred_alternative(ctx, mp);
-        int n = g_mime_multipart_get_count(mp);
-        for (int i = 0; i < n; i++)
-            walk(ctx, g_mime_multipart_get_part(mp, i), depth + 1,
-                 body_scope && (pref < 0 || pref == i));
-        return;
-    }
-    if (GMIME_IS_MESSAGE_PART(obj)) {
-        GMimeMessagePart *mp = GMIME_MESSAGE_PART(obj);
-        GMimeMessage *inner = g_mime_message_part_get_message(mp);
-        if (inner == NULL)
-            return;
-        add_message_attachment(ctx, mp, inner);
-        walk(ctx, g_mime_message_get_mime_part(inner), depth + 1, false);
-        return;
-    }
-    if (!GMIME_IS_PART(obj))
-        return;
-    if (is_body_kind(obj, "plain") || is_body_kind(obj, "html")) {
-        /* outside the body scope this is the other side of an
-           alternative or an attached message's body: not a file */
-        if (body_scope)
-            g_ptr_array_add(
-                is_type(obj, "text", "plain") ? ctx->plain : ctx->html, obj);
-        return;
-    }
-    add_part_attachment(ctx, GMIME_PART(obj));
-}
-
-/* ---- body text ---- */
-
-static bool charset_is(const char *cs, const char *name)
-{
-    return cs != NULL && g_ascii_strcasecmp(cs, name) == 0;
-}
-
-/* Reads the decoded content of part as UTF-8, at most cap bytes, cut on a
-   character boundary; *cut_r tells whether there was more. */
-static char *part_text(parse_ctx *ctx, GMimePart *part, gsize cap, bool *cut_r)
-{
-    *cut_r = false;
-    GMimeDataWrapper *w = g_mime_part_get_content(part);
-    GMimeStream *src = w != NULL ? g_mime_data_wrapper_get_stream(w) : NULL;
-    if (src == NULL)
-        return g_strdup("");
-
-    GMimeStream *fs = g_mime_stream_filter_new(src);
-    GMimeContentEncoding enc = g_mime_data_wrapper_get_encoding(w);
-    if (enc == GMIME_CONTENT_ENCODING_BASE64 ||
-        enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-        enc == GMIME_CONTENT_ENCODING_UUENCODE) {
-        GMimeFilter *f = g_mime_filter_basic_new(enc, FALSE);
-        g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), f);
-        g_object_unref(f);
-    }
-    /* charset: declared and known -> iconv filter; UTF-8 -> as is;
-       missing, US-ASCII or unknown -> UTF-8 if valid, else the fallbacks */
-    const char *cs =
-        g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
-    bool fallback = true;
-    if (charset_is(cs, "utf-8") || charset_is(cs, "utf8")) {
-        fallback = false;
-    } else if (cs != NULL && !charset_is(cs, "us-ascii")) {
-        GMimeFilter *f = g_mime_filter_charset_new(cs, "UTF-8");
-        if (f != NULL) {
-            g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), f);
-            g_object_unref(f);
-            fallback = false;
-        } else {
-            g_autofree char *c = clean_text(cs, -1, 64, NULL);
-            add_warning(ctx->msg, "unknown charset %s", c);
-        }
-    }
-    GMimeFilter *d2u = g_mime_filter_dos2unix_new(FALSE);
-    g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), d2u);
-    g_object_unref(d2u);
-
-    /* a few bytes past cap tell whether there is more */
-    gsize want = cap > G_MAXSIZE - 8 ? cap : cap + 8;
-    GByteArray *raw = g_byte_array_new();
-    char *buf = g_malloc(MSG_CHUNK);
-    ssize_t n;
-    g_mime_stream_reset(src);
-    while (raw->len < want &&
-           (n = g_mime_stream_read(fs, buf, MIN(MSG_CHUNK, want - raw->len))) >
-               0)
-        g_byte_array_append(raw, (const guint8 *)buf, (guint)n);
-    g_free(buf);
-    g_object_unref(fs);
-    if (raw->len > cap)
-        *cut_r = true;
-
-    /* drop NULs first: they would make valid UTF-8 look invalid */
-    guint k = 0;
-    for (guint i = 0; i < raw->len; i++)
-        if (raw->data[i] != 0)
-            raw->data[k++] = raw->data[i];
-    g_byte_array_set_size(raw, k);
-    const char *end = NULL;
-    if (fallback && raw->len > 0 &&
-        !g_utf8_validate((const char *)raw->data, (gssize)raw->len, &end) &&
-        !(*cut_r && (const guint8 *)end + 4 >= raw->data + raw->len)) {
-        static const char *const fb[] = {"windows-1252", "iso-8859-1"};
-        for (size_t i = 0; i < G_N_ELEMENTS(fb); i++) {
-            gsize outlen = 0;
-            g_autofree char *conv =
-                g_convert((const char *)raw->data, (gssize)raw->len, "UTF-8",
-                          fb[i], NULL, &outlen, NULL);
-            if (conv != NULL) {
-                g_byte_array_set_size(raw, 0);
-                g_byte_array_append(raw, (const guint8 *)conv, (guint)outlen);
-                break;
-            }
-        }
-    }
-    bool cut = false;
-    char *text =
-        clean_text((const char *)raw->data, (gssize)raw->len, cap, &cut);
-    g_byte_array_unref(raw);
-    if (cut)
-        *cut_r = true;
-    return text;
-}
-
-/* Joins the body candidates (text/plain, else converted HTML) into
-   msg->text, at most text_max bytes. */
-static void read_body_text(parse_ctx *ctx)
-{
-    crm_message *msg = ctx->msg;
-    gsize max = ctx->lim.text_max;
-    bool html = ctx->plain->len == 0;
-    GPtrArray *parts = html ? ctx->html : ctx->plain;
-    gsize html_cap = MAX(max, MSG_HTML_MIN);
-    if (html_cap <= G_MAXSIZE / MSG_HTML_FACTOR)
-        html_cap *= MSG_HTML_FACTOR;
-    GString *text = g_string_new(NULL);
-    bool cut = false;
-
-    for (guint i = 0; i < parts->len && !cut; i++) {
-        if (text->len > 0 && text->str[text->len - 1] != '\n') {
-            if (text->len >= max) {
-                cut = true;
-                break;
-            }
-            g_string_append_c(text, '\n');
-        }
-        GMimePart *part = g_ptr_array_index(parts, i);
-        g_autofree char *piece = NULL;
-        if (!html) {
-            piece = part_text(ctx, part, max - text->len, &cut);
-        } else {
-            bool src_cut = false;
-            g_autofree char *src = part_text(ctx, part, html_cap, &src_cut);
-            if (src_cut)
-                add_warning(msg,
-                            "HTML body cut at %zu bytes before "
-                            "conversion",
-                            html_cap);
-            piece = html_text_convert(src, strlen(src), max - text->len, &cut);
-            cut = cut || src_cut;
-            msg->text_from_html = true;
-        }
-        g_string_append(text, piece);
-    }
-    if (cut) {
-        msg->text_truncated = true;
-        add_warning(msg, "body text cut at %zu bytes", max);
-    }
-    g_free(msg->text);
-    msg->text = g_string_free(text, FALSE);
 }
 
 /* ---- digest ---- */
@@ -1099,11 +652,11 @@ crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
     GMimeObject *top = m != NULL ? g_mime_message_get_mime_part(m) : NULL;
     if (m == NULL || (header_count(GMIME_OBJECT(m)) == 0 &&
                       (top == NULL || header_count(top) == 0)))
-        add_warning(ctx.msg, "no message headers found");
+        message_int_add_warning(ctx.msg, "no message headers found");
     if (m != NULL) {
         read_headers(&ctx, m);
-        walk(&ctx, top, 0, true);
-        read_body_text(&ctx);
+        message_int_walk(&ctx, top, 0, true);
+        message_int_read_body_text(&ctx);
     }
     crm_result r = digest_pass(ctx.msg, stream, start, m);
     if (r == CRM_OK && ctx.msg->raw_size == 0)
@@ -1158,7 +711,7 @@ static json_t *json_str(const char *s)
         return json_null();
     json_t *j = json_string(s);
     if (j == NULL) {
-        g_autofree char *v = clean_text(s, -1, G_MAXSIZE, NULL);
+        g_autofree char *v = message_int_clean_text(s, -1, G_MAXSIZE, NULL);
         j = json_string(v);
     }
     return j != NULL ? j : json_null();

@@ -8,7 +8,7 @@
  * message: From/To/Cc (addresses case-insensitively, names with white
  * space folded), Subject, Message-ID and Date (as an instant, UTC seconds).
  * Attachment counts are not compared: mail-parser counts inline text parts
- * such as text/enriched and alternative bodies differently (see message.c
+ * such as text/enriched and alternative bodies differently (see message_mime.c
  * for our rule). Every file must parse with CRM_OK and give JSON that
  * json_dumps accepts. Known, legitimate differences on single malformed
  * files are listed in golden_skips with the reason.
