@@ -17,7 +17,9 @@ export CRMGATE_BUILD=${CRMGATE_BUILD:-$REPO/build}
 case $CRMGATE_BUILD in /*) ;; *) CRMGATE_BUILD=$REPO/$CRMGATE_BUILD ;; esac
 export CRMGATE_VAR=$REPO/var/test
 export CRMGATE_CONFIG=$REPO/tests/crmgate-test.conf
-export CRMGATE_PG_PORT=55442 CRMGATE_SMTP_PORT=2535 CRMGATE_SUBMISSION_PORT=2597
+# Ports below 32768: outside the kernel's ephemeral range, so a busy machine's
+# client connections can never hold them.
+export CRMGATE_PG_PORT=15442 CRMGATE_SMTP_PORT=2535 CRMGATE_SUBMISSION_PORT=2597
 export CRMGATE_SINK_PORT=2570 CRMGATE_MILTER_SOCKET=inet:8892@127.0.0.1
 export CRMGATE_INTERNAL_DOMAINS="example.com staff.example.org"
 export CRMGATE_CAPTURE_DOMAIN=crm.example.com
