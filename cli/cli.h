@@ -28,6 +28,8 @@ db_conn *cli_db(cli_ctx *ctx);
 void cli_print_json(json_t *value);
 /* Prints "crmgate: what" to stderr; returns the exit code for r. */
 int cli_fail(crm_result r, const char *what);
+/* Same, and frees what (an error string handed over by core). */
+int cli_fail_free(crm_result r, char *what);
 /* Prints usage for a subcommand and returns EX_USAGE. */
 int cli_usage(const char *text);
 /* Parses a positive id; false if it is not one. */

@@ -406,7 +406,7 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
             char *err = NULL;
             lane->db = db_conn_new(run.cfg->dsn);
             if (db_connect(lane->db, 10000, &err))
-                return cli_fail(CRM_ERR_DB_DOWN, err);
+                return cli_fail_free(CRM_ERR_DB_DOWN, err);
         }
         lane->queue = g_async_queue_new();
         lane->thread = g_thread_new("ingest-store", store_main, lane);
@@ -445,7 +445,7 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
     draw_progress(&run, true);
     double secs = (double)(g_get_monotonic_time() - run.started) / 1e6;
     if (run.fatal)
-        return cli_fail(run.fatal, run.fatal_error);
+        return cli_fail_free(run.fatal, run.fatal_error);
     double rate = secs > 0 ? run.seen / secs : 0;
     if (ctx->json) {
         cli_print_json(
@@ -508,7 +508,7 @@ int cmd_timeline(cli_ctx *ctx, int argc, char **argv)
     crm_result r =
         records_timeline(cli_db(ctx), argv[optind], (guint)limit, &out, &err);
     if (r)
-        return cli_fail(r, err);
+        return cli_fail_free(r, err);
     if (ctx->json) {
         cli_print_json(out);
         return 0;
@@ -562,7 +562,7 @@ int cmd_spool(cli_ctx *ctx, int argc, char **argv)
         spool_stats st;
         crm_result r = spool_status(cfg->spool_dir, &st, &err);
         if (r)
-            return cli_fail(r, err);
+            return cli_fail_free(r, err);
         gint64 age = st.oldest ? (gint64)time(NULL) - st.oldest : 0;
         if (ctx->json)
             cli_print_json(json_pack(
@@ -584,5 +584,5 @@ int cmd_spool(cli_ctx *ctx, int argc, char **argv)
     else
         printf("replayed: %u skipped: %u set aside: %u left: %u\n", rs.replayed,
                rs.skipped, rs.bad, rs.left);
-    return r ? cli_fail(r, err) : 0;
+    return r ? cli_fail_free(r, err) : 0;
 }

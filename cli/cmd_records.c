@@ -44,7 +44,7 @@ int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
     char *err = NULL;
     crm_result r = db_migrate(cli_db(ctx), &applied, &err);
     if (r)
-        return cli_fail(r, err);
+        return cli_fail_free(r, err);
     if (ctx->json)
         cli_print_json(json_pack("{s:i}", "applied", (int)applied));
     else
@@ -81,7 +81,7 @@ int cmd_user(cli_ctx *ctx, int argc, char **argv)
     json_t *rec = NULL;
     char *err = NULL;
     crm_result r = records_user_add(cli_db(ctx), &u, &rec, &err);
-    return r ? cli_fail(r, err) : print_record(ctx, "user", rec);
+    return r ? cli_fail_free(r, err) : print_record(ctx, "user", rec);
 }
 
 #define COMPANY_USAGE                                                          \
@@ -119,7 +119,7 @@ int cmd_company(cli_ctx *ctx, int argc, char **argv)
     json_t *rec = NULL;
     char *err = NULL;
     crm_result r = records_company_add(cli_db(ctx), &c, &rec, &err);
-    return r ? cli_fail(r, err) : print_record(ctx, "company", rec);
+    return r ? cli_fail_free(r, err) : print_record(ctx, "company", rec);
 }
 
 #define CONTACT_USAGE                                                          \
@@ -189,7 +189,7 @@ int cmd_contact(cli_ctx *ctx, int argc, char **argv)
     json_t *rec = NULL;
     char *err = NULL;
     crm_result r = records_contact_add(cli_db(ctx), &c, &rec, &err);
-    return r ? cli_fail(r, err) : print_record(ctx, "contact", rec);
+    return r ? cli_fail_free(r, err) : print_record(ctx, "contact", rec);
 }
 
 #define DEAL_USAGE                                                             \
@@ -249,7 +249,7 @@ int cmd_deal(cli_ctx *ctx, int argc, char **argv)
     json_t *rec = NULL;
     char *err = NULL;
     crm_result r = records_deal_add(cli_db(ctx), &d, &rec, &err);
-    return r ? cli_fail(r, err) : print_record(ctx, "deal", rec);
+    return r ? cli_fail_free(r, err) : print_record(ctx, "deal", rec);
 }
 
 int cmd_import(cli_ctx *ctx, int argc, char **argv)
@@ -270,7 +270,7 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
     if (f != stdin)
         fclose(f);
     if (r)
-        return cli_fail(r, err);
+        return cli_fail_free(r, err);
     for (guint i = 0; i < problems->len; i++)
         fprintf(stderr, "crmgate: %s: %s\n", argv[2],
                 (char *)g_ptr_array_index(problems, i));
@@ -314,7 +314,7 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
     char *err = NULL;
     crm_result r = records_export_contacts(cli_db(ctx), &arr, &err);
     if (r)
-        return cli_fail(r, err);
+        return cli_fail_free(r, err);
     if (ctx->json) {
         cli_print_json(arr);
         return 0;

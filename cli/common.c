@@ -16,6 +16,7 @@ crm_config *cli_config(cli_ctx *ctx)
     char *err = NULL;
     if (config_load(path, &ctx->cfg, &err)) {
         fprintf(stderr, "crmgate: %s\n", err);
+        g_free(err);
         exit(EX_CONFIG);
     }
     return ctx->cfg;
@@ -30,6 +31,7 @@ db_conn *cli_db(cli_ctx *ctx)
     char *err = NULL;
     if (db_connect(ctx->db, 10000, &err)) {
         fprintf(stderr, "crmgate: %s\n", err);
+        g_free(err);
         exit(EX_UNAVAILABLE);
     }
     return ctx->db;
@@ -67,6 +69,13 @@ int cli_fail(crm_result r, const char *what)
         return EX_SOFTWARE;
     }
     return EX_SOFTWARE;
+}
+
+int cli_fail_free(crm_result r, char *what)
+{
+    int rc = cli_fail(r, what);
+    g_free(what);
+    return rc;
 }
 
 int cli_usage(const char *text)

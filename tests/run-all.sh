@@ -111,5 +111,15 @@ if stack_up; then
 else
     failed=$((failed + 1))
 fi
+# Daemons report sanitizer findings (make asan) in their logs, some only at
+# exit: stop the stack first, then look.
+scripts/stack stop >/dev/null 2>&1
+if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' \
+    "$CRMGATE_VAR"/log/*.log 2>/dev/null; then
+    echo "  not ok - sanitizer reports in the daemon logs above"
+    failed=$((failed + 1))
+else
+    passed=$((passed + 1))
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
