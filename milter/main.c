@@ -3,6 +3,7 @@
  * libmilter's loop. Everything with logic lives in core/ and capture.c.
  */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,15 @@ int main(int argc, char **argv)
     if (smfi_opensocket(1) != MI_SUCCESS)
         log_fatal(EX_UNAVAILABLE, "milter: cannot listen on %s", sock);
 
+    /* libmilter waits for SIGTERM, SIGINT and SIGHUP in a thread of its
+       own (sigwait): block them before starting any thread, or one of ours
+       would take the signal and the process would die uncleanly. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     GThread *replay = milter_replay_start();
     log_info("milter: started version=%s socket=%s spool=%s budget_ms=%u",
              CRM_VERSION, sock, cfg->spool_dir, cfg->db_time_budget_ms);

@@ -218,4 +218,13 @@ check_eq "large body: milter logged it as stored" stored \
 check "milter still alive after the layer (pid $PID)" alive "$PID"
 check_eq "no message of this run spooled or lost" 0 \
     "$(grep -a "capture queue_id=[A-Z0-9]*$RUN " "$MLOG" | grep -Ecv ' stored row=')"
+
+# SIGTERM stops the milter cleanly (sessions end, threads join, a last log
+# line), within the 10 s the stack allows before SIGKILL.
+kill -TERM "$PID"
+for _ in $(seq 1 60); do alive "$PID" || break; sleep 0.2; done
+check "SIGTERM: milter exited within 12 s" sh -c "! kill -0 $PID 2>/dev/null"
+check "SIGTERM: milter logged a clean stop" grep -q "milter: stopped" "$MLOG"
+"$REPO/scripts/stack" start milter >/dev/null 2>&1
+check "milter restarted for the next layer" "$REPO/scripts/stack" status milter
 exit 0
