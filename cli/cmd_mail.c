@@ -137,6 +137,7 @@ struct ingest_run {
     crm_result fatal;
     char *fatal_error;
     guint total; /* messages expected, 0 if unknown */
+    bool analyze_pending; /* refresh planner statistics after batch one */
     bool progress;
     gint64 started, last_draw;
 };
@@ -214,7 +215,22 @@ static gpointer store_main(gpointer data)
         }
         lane->queued--;
         g_cond_broadcast(&run->room);
+        bool analyze = r == CRM_OK && run->analyze_pending;
+        run->analyze_pending = false;
         g_mutex_unlock(&run->lock);
+        if (analyze) {
+            /* Into a young database, the first batch changes the tables
+               more than their statistics know: the planner would keep
+               choosing scans (foreign-key checks included) that grow with
+               every row. One ANALYZE fixes that for the rest of the run. */
+            char *aerr = NULL;
+            if (db_exec(lane->db, 0,
+                        "ANALYZE messages, message_participants, "
+                        "message_links, capture_events",
+                        0, NULL, &aerr))
+                fprintf(stderr, "\ncrmgate: ingest: analyze: %s\n", aerr);
+            g_free(aerr);
+        }
         g_free(err);
         batch_free(b);
     }
@@ -397,6 +413,15 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
     g_cond_init(&run.room);
     run.progress = isatty(STDERR_FILENO) && !ctx->json;
     run.started = g_get_monotonic_time();
+    json_t *rows = NULL;
+    char *qerr = NULL;
+    if (records_query_json(cli_db(ctx),
+                           "SELECT to_jsonb(reltuples) FROM pg_class WHERE "
+                           "oid = 'messages'::regclass",
+                           0, NULL, &rows, &qerr) == CRM_OK)
+        run.analyze_pending = json_number_value(rows) < 50000;
+    json_decref(rows);
+    g_free(qerr);
     for (guint i = 0; i < INGEST_LANES; i++) {
         ingest_lane *lane = &run.lanes[i];
         lane->run = &run;

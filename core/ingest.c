@@ -255,7 +255,6 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
             g_autofree char *d = g_date_time_format_iso8601(msg->date);
             json_object_set_new(doc, "date", json_string(d));
         }
-        json_object_set_new(doc, "text", json_string(msg->text));
         json_object_set_new(doc, "text_truncated",
                             json_boolean(msg->text_truncated));
         g_autofree char *snippet = message_snippet(msg, SNIPPET_CHARS);
@@ -440,10 +439,10 @@ crm_result ingest_store(db_conn *db, guint timeout_ms, const ingest_plan *plan,
     if (r)
         return r;
     g_autofree char *doc = json_dumps(plan->doc, JSON_COMPACT);
-    const char *p[] = {doc};
+    const char *p[] = {doc, msg->text};
     PGresult *res = NULL;
-    r = db_query(db, timeout_ms, "SELECT crm_capture($1::jsonb)", 1, p, NULL,
-                 NULL, &res, error_r);
+    r = db_query(db, timeout_ms, "SELECT crm_capture($1::jsonb, $2::text)", 2,
+                 p, NULL, NULL, &res, error_r);
     if (r)
         return r;
     json_t *o = parse_json_result(res, error_r);
@@ -473,7 +472,14 @@ crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
             json_decref(docs);
             return r;
         }
-        json_array_append(docs, plans[i]->doc);
+        /* The batch form carries the text inside each document; the
+           parser already made it valid UTF-8, so no second check. */
+        json_t *doc = json_copy(plans[i]->doc);
+        json_object_set_new(doc, "text",
+                            json_stringn_nocheck(msgs[i]->text,
+                                                 strlen(msgs[i]->text)));
+        json_object_set_new(doc, "want_links", json_false());
+        json_array_append_new(docs, doc);
     }
     if (json_array_size(docs) == 0) {
         json_decref(docs);
@@ -483,8 +489,19 @@ crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
     json_decref(docs);
     const char *p[] = {text};
     PGresult *res = NULL;
-    r = db_query(db, timeout_ms, "SELECT * FROM crm_capture_batch($1::jsonb)",
-                 1, p, NULL, NULL, &res, error_r);
+    /* Fast path first: one plain transaction. If any document fails, the
+       whole batch rolled back; store it again with one subtransaction per
+       document, so the failing ones are reported and the others kept. */
+    r = db_query(db, timeout_ms,
+                 "SELECT * FROM crm_capture_batch($1::jsonb, false)", 1, p,
+                 NULL, NULL, &res, error_r);
+    if (r == CRM_ERR_DB) {
+        g_free(*error_r);
+        *error_r = NULL;
+        r = db_query(db, timeout_ms,
+                     "SELECT * FROM crm_capture_batch($1::jsonb, true)", 1, p,
+                     NULL, NULL, &res, error_r);
+    }
     free(text);
     if (r)
         return r;

@@ -83,9 +83,12 @@ char *message_int_clean_text(const char *s, gssize len, gsize max, bool *cut_r)
     if (n == 0)
         return g_strdup("");
     GString *nonul = g_string_sized_new(n);
-    for (gsize i = 0; i < n; i++)
-        if (s[i] != '\0')
-            g_string_append_c(nonul, s[i]);
+    for (const char *p = s, *end = s + n; p < end;) {
+        const char *nul = memchr(p, '\0', (size_t)(end - p));
+        const char *stop = nul != NULL ? nul : end;
+        g_string_append_len(nonul, p, stop - p);
+        p = stop + (nul != NULL);
+    }
     char *v = g_utf8_make_valid(nonul->str, (gssize)nonul->len);
     g_string_free(nonul, TRUE);
     gsize vlen = strlen(v);
@@ -491,15 +494,24 @@ static void read_headers(parse_ctx *ctx, GMimeMessage *m)
 
 /* ---- digest ---- */
 
+void message_int_sha256_hex(const crypto_hash_sha256_state *st, char out[65])
+{
+    crypto_hash_sha256_state copy = *st;
+    unsigned char bin[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&copy, bin);
+    sodium_bin2hex(out, 65, bin, sizeof(bin));
+}
+
 typedef struct {
-    GChecksum *running;   /* everything fed so far */
-    GChecksum *committed; /* up to the last non-space body byte */
+    crypto_hash_sha256_state running;   /* everything fed so far */
+    crypto_hash_sha256_state committed; /* up to the last non-space byte */
     bool in_headers;
     gsize line_len; /* header line length, CRs not counted */
     bool pending_cr;
 } digest_state;
 
-static void digest_header(GChecksum *sum, GMimeObject *obj, const char *name)
+static void digest_header(crypto_hash_sha256_state *sum, GMimeObject *obj,
+                          const char *name)
 {
     GMimeHeaderList *hl =
         obj != NULL ? g_mime_object_get_header_list(obj) : NULL;
@@ -513,10 +525,10 @@ static void digest_header(GChecksum *sum, GMimeObject *obj, const char *name)
             if (*p != '\r' && *p != '\n')
                 g_string_append_c(v, *p);
         g_strstrip(v->str);
-        g_checksum_update(sum, (const guchar *)v->str, (gssize)strlen(v->str));
+        crypto_hash_sha256_update(sum, (const guchar *)v->str, strlen(v->str));
         g_string_free(v, TRUE);
     }
-    g_checksum_update(sum, (const guchar *)"\n", 1);
+    crypto_hash_sha256_update(sum, (const guchar *)"\n", 1);
 }
 
 /* Feeds one chunk of raw input; body bytes go in with CRLF as LF. */
@@ -549,13 +561,12 @@ static void digest_feed(digest_state *d, const char *buf, gsize n, char *tmp)
     while (last > 0 && g_ascii_isspace(tmp[last - 1]))
         last--;
     if (last > 0) {
-        g_checksum_update(d->running, (const guchar *)tmp, (gssize)last);
-        g_checksum_free(d->committed);
-        d->committed = g_checksum_copy(d->running);
+        crypto_hash_sha256_update(&d->running, (const guchar *)tmp, last);
+        d->committed = d->running;
     }
     if (o > last)
-        g_checksum_update(d->running, (const guchar *)tmp + last,
-                          (gssize)(o - last));
+        crypto_hash_sha256_update(&d->running, (const guchar *)tmp + last,
+                                  o - last);
 }
 
 /* Reads stream from start to its end for raw_size and the digest. */
@@ -564,15 +575,16 @@ static crm_result digest_pass(crm_message *msg, GMimeStream *stream,
 {
     if (g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET) != start)
         return CRM_ERR_IO;
-    digest_state d = {.running = g_checksum_new(G_CHECKSUM_SHA256),
-                      .in_headers = true};
+    digest_state d = {.in_headers = true};
+    crypto_hash_sha256_init(&d.running);
     const char *id = msg->message_id != NULL ? msg->message_id : "";
-    g_checksum_update(d.running, (const guchar *)id, (gssize)strlen(id));
-    g_checksum_update(d.running, (const guchar *)"\n", 1);
+    crypto_hash_sha256_update(&d.running, (const guchar *)id, strlen(id));
+    crypto_hash_sha256_update(&d.running, (const guchar *)"\n", 1);
     static const char *const names[] = {"From", "Date", "Subject"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
-        digest_header(d.running, m != NULL ? GMIME_OBJECT(m) : NULL, names[i]);
-    d.committed = g_checksum_copy(d.running);
+        digest_header(&d.running, m != NULL ? GMIME_OBJECT(m) : NULL,
+                      names[i]);
+    d.committed = d.running;
 
     char *buf = g_malloc(MSG_CHUNK);
     char *tmp = g_malloc(MSG_CHUNK + 1);
@@ -585,10 +597,7 @@ static crm_result digest_pass(crm_message *msg, GMimeStream *stream,
     }
     if (n < 0)
         r = CRM_ERR_IO;
-    g_strlcpy(msg->digest, g_checksum_get_string(d.committed),
-              sizeof(msg->digest));
-    g_checksum_free(d.running);
-    g_checksum_free(d.committed);
+    message_int_sha256_hex(&d.committed, msg->digest);
     g_free(buf);
     g_free(tmp);
     return r;

@@ -109,7 +109,7 @@ static int preferred_alternative(parse_ctx *ctx, GMimeMultipart *mp)
 
 /* Feeds decoded bytes into a hash, a size and, under the bound, a copy. */
 typedef struct {
-    GChecksum *sum;
+    crypto_hash_sha256_state sum;
     gsize size;
     gsize keep_max;
     GByteArray *keep; /* NULL once size passed keep_max */
@@ -119,7 +119,7 @@ static void sink_feed(content_sink *k, const char *data, gsize len)
 {
     if (len == 0)
         return;
-    g_checksum_update(k->sum, (const guchar *)data, len);
+    crypto_hash_sha256_update(&k->sum, (const guchar *)data, len);
     k->size += len;
     if (k->keep != NULL && k->size > k->keep_max) {
         g_byte_array_unref(k->keep);
@@ -138,11 +138,10 @@ static bool base64_char_ok(guchar c)
 static void attachment_finish(message_attachment *a, content_sink *k)
 {
     a->size = k->size;
-    g_strlcpy(a->sha256, g_checksum_get_string(k->sum), sizeof(a->sha256));
+    message_int_sha256_hex(&k->sum, a->sha256);
     if (k->keep != NULL)
         a->content = g_byte_array_free_to_bytes(k->keep);
     k->keep = NULL;
-    g_checksum_free(k->sum);
 }
 
 static message_attachment *attachment_new(GMimeObject *obj)
@@ -183,10 +182,10 @@ static void add_part_attachment(parse_ctx *ctx, GMimePart *part)
 {
     message_attachment *a = attachment_new(GMIME_OBJECT(part));
     content_sink k = {
-        .sum = g_checksum_new(G_CHECKSUM_SHA256),
         .keep_max = ctx->lim.attachment_store_max,
         .keep = g_byte_array_new(),
     };
+    crypto_hash_sha256_init(&k.sum);
     GMimeDataWrapper *w = g_mime_part_get_content(part);
     GMimeStream *src = w != NULL ? g_mime_data_wrapper_get_stream(w) : NULL;
     if (src != NULL) {

@@ -7,6 +7,9 @@
 -- never-log and internal-only policies, decided the direction, extracted
 -- capture tokens and the [ticket:...] and filtered free-mail domains.
 --
+-- body: the message text (a separate text parameter, so the milter's
+-- single capture neither escapes nor parses it as JSON); without it,
+-- doc->>'text' (the batch form).
 -- doc: {message_id, digest, direction, subject, date, text, text_truncated,
 --       snippet, size, in_reply_to, references[], warnings[],
 --       participants[{role, address, norm, name, internal}],
@@ -23,9 +26,10 @@
 -- of one message meet in the (message_id, digest) unique key: the loser of
 -- the insert waits for the winner's commit and then adds only its event.
 
-CREATE FUNCTION crm_capture(doc jsonb) RETURNS jsonb
+CREATE FUNCTION crm_capture(doc jsonb, body text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_text       text := coalesce(body, doc->>'text', '');
     v_id         bigint;
     v_new        boolean := false;
     v_msgid      text := coalesce(doc->>'message_id', '');
@@ -67,7 +71,7 @@ BEGIN
                               size, in_reply_to, refs, warnings, thread_id)
         VALUES (v_id, v_msgid, v_digest, doc->>'direction',
                 coalesce(doc->>'subject', ''), (doc->>'date')::timestamptz,
-                v_from, coalesce(doc->>'text', ''),
+                v_from, v_text,
                 coalesce((doc->>'text_truncated')::boolean, false),
                 coalesce(doc->>'snippet', ''),
                 coalesce((doc->>'size')::bigint, 0), doc->>'in_reply_to',
@@ -224,7 +228,7 @@ BEGIN
             RETURNING id INTO v_lead;
             INSERT INTO requests (subject, description, first_name, last_name,
                                   email, email_norm, lead_source_id, owner_id, lead_id)
-            SELECT coalesce(doc->>'subject', ''), left(coalesce(doc->>'text', ''), 4000),
+            SELECT coalesce(doc->>'subject', ''), left(v_text, 4000),
                    l.first_name, l.last_name, l.email, l.email_norm, v_source,
                    v_owner, l.id
               FROM leads l WHERE l.id = v_lead
@@ -258,22 +262,30 @@ BEGIN
         'id', v_id, 'new', v_new, 'thread_id', v_thread,
         'new_links', v_added, 'tokens_ignored', v_ignored,
         'lead_id', v_lead, 'request_id', v_request,
-        'links', coalesce((SELECT jsonb_agg(jsonb_build_object(
+        'links', CASE WHEN doc->'want_links' = 'false' THEN '[]'::jsonb
+                 ELSE coalesce((SELECT jsonb_agg(jsonb_build_object(
                      'type', record_type, 'id', record_id, 'reason', reason)
                      ORDER BY created_at, record_type, record_id)
-                   FROM message_links WHERE message_id = v_id), '[]'));
+                   FROM message_links WHERE message_id = v_id), '[]') END);
 END
 $$;
 
 -- Captures several documents in one transaction, one result row per
--- document in order; a failing document rolls back alone (its own
--- subtransaction) and yields {"error": "..."}.
-CREATE FUNCTION crm_capture_batch(docs jsonb) RETURNS SETOF jsonb
+-- document in order. With safe = false the batch is one plain transaction
+-- (the fast path: no subtransaction per document) and any error fails it
+-- whole; with safe = true a failing document rolls back alone (its own
+-- subtransaction) and yields {"error": "..."}. Callers try fast, then safe.
+CREATE FUNCTION crm_capture_batch(docs jsonb, safe boolean DEFAULT true)
+RETURNS SETOF jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     d jsonb;
 BEGIN
     FOR d IN SELECT value FROM jsonb_array_elements(docs) LOOP
+        IF NOT safe THEN
+            RETURN NEXT crm_capture(d);
+            CONTINUE;
+        END IF;
         BEGIN
             RETURN NEXT crm_capture(d);
         EXCEPTION WHEN OTHERS THEN

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/bench/run.sh - crmgate's benchmark (`make bench`).
 #
-# Runs a private stack under var/bench on its own ports (PostgreSQL 55462,
+# Runs a private stack under var/bench on its own ports (PostgreSQL 15462,
 # SMTP 2555, submission 2557, sink 2590, crmgate-milter inet:8894, null
 # milter inet:8895; each moved up to the next free port when taken, or set
 # by BENCH_PG_PORT, BENCH_SMTP_PORT, BENCH_SUBMISSION_PORT, BENCH_SINK_PORT,
@@ -87,7 +87,7 @@ EOF
 }
 export CRMGATE_PG_PORT CRMGATE_SMTP_PORT CRMGATE_SUBMISSION_PORT CRMGATE_SINK_PORT
 export CRMGATE_MILTER_SOCKET CRMGATE_WEB_PORT
-CRMGATE_PG_PORT=$(free_port "${BENCH_PG_PORT:-55462}") || exit 1
+CRMGATE_PG_PORT=$(free_port "${BENCH_PG_PORT:-15462}") || exit 1
 CRMGATE_SMTP_PORT=$(free_port "${BENCH_SMTP_PORT:-2555}") || exit 1
 CRMGATE_SUBMISSION_PORT=$(free_port "${BENCH_SUBMISSION_PORT:-2557}") || exit 1
 [[ $CRMGATE_SUBMISSION_PORT != "$CRMGATE_SMTP_PORT" ]] ||
