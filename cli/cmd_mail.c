@@ -136,7 +136,7 @@ struct ingest_run {
     guint seen, stored, fresh, dups, skipped, errors, parse_errors;
     crm_result fatal;
     char *fatal_error;
-    guint total; /* messages expected, 0 if unknown */
+    guint total;          /* messages expected, 0 if unknown */
     bool analyze_pending; /* refresh planner statistics after batch one */
     bool progress;
     gint64 started, last_draw;

@@ -475,9 +475,9 @@ crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
         /* The batch form carries the text inside each document; the
            parser already made it valid UTF-8, so no second check. */
         json_t *doc = json_copy(plans[i]->doc);
-        json_object_set_new(doc, "text",
-                            json_stringn_nocheck(msgs[i]->text,
-                                                 strlen(msgs[i]->text)));
+        json_object_set_new(
+            doc, "text",
+            json_stringn_nocheck(msgs[i]->text, strlen(msgs[i]->text)));
         json_object_set_new(doc, "want_links", json_false());
         json_array_append_new(docs, doc);
     }

@@ -582,8 +582,7 @@ static crm_result digest_pass(crm_message *msg, GMimeStream *stream,
     crypto_hash_sha256_update(&d.running, (const guchar *)"\n", 1);
     static const char *const names[] = {"From", "Date", "Subject"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
-        digest_header(&d.running, m != NULL ? GMIME_OBJECT(m) : NULL,
-                      names[i]);
+        digest_header(&d.running, m != NULL ? GMIME_OBJECT(m) : NULL, names[i]);
     d.committed = d.running;
 
     char *buf = g_malloc(MSG_CHUNK);

@@ -15,8 +15,8 @@
 #include "crmgate/message.h"
 
 #include <glib.h>
-#include <sodium.h>
 #include <gmime/gmime.h>
+#include <sodium.h>
 #include <stdbool.h>
 
 #define MSG_CHUNK 65536   /* bytes per streaming read */
