@@ -10,6 +10,9 @@
 #  B. PostgreSQL stopped, a few messages spooled, the milter stopped,
 #     PostgreSQL started: `crmgate spool replay` stores them and empties the
 #     spool. Mail still flows while the milter is down.
+#  C. PostgreSQL slower than the budget (a lock held on messages): the milter
+#     cancels after database.time_budget_ms, spools, the mail goes through;
+#     the replay stores it when the lock is released.
 #
 # PostgreSQL and the milter are always left running (an EXIT trap starts
 # them), since other layers may follow.
@@ -210,6 +213,37 @@ check "B: a second replay finds nothing" $PY -c '
 import json, sys
 j = json.load(open(sys.argv[1]))
 sys.exit(0 if j["replayed"] == 0 and j["left"] == 0 else 1)' "$TMP/replay2.json"
+
+# --- C. PostgreSQL slower than the time budget --------------------------------------
+# A transaction holds an exclusive lock on messages, so every capture blocks.
+# The milter must give up after database.time_budget_ms (1000 ms in the test
+# config), cancel, spool, and let the mail through at once; once the lock is
+# gone the replay stores the message.
+"$STACK" start postgres milter >/dev/null 2>&1
+C=c$(uniq_id)
+warm=$C-warm@fault.test
+send "sender-$C@fault-ext.test" "staff-$C@example.com" "$warm" "warm" >/dev/null 2>&1
+wait_for 15 has_row "$warm"
+# Holds the lock for 12 s; a capture must not wait for it.
+psql -X -q "$CRMGATE_DSN" -c "BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE;
+    SELECT pg_sleep(12); COMMIT;" >/dev/null 2>&1 &
+locker=$!
+sleep 1
+M=$C-slow@fault.test
+t0=$(date +%s.%N)
+send "sender-$C@fault-ext.test" "staff-$C@example.com" "$M" "slow database" >/dev/null 2>&1
+rc=$?
+t1=$(date +%s.%N)
+check "C: mail accepted while the database hangs" test $rc -eq 0
+secs=$($PY -c "print(round($t1 - $t0, 2))")
+echo "# C: SMTP transaction took $secs s with the database locked"
+check "C: the milter waited at most about the budget (took $secs s < 4 s)" \
+    $PY -c "import sys; sys.exit(0 if $t1 - $t0 < 4 else 1)"
+check "C: the capture was spooled (database too slow)" \
+    sh -c "grep -a 'message_id=<$M>' '$MLOG' | grep -q 'spooled'"
+wait "$locker"
+check "C: stored by the replay once the lock is gone" wait_for 30 has_row "$M"
+check_eq "C: spool empty again" 0 "$(spool_files)"
 
 # --- leave the stack as we found it ------------------------------------------------
 "$STACK" start postgres milter >/dev/null 2>&1
