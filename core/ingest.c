@@ -20,6 +20,7 @@
 #include "crmgate/log.h"
 
 #define SNIPPET_CHARS 200
+#define PG_TEXT_OID 25 /* pg_type oid of text (catalog/pg_type_d.h) */
 
 const char *ingest_verdict_name(ingest_verdict v)
 {
@@ -462,6 +463,14 @@ crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
 {
     crm_result r;
     json_t *docs = json_array();
+    /* bodies: a text[] in PostgreSQL's binary array format (ndim, flags,
+       element type, length and lower bound, then each element as a length
+       and its bytes, all in network order), so no text is escaped here or
+       parsed as JSON there. */
+    g_autoptr(GByteArray) bodies = g_byte_array_new();
+    guint nbodies = 0;
+    const guint32 head[] = {g_htonl(1), 0, g_htonl(PG_TEXT_OID), 0, g_htonl(1)};
+    g_byte_array_append(bodies, (const guint8 *)head, sizeof(head));
     for (guint i = 0; i < n; i++) {
         memset(&results[i], 0, sizeof(results[i]));
         errors_r[i] = NULL;
@@ -472,35 +481,40 @@ crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
             json_decref(docs);
             return r;
         }
-        /* The batch form carries the text inside each document; the
-           parser already made it valid UTF-8, so no second check. */
-        json_t *doc = json_copy(plans[i]->doc);
-        json_object_set_new(
-            doc, "text",
-            json_stringn_nocheck(msgs[i]->text, strlen(msgs[i]->text)));
-        json_object_set_new(doc, "want_links", json_false());
-        json_array_append_new(docs, doc);
+        json_object_set_new(plans[i]->doc, "want_links", json_false());
+        json_array_append(docs, plans[i]->doc);
+        guint32 len = (guint32)strlen(msgs[i]->text);
+        guint32 nlen = g_htonl(len);
+        g_byte_array_append(bodies, (const guint8 *)&nlen, sizeof(nlen));
+        g_byte_array_append(bodies, (const guint8 *)msgs[i]->text, len);
+        nbodies++;
     }
+    guint32 count = g_htonl(nbodies);
+    memcpy(bodies->data + 3 * sizeof(guint32), &count, sizeof(count));
     if (json_array_size(docs) == 0) {
         json_decref(docs);
         return CRM_OK;
     }
     char *text = json_dumps(docs, JSON_COMPACT);
     json_decref(docs);
-    const char *p[] = {text};
+    const char *p[] = {text, (const char *)bodies->data};
+    const int lens[] = {0, (int)bodies->len};
+    const int fmts[] = {0, 1};
     PGresult *res = NULL;
     /* Fast path first: one plain transaction. If any document fails, the
        whole batch rolled back; store it again with one subtransaction per
        document, so the failing ones are reported and the others kept. */
     r = db_query(db, timeout_ms,
-                 "SELECT * FROM crm_capture_batch($1::jsonb, false)", 1, p,
-                 NULL, NULL, &res, error_r);
+                 "SELECT * FROM crm_capture_batch($1::jsonb, $2::text[], "
+                 "false)",
+                 2, p, lens, fmts, &res, error_r);
     if (r == CRM_ERR_DB) {
         g_free(*error_r);
         *error_r = NULL;
         r = db_query(db, timeout_ms,
-                     "SELECT * FROM crm_capture_batch($1::jsonb, true)", 1, p,
-                     NULL, NULL, &res, error_r);
+                     "SELECT * FROM crm_capture_batch($1::jsonb, $2::text[], "
+                     "true)",
+                     2, p, lens, fmts, &res, error_r);
     }
     free(text);
     if (r)

@@ -271,23 +271,26 @@ END
 $$;
 
 -- Captures several documents in one transaction, one result row per
--- document in order. With safe = false the batch is one plain transaction
--- (the fast path: no subtransaction per document) and any error fails it
--- whole; with safe = true a failing document rolls back alone (its own
--- subtransaction) and yields {"error": "..."}. Callers try fast, then safe.
-CREATE FUNCTION crm_capture_batch(docs jsonb, safe boolean DEFAULT true)
+-- document in order; bodies[i] is the text of docs[i] (sent as a binary
+-- text[] parameter, so no text is ever escaped or parsed as JSON). With
+-- safe = false the batch is one plain transaction (the fast path: no
+-- subtransaction per document) and any error fails it whole; with safe =
+-- true a failing document rolls back alone (its own subtransaction) and
+-- yields {"error": "..."}. Callers try fast, then safe.
+CREATE FUNCTION crm_capture_batch(docs jsonb, bodies text[],
+                                  safe boolean DEFAULT true)
 RETURNS SETOF jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    d jsonb;
+    n integer := jsonb_array_length(docs);
 BEGIN
-    FOR d IN SELECT value FROM jsonb_array_elements(docs) LOOP
+    FOR i IN 0 .. n - 1 LOOP
         IF NOT safe THEN
-            RETURN NEXT crm_capture(d);
+            RETURN NEXT crm_capture(docs->i, bodies[i + 1]);
             CONTINUE;
         END IF;
         BEGIN
-            RETURN NEXT crm_capture(d);
+            RETURN NEXT crm_capture(docs->i, bodies[i + 1]);
         EXCEPTION WHEN OTHERS THEN
             RETURN NEXT jsonb_build_object('error', SQLERRM);
         END;
