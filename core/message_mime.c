@@ -24,8 +24,8 @@
  * content up to attachment_store_max; sizes and SHA-256 are computed
  * streaming in MSG_CHUNK pieces, so memory stays bounded for huge parts.
  * max_parts and max_depth bound the walk. Each of these cuts adds a
- * warning. File names are cut at MSG_NAME_MAX bytes and content types at
- * MSG_TYPE_MAX without a warning.
+ * warning, and so do file names cut at MSG_NAME_MAX bytes and content types
+ * cut at MSG_TYPE_MAX.
  */
 #include "message_int.h"
 
@@ -144,13 +144,17 @@ static void attachment_finish(message_attachment *a, content_sink *k)
     k->keep = NULL;
 }
 
-static message_attachment *attachment_new(GMimeObject *obj)
+static message_attachment *attachment_new(parse_ctx *ctx, GMimeObject *obj)
 {
     message_attachment *a = g_new0(message_attachment, 1);
     const char *f = object_filename(obj);
+    bool cut = false;
     if (f != NULL) {
         char *name =
-            g_strstrip(message_int_clean_text(f, -1, MSG_NAME_MAX, NULL));
+            g_strstrip(message_int_clean_text(f, -1, MSG_NAME_MAX, &cut));
+        if (cut)
+            message_int_add_warning(
+                ctx->msg, "attachment file name cut at %d bytes", MSG_NAME_MAX);
         /* keep the base name: clients send "C:\dir\file.doc" */
         const char *base = MAX(strrchr(name, '/'), strrchr(name, '\\'));
         if (base != NULL) {
@@ -171,7 +175,10 @@ static message_attachment *attachment_new(GMimeObject *obj)
         ct != NULL ? g_mime_content_type_get_mime_type(ct) : NULL;
     g_autofree char *clean =
         message_int_clean_text(mime != NULL ? mime : "application/octet-stream",
-                               -1, MSG_TYPE_MAX, NULL);
+                               -1, MSG_TYPE_MAX, &cut);
+    if (cut)
+        message_int_add_warning(ctx->msg, "content type cut at %d bytes",
+                                MSG_TYPE_MAX);
     a->content_type = g_utf8_strdown(clean, -1);
     return a;
 }
@@ -180,7 +187,7 @@ static message_attachment *attachment_new(GMimeObject *obj)
    chunk for size and SHA-256. */
 static void add_part_attachment(parse_ctx *ctx, GMimePart *part)
 {
-    message_attachment *a = attachment_new(GMIME_OBJECT(part));
+    message_attachment *a = attachment_new(ctx, GMIME_OBJECT(part));
     content_sink k = {
         .keep_max = ctx->lim.attachment_store_max,
         .keep = g_byte_array_new(),
@@ -235,7 +242,7 @@ static void add_part_attachment(parse_ctx *ctx, GMimePart *part)
 static void add_message_attachment(parse_ctx *ctx, GMimeMessagePart *mp,
                                    GMimeMessage *inner)
 {
-    message_attachment *a = attachment_new(GMIME_OBJECT(mp));
+    message_attachment *a = attachment_new(ctx, GMIME_OBJECT(mp));
     GMimeStream *null = g_mime_stream_null_new();
     GMimeStream *fs = g_mime_stream_filter_new(null);
     GMimeFilter *ck = g_mime_filter_checksum_new(G_CHECKSUM_SHA256);

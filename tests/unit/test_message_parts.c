@@ -291,6 +291,26 @@ static void test_big_message(void)
 
 /* ---- output ---- */
 
+static void test_long_filename(void)
+{
+    g_autofree char *longname = g_strnfill(2000, 'n');
+    g_autofree char *text = g_strdup_printf(
+        "From: a@b.test\r\nSubject: long name\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+        "--B\r\nContent-Type: text/plain\r\n\r\nbody\r\n"
+        "--B\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Disposition: attachment; filename=\"%s.bin\"\r\n\r\n"
+        "data\r\n--B--\r\n",
+        longname);
+    crm_message *m = parse(text);
+    g_assert_cmpuint(m->attachments->len, ==, 1);
+    const message_attachment *a = g_ptr_array_index(m->attachments, 0);
+    g_assert_nonnull(a->filename);
+    g_assert_cmpuint(strlen(a->filename), <=, 1024);
+    g_assert_true(has_warning(m, "file name cut"));
+    message_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -301,5 +321,6 @@ int main(int argc, char **argv)
     g_test_add_func("/message/nested-message", test_nested_message);
     g_test_add_func("/message/part-limits", test_part_limits);
     g_test_add_func("/message/big-message", test_big_message);
+    g_test_add_func("/message/long-filename", test_long_filename);
     return g_test_run();
 }
