@@ -286,11 +286,32 @@ static crm_result replay_one(const crm_config *cfg, db_conn *db, int fd,
     return r;
 }
 
+/* Removes temporary files a crash left behind (older than an hour: a
+   spool write in progress is never that old). */
+static void remove_stale_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    while ((e = readdir(d))) {
+        if (!g_str_has_prefix(e->d_name, "tmp-"))
+            continue;
+        g_autofree char *p = g_build_filename(dir, e->d_name, NULL);
+        struct stat sb;
+        if (stat(p, &sb) == 0 && now - sb.st_mtime > 3600 && unlink(p) == 0)
+            log_warn("spool: removed stale temporary file=%s", e->d_name);
+    }
+    closedir(d);
+}
+
 crm_result spool_replay(const crm_config *cfg, db_conn *db,
                         spool_replay_stats *st, char **error_r)
 {
     memset(st, 0, sizeof(*st));
     const char *dir = cfg->spool_dir;
+    remove_stale_tmp(dir);
     GPtrArray *names = list_files(dir, error_r);
     if (!names)
         return CRM_ERR_IO;
