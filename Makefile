@@ -39,6 +39,8 @@ BINS := $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate \
         $(BUILD)/tests/null-milter
 
 .PHONY: all deps test unit bench asan valgrind lint fuzz run install clean
+# Keep intermediate objects (test and fuzz objects are built by chained rules).
+.SECONDARY:
 
 all: $(BINS) $(UNIT_BIN)
 
