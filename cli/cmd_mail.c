@@ -188,7 +188,7 @@ static gpointer store_main(gpointer data)
         if (g_atomic_int_get(&run->fatal) == CRM_OK)
             r = ingest_store_batch(lane->db, 0, b->plans,
                                    (const crm_message *const *)b->msgs, b->n,
-                                   res, errs, &err);
+                                   false, res, errs, &err);
         g_mutex_lock(&run->lock);
         if (r && r != CRM_ERR_INTERNAL && run->fatal == CRM_OK) {
             run->fatal = r;

@@ -99,7 +99,7 @@ static int validate_addresses(cfg_t *cfg, cfg_opt_t *opt)
 static cfg_opt_t database_opts[] = {
     CFG_STR("dsn", "", CFGF_NONE),
     CFG_INT("time_budget_ms", 2000, CFGF_NONE),
-    CFG_INT("pool_size", 8, CFGF_NONE),
+    CFG_INT("pool_size", 2, CFGF_NONE),
     CFG_END(),
 };
 
@@ -291,7 +291,7 @@ crm_config *config_new_defaults(void)
     cfg->dir = g_strdup(".");
     cfg->dsn = g_strdup(DEFAULT_DSN);
     cfg->db_time_budget_ms = 2000;
-    cfg->db_pool_size = 8;
+    cfg->db_pool_size = 2;
     cfg->internal_domains = string_set_new();
     cfg->capture_local = g_strdup("crm");
     cfg->capture_domain = g_strdup("");

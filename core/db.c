@@ -1,5 +1,5 @@
 /*
- * db.c - libpq with deadlines, a small connection pool, and migrations.
+ * db.c - libpq with deadlines.
  *
  * Connection and queries use libpq's non-blocking interface with poll(), so
  * a database that hangs costs at most the caller's budget. On a timeout the
@@ -18,12 +18,6 @@ struct db_conn {
     char *dsn;
     PGconn *pg;
     char sqlstate[6];
-};
-
-struct db_pool {
-    char *dsn;
-    GAsyncQueue *idle; /* db_conn * */
-    guint size;
 };
 
 db_conn *db_conn_new(const char *dsn)
@@ -262,38 +256,3 @@ crm_result db_exec(db_conn *c, guint timeout_ms, const char *sql, int n,
     return r;
 }
 
-db_pool *db_pool_new(const char *dsn, guint size)
-{
-    db_pool *p = g_new0(db_pool, 1);
-    p->dsn = g_strdup(dsn);
-    p->size = size;
-    p->idle = g_async_queue_new();
-    for (guint i = 0; i < size; i++)
-        g_async_queue_push(p->idle, db_conn_new(dsn));
-    return p;
-}
-
-void db_pool_free(db_pool **poolp)
-{
-    db_pool *p = *poolp;
-    if (!p)
-        return;
-    db_conn *c;
-    while ((c = g_async_queue_try_pop(p->idle)))
-        db_conn_free(&c);
-    g_async_queue_unref(p->idle);
-    g_free(p->dsn);
-    g_free(p);
-    *poolp = NULL;
-}
-
-db_conn *db_pool_take(db_pool *pool, guint timeout_ms)
-{
-    return g_async_queue_timeout_pop(pool->idle, (guint64)timeout_ms * 1000);
-}
-
-void db_pool_give(db_pool *pool, db_conn *conn)
-{
-    if (conn)
-        g_async_queue_push(pool->idle, conn);
-}

@@ -458,8 +458,8 @@ crm_result ingest_store(db_conn *db, guint timeout_ms, const ingest_plan *plan,
 crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
                               ingest_plan *const *plans,
                               const crm_message *const *msgs, guint n,
-                              ingest_result *results, char **errors_r,
-                              char **error_r)
+                              bool want_links, ingest_result *results,
+                              char **errors_r, char **error_r)
 {
     crm_result r;
     json_t *docs = json_array();
@@ -481,7 +481,8 @@ crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
             json_decref(docs);
             return r;
         }
-        json_object_set_new(plans[i]->doc, "want_links", json_false());
+        json_object_set_new(plans[i]->doc, "want_links",
+                            json_boolean(want_links));
         json_array_append(docs, plans[i]->doc);
         guint32 len = (guint32)strlen(msgs[i]->text);
         guint32 nlen = g_htonl(len);

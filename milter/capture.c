@@ -2,12 +2,22 @@
  * capture.c - what the milter does with a finished message, and the spool
  * replay thread.
  *
- * At end of message: parse (memory or spill file), plan, and store within
- * database.time_budget_ms. Any failure (no free connection in time, the
- * database down or slow, an SQL error) writes the raw message with its
- * envelope to the fsync'd spool instead; mail flow is never blocked. After a
- * database failure we stop trying for a few seconds (a circuit breaker), so
- * a dead database costs each message one spool write, not one timeout.
+ * At end of message: parse (memory or spill file), plan, and hand the plan
+ * to the writers; wait for the result at most database.time_budget_ms. Any
+ * failure (the database down or slow, an SQL error) writes the raw message
+ * with its envelope to the fsync'd spool instead; mail flow is never
+ * blocked. After a database failure we stop trying for a few seconds (a
+ * circuit breaker), so a dead database costs each message one spool write,
+ * not one timeout.
+ *
+ * Writers: database.pool_size threads, each with its own connection, take
+ * every capture waiting in the queue (up to WRITER_BATCH) and store them in
+ * one crm_capture_batch() call, one transaction. Under load, sessions that
+ * finish together share a round trip and a commit (group commit done by
+ * the application); with one message in flight it is a batch of one. A
+ * waiter that gives up marks its job abandoned and spools; the writer then
+ * frees the job when it is done with it (the capture may still be stored,
+ * and the replay then only adds a capture event).
  */
 #include <errno.h>
 #include <string.h>
@@ -91,6 +101,113 @@ static char *spool(milter_msg *m, const ingest_envelope *env, const char *why)
     return out;
 }
 
+#define WRITER_BATCH 32
+
+/* One capture handed to the writers. Owned by the waiter until it gives
+   up (abandoned), then by the writer. */
+typedef struct {
+    ingest_plan *plan;
+    crm_message *msg;
+    crm_result r;
+    char *err;
+    ingest_result res;
+    bool done;      /* under jobs_lock */
+    bool abandoned; /* under jobs_lock */
+} capture_job;
+
+static GAsyncQueue *jobs; /* capture_job *, or the stop marker */
+static GMutex jobs_lock;
+static GCond jobs_done;
+static GThread **writers;
+static guint n_writers;
+static char writer_stop; /* its address is the stop marker */
+
+static void job_free(capture_job *job)
+{
+    ingest_plan_free(&job->plan);
+    message_free(&job->msg);
+    ingest_result_clear(&job->res);
+    g_free(job->err);
+    g_free(job);
+}
+
+static gpointer writer_main(gpointer data)
+{
+    (void)data;
+    const crm_config *cfg = milter_g.cfg;
+    db_conn *db = db_conn_new(cfg->dsn);
+    for (;;) {
+        capture_job *batch[WRITER_BATCH];
+        ingest_plan *plans[WRITER_BATCH];
+        const crm_message *msgs[WRITER_BATCH];
+        ingest_result results[WRITER_BATCH];
+        char *errs[WRITER_BATCH];
+        guint n = 0;
+        bool stop = false;
+        gpointer item = g_async_queue_pop(jobs);
+        while (item) {
+            if (item == &writer_stop) {
+                stop = true;
+                break;
+            }
+            batch[n] = item;
+            plans[n] = batch[n]->plan;
+            msgs[n] = batch[n]->msg;
+            if (++n == WRITER_BATCH)
+                break;
+            item = g_async_queue_try_pop(jobs);
+        }
+        if (n > 0) {
+            char *err = NULL;
+            crm_result r = ingest_store_batch(db, cfg->db_time_budget_ms,
+                                              plans, msgs, n, true, results,
+                                              errs, &err);
+            g_mutex_lock(&jobs_lock);
+            for (guint i = 0; i < n; i++) {
+                capture_job *job = batch[i];
+                if (r) {
+                    job->r = r;
+                    job->err = g_strdup(err);
+                } else if (errs[i]) {
+                    job->r = CRM_ERR_DB;
+                    job->err = errs[i];
+                } else {
+                    job->res = results[i];
+                }
+                job->done = true;
+                if (job->abandoned)
+                    job_free(job);
+            }
+            g_cond_broadcast(&jobs_done);
+            g_mutex_unlock(&jobs_lock);
+            g_free(err);
+        }
+        if (stop)
+            break;
+    }
+    db_conn_free(&db);
+    return NULL;
+}
+
+void milter_writers_start(guint n)
+{
+    jobs = g_async_queue_new();
+    n_writers = n;
+    writers = g_new0(GThread *, n);
+    for (guint i = 0; i < n; i++)
+        writers[i] = g_thread_new("capture-writer", writer_main, NULL);
+}
+
+void milter_writers_stop(void)
+{
+    for (guint i = 0; i < n_writers; i++)
+        g_async_queue_push(jobs, &writer_stop);
+    for (guint i = 0; i < n_writers; i++)
+        g_thread_join(writers[i]);
+    g_free(writers);
+    g_async_queue_unref(jobs);
+}
+
 char *milter_capture(milter_msg *m, const char *queue_id)
 {
     const crm_config *cfg = milter_g.cfg;
@@ -98,6 +215,8 @@ char *milter_capture(milter_msg *m, const char *queue_id)
     crm_message *msg = NULL;
     ingest_plan *plan = NULL;
     char *outcome = NULL;
+    char *message_id = NULL;
+    const char *direction = NULL; /* static strings */
     gint64 eom_us = g_get_monotonic_time();
     fill_envelope(&env, m, queue_id);
 
@@ -131,43 +250,57 @@ char *milter_capture(milter_msg *m, const char *queue_id)
         outcome = spool(m, &env, "database marked down");
         goto done;
     }
-    gint64 start = g_get_monotonic_time();
-    db_conn *db = db_pool_take(milter_g.pool, cfg->db_time_budget_ms);
-    if (!db) {
-        outcome = spool(m, &env, "no database connection free in time");
+    /* The job takes the message and the plan; keep what the log needs. */
+    g_free(message_id);
+    message_id = g_strdup(msg->message_id ? msg->message_id : "");
+    direction = plan->direction;
+    capture_job *job = g_new0(capture_job, 1);
+    job->plan = plan;
+    job->msg = msg;
+    plan = NULL;
+    msg = NULL;
+    gint64 deadline =
+        g_get_monotonic_time() + (gint64)cfg->db_time_budget_ms * 1000;
+    g_mutex_lock(&jobs_lock);
+    g_async_queue_push(jobs, job);
+    while (!job->done && g_cond_wait_until(&jobs_done, &jobs_lock, deadline))
+        ;
+    if (!job->done) {
+        job->abandoned = true;
+        g_mutex_unlock(&jobs_lock);
+        outcome = spool(m, &env, "database slower than the time budget");
         goto done;
     }
-    gint64 left_ms =
-        cfg->db_time_budget_ms - (g_get_monotonic_time() - start) / 1000;
-    ingest_result res;
-    char *err = NULL;
-    r = ingest_store(db, (guint)MAX(left_ms, 10), plan, msg, &res, &err);
-    db_pool_give(milter_g.pool, db);
-    if (r) {
-        if (r == CRM_ERR_DB_DOWN)
+    g_mutex_unlock(&jobs_lock);
+    if (job->r) {
+        if (job->r == CRM_ERR_DB_DOWN)
             mark_db_down();
-        g_autofree char *why =
-            g_strdup_printf("%s: %s", crm_strerror(r), err ? err : "");
+        g_autofree char *why = g_strdup_printf(
+            "%s: %s", crm_strerror(job->r), job->err ? job->err : "");
         outcome = spool(m, &env, why);
-        g_free(err);
-        goto done;
+    } else {
+        const ingest_result *res = &job->res;
+        outcome = g_strdup_printf(
+            "stored row=%" G_GINT64_FORMAT " new=%s links=%s%s",
+            res->message_row, res->is_new ? "yes" : "no",
+            res->links && *res->links ? res->links : "none",
+            res->tokens_ignored ? " tokens=ignored-unknown-sender" : "");
     }
-    outcome = g_strdup_printf(
-        "stored row=%" G_GINT64_FORMAT " new=%s links=%s%s", res.message_row,
-        res.is_new ? "yes" : "no", res.links && *res.links ? res.links : "none",
-        res.tokens_ignored ? " tokens=ignored-unknown-sender" : "");
-    ingest_result_clear(&res);
+    job_free(job);
 done:;
     gint64 end_us = g_get_monotonic_time();
+    if (!message_id)
+        message_id = g_strdup(msg && msg->message_id ? msg->message_id : "");
+    if (!direction)
+        direction = plan ? plan->direction : "-";
     char *line = g_strdup_printf(
         "capture queue_id=%s message_id=<%s> direction=%s size=%" G_GSIZE_FORMAT
         " %s eom_ms=%.1f session_ms=%.1f",
-        queue_id ? queue_id : "-",
-        msg && msg->message_id ? msg->message_id : "",
-        plan ? plan->direction : "-", m->size, outcome,
+        queue_id ? queue_id : "-", message_id, direction, m->size, outcome,
         (double)(end_us - eom_us) / 1000.0,
         (double)(end_us - m->started_us) / 1000.0);
     g_free(outcome);
+    g_free(message_id);
     ingest_plan_free(&plan);
     message_free(&msg);
     return line;

@@ -86,7 +86,6 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     message_library_init();
-    milter_g.pool = db_pool_new(cfg->dsn, cfg->db_pool_size);
     g_mutex_init(&milter_g.replay_lock);
     g_cond_init(&milter_g.replay_cond);
 
@@ -111,6 +110,7 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    milter_writers_start(cfg->db_pool_size);
     GThread *replay = milter_replay_start();
     log_info("milter: started version=%s socket=%s spool=%s budget_ms=%u",
              CRM_VERSION, sock, cfg->spool_dir, cfg->db_time_budget_ms);
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
        lets sessions finish and returns. */
     int rc = smfi_main();
     milter_replay_stop(replay);
-    db_pool_free(&milter_g.pool);
+    milter_writers_stop();
     log_info("milter: stopped");
     config_free(&milter_g.cfg);
     return rc == MI_SUCCESS ? 0 : EX_SOFTWARE;

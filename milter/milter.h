@@ -42,7 +42,6 @@ typedef struct {
 /* Process-wide state, set up once in main(). */
 typedef struct {
     crm_config *cfg;
-    db_pool *pool;
     gint db_down_until_s; /* monotonic seconds: spool without trying */
     GMutex replay_lock;
     GCond replay_cond;
@@ -61,6 +60,12 @@ void milter_msg_free(milter_msg **msgp);
    one-line summary for the log (newly allocated). Never fails: every
    problem ends in the spool or in a logged reason. */
 char *milter_capture(milter_msg *msg, const char *queue_id);
+
+/* Starts n writer threads (each with its own database connection) that
+   store queued captures in batches; milter_writers_stop() drains and joins
+   them once no session can queue more. */
+void milter_writers_start(guint n);
+void milter_writers_stop(void);
 
 /* Starts the thread that replays the spool every replay_interval seconds
    while the database is reachable; stopped by milter_replay_stop(). */

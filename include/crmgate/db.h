@@ -6,7 +6,7 @@
  * query that outlives its deadline is cancelled and the connection is
  * dropped, to be re-established by the next call. Nothing here keeps
  * session state, so all of it works through pgbouncer in transaction mode.
- * A db_conn is used by one thread at a time; db_pool hands them out.
+ * A db_conn is used by one thread at a time.
  */
 #ifndef CRMGATE_DB_H
 #define CRMGATE_DB_H
@@ -46,17 +46,6 @@ crm_result db_exec_script(db_conn *conn, const char *sql, char **error_r);
 
 /* The SQLSTATE of the last SQL error on conn ("" if none). */
 const char *db_last_sqlstate(const db_conn *conn);
-
-typedef struct db_pool db_pool;
-
-/* A pool of up to size connections to dsn. */
-db_pool *db_pool_new(const char *dsn, guint size);
-void db_pool_free(db_pool **poolp);
-/* Takes a connection, waiting at most timeout_ms for one to be free;
-   NULL when none became free in time. */
-db_conn *db_pool_take(db_pool *pool, guint timeout_ms);
-/* Returns a connection taken from the pool. */
-void db_pool_give(db_pool *pool, db_conn *conn);
 
 /* Applies the migrations compiled into the binary (sql/NNNN_*.sql) that
    are not yet recorded in schema_migrations, each in its own transaction,

@@ -88,12 +88,13 @@ crm_result ingest_store(db_conn *db, guint timeout_ms, const ingest_plan *plan,
 /* Stores several LOG plans in one transaction and one round trip
    (crm_capture_batch); results[i] belongs to plans[i]. A plan that fails
    alone gets its error in errors_r[i] (newly allocated) and does not
-   disturb the others. */
+   disturb the others. want_links: fill results[i].links (costs a query per
+   message). */
 crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
                               ingest_plan *const *plans,
                               const crm_message *const *msgs, guint n,
-                              ingest_result *results, char **errors_r,
-                              char **error_r);
+                              bool want_links, ingest_result *results,
+                              char **errors_r, char **error_r);
 
 void ingest_result_clear(ingest_result *result);
 
