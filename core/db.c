@@ -255,4 +255,3 @@ crm_result db_exec(db_conn *c, guint timeout_ms, const char *sql, int n,
         PQclear(res);
     return r;
 }
-

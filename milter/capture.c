@@ -159,9 +159,9 @@ static gpointer writer_main(gpointer data)
         }
         if (n > 0) {
             char *err = NULL;
-            crm_result r = ingest_store_batch(db, cfg->db_time_budget_ms,
-                                              plans, msgs, n, true, results,
-                                              errs, &err);
+            crm_result r =
+                ingest_store_batch(db, cfg->db_time_budget_ms, plans, msgs, n,
+                                   true, results, errs, &err);
             g_mutex_lock(&jobs_lock);
             for (guint i = 0; i < n; i++) {
                 capture_job *job = batch[i];
@@ -275,8 +275,8 @@ char *milter_capture(milter_msg *m, const char *queue_id)
     if (job->r) {
         if (job->r == CRM_ERR_DB_DOWN)
             mark_db_down();
-        g_autofree char *why = g_strdup_printf(
-            "%s: %s", crm_strerror(job->r), job->err ? job->err : "");
+        g_autofree char *why = g_strdup_printf("%s: %s", crm_strerror(job->r),
+                                               job->err ? job->err : "");
         outcome = spool(m, &env, why);
     } else {
         const ingest_result *res = &job->res;
