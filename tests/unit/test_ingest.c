@@ -309,6 +309,97 @@ static void test_db_rules(void)
     ingest_result_clear(&r1);
 }
 
+/* Concurrent captures of one message: one row, one event each. */
+typedef struct {
+    const char *dsn;
+    const char *text;
+    GCond *go;
+    GMutex *lock;
+    gboolean *started;
+    gint64 row;
+    gboolean ok;
+} race_arg;
+
+static gpointer race_one(gpointer data)
+{
+    race_arg *a = data;
+    db_conn *c = db_conn_new(a->dsn);
+    char *err = NULL;
+    g_assert_cmpint(db_connect(c, 5000, &err), ==, CRM_OK);
+    crm_message *m = parse(a->text);
+    ingest_envelope env = {.source = "milter"};
+    ingest_plan *p = ingest_plan_new(cfg, &env, m);
+    g_mutex_lock(a->lock);
+    while (!*a->started)
+        g_cond_wait(a->go, a->lock);
+    g_mutex_unlock(a->lock);
+    ingest_result res;
+    a->ok = ingest_store(c, 10000, p, m, &res, &err) == CRM_OK;
+    a->row = res.message_row;
+    ingest_result_clear(&res);
+    g_free(err);
+    ingest_plan_free(&p);
+    message_free(&m);
+    db_conn_free(&c);
+    return NULL;
+}
+
+static void test_db_concurrent_dedup(void)
+{
+    if (!db) {
+        g_test_skip("CRMGATE_TEST_DSN not set");
+        return;
+    }
+    enum { N = 8 };
+    g_autofree char *mid = u("race-%s@test");
+    g_autofree char *text = g_strdup_printf(
+        "Message-ID: <%s>\r\nFrom: someone@client.test\r\n"
+        "To: alice@example.com\r\nSubject: race\r\n\r\nsame bytes\r\n",
+        mid);
+    GCond go;
+    GMutex lock;
+    gboolean started = FALSE;
+    g_cond_init(&go);
+    g_mutex_init(&lock);
+    race_arg args[N];
+    GThread *threads[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = (race_arg){.dsn = g_getenv("CRMGATE_TEST_DSN"),
+                             .text = text,
+                             .go = &go,
+                             .lock = &lock,
+                             .started = &started};
+        threads[i] = g_thread_new("race", race_one, &args[i]);
+    }
+    g_usleep(200000); /* all connected and waiting */
+    g_mutex_lock(&lock);
+    started = TRUE;
+    g_cond_broadcast(&go);
+    g_mutex_unlock(&lock);
+    for (int i = 0; i < N; i++)
+        g_thread_join(threads[i]);
+    for (int i = 0; i < N; i++) {
+        g_assert_true(args[i].ok);
+        g_assert_cmpint(args[i].row, ==, args[0].row);
+    }
+    const char *p[] = {mid};
+    json_t *counts = NULL;
+    char *err = NULL;
+    g_assert_cmpint(
+        records_query_json(db,
+                           "SELECT jsonb_build_array((SELECT count(*) FROM "
+                           "messages WHERE message_id = $1), (SELECT count(*) "
+                           "FROM capture_events e JOIN messages m ON m.id = "
+                           "e.message_id WHERE m.message_id = $1))",
+                           1, p, &counts, &err),
+        ==, CRM_OK);
+    g_assert_cmpint(json_integer_value(json_array_get(counts, 0)), ==, 1);
+    g_assert_cmpint(json_integer_value(json_array_get(counts, 1)), ==, N);
+    json_decref(counts);
+    g_cond_clear(&go);
+    g_mutex_clear(&lock);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -336,6 +427,7 @@ int main(int argc, char **argv)
     g_test_add_func("/ingest/direction", test_direction);
     g_test_add_func("/ingest/policy", test_policy);
     g_test_add_func("/ingest/db-rules", test_db_rules);
+    g_test_add_func("/ingest/db-concurrent-dedup", test_db_concurrent_dedup);
     int rc = g_test_run();
     db_conn_free(&db);
     config_free(&cfg);
