@@ -91,3 +91,15 @@ CREATE TABLE capture_events (
     captured_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX capture_events_message_idx ON capture_events (message_id);
+
+-- A thread is named by the row id of its first message (messages.thread_id,
+-- decided by crm_capture from In-Reply-To and References); this view lists
+-- them for reports and the web view.
+CREATE VIEW threads AS
+SELECT thread_id AS id,
+       (array_agg(subject ORDER BY coalesce(sent_at, captured_at), id))[1] AS subject,
+       min(coalesce(sent_at, captured_at)) AS started_at,
+       max(coalesce(sent_at, captured_at)) AS last_at,
+       count(*) AS messages
+  FROM messages
+ GROUP BY thread_id;
