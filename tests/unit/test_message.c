@@ -6,33 +6,12 @@
  */
 #include "crmgate/html_text.h"
 #include "crmgate/message.h"
+#include "message_test.h"
 
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-static crm_message *parse_lim(const char *text, const message_limits *lim)
-{
-    crm_message *msg = NULL;
-    crm_result r = message_parse_bytes(text, strlen(text), lim, &msg);
-    g_assert_cmpint(r, ==, CRM_OK);
-    g_assert_nonnull(msg);
-    return msg;
-}
-
-static crm_message *parse(const char *text)
-{
-    return parse_lim(text, NULL);
-}
-
-static bool has_warning(const crm_message *msg, const char *part)
-{
-    for (guint i = 0; i < msg->warnings->len; i++)
-        if (strstr(g_ptr_array_index(msg->warnings, i), part) != NULL)
-            return true;
-    return false;
-}
 
 static const message_addr *addr_at(GPtrArray *list, guint i)
 {
