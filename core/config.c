@@ -98,6 +98,7 @@ static int validate_addresses(cfg_t *cfg, cfg_opt_t *opt)
 
 static cfg_opt_t database_opts[] = {
     CFG_STR("dsn", "", CFGF_NONE),
+    CFG_STR("milter_dsn", "", CFGF_NONE),
     CFG_INT("time_budget_ms", 2000, CFGF_NONE),
     CFG_INT("pool_size", 2, CFGF_NONE),
     CFG_END(),
@@ -290,6 +291,7 @@ crm_config *config_new_defaults(void)
     cfg->path = g_strdup("");
     cfg->dir = g_strdup(".");
     cfg->dsn = g_strdup(DEFAULT_DSN);
+    cfg->milter_dsn = g_strdup(DEFAULT_DSN);
     cfg->db_time_budget_ms = 2000;
     cfg->db_pool_size = 2;
     cfg->internal_domains = string_set_new();
@@ -371,6 +373,14 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
         cfg->dsn = g_strdup(cfg_getstr(db, "dsn"));
     else
         cfg->dsn = g_strdup(DEFAULT_DSN);
+    env = g_getenv("CRMGATE_MILTER_DSN");
+    g_free(cfg->milter_dsn);
+    if (env && *env)
+        cfg->milter_dsn = g_strdup(env);
+    else if (*cfg_getstr(db, "milter_dsn"))
+        cfg->milter_dsn = g_strdup(cfg_getstr(db, "milter_dsn"));
+    else
+        cfg->milter_dsn = g_strdup(cfg->dsn);
     cfg->db_time_budget_ms = (guint)cfg_getint(db, "time_budget_ms");
     cfg->db_pool_size = (guint)cfg_getint(db, "pool_size");
 
@@ -537,6 +547,7 @@ void config_free(crm_config **cfgp)
     g_free(cfg->path);
     g_free(cfg->dir);
     g_free(cfg->dsn);
+    g_free(cfg->milter_dsn);
     g_hash_table_destroy(cfg->internal_domains);
     g_free(cfg->capture_local);
     g_free(cfg->capture_domain);

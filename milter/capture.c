@@ -135,7 +135,7 @@ static gpointer writer_main(gpointer data)
 {
     (void)data;
     const crm_config *cfg = milter_g.cfg;
-    db_conn *db = db_conn_new(cfg->dsn);
+    db_conn *db = db_conn_new(cfg->milter_dsn);
     for (;;) {
         capture_job *batch[WRITER_BATCH];
         ingest_plan *plans[WRITER_BATCH];
@@ -310,7 +310,7 @@ static gpointer replay_main(gpointer data)
 {
     (void)data;
     const crm_config *cfg = milter_g.cfg;
-    db_conn *db = db_conn_new(cfg->dsn);
+    db_conn *db = db_conn_new(cfg->milter_dsn);
     g_mutex_lock(&milter_g.replay_lock);
     while (!milter_g.stopping) {
         gint64 until = g_get_monotonic_time() +

@@ -7,7 +7,8 @@
  * out of range stop the program with the file and line (EX_CONFIG).
  * Relative paths are relative to the directory holding the config file.
  * Environment overrides, for the local stack and tests: CRMGATE_DSN
- * (database.dsn) and CRMGATE_SPOOL_DIR (milter.spool_dir).
+ * (database.dsn), CRMGATE_MILTER_DSN (database.milter_dsn) and
+ * CRMGATE_SPOOL_DIR (milter.spool_dir).
  */
 #ifndef CRMGATE_CONFIG_H
 #define CRMGATE_CONFIG_H
@@ -30,6 +31,7 @@ typedef struct {
 
     /* database */
     char *dsn;               /* libpq connection string */
+    char *milter_dsn;        /* the milter's (least privilege) */
     guint db_time_budget_ms; /* longest wait for the database per message */
     guint db_pool_size;      /* connections a daemon keeps open */
 
