@@ -9,6 +9,8 @@
 # the stack and ends with one line: "N passed, N failed". Exit status 1 if
 # anything failed. CRMGATE_BUILD selects the build (build/asan for make
 # asan); CRMGATE_VALGRIND=1 runs unit tests under valgrind.
+# Postfix, smtp-sink and friends live in sbin, which a minimal PATH lacks.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"

@@ -37,6 +37,8 @@
 # auto_explain.sample_rate=0.02 (plans in var/bench/log/postgres.log).
 # BENCH_SOCKETS=unix puts both milters on UNIX sockets under var/bench/run
 # instead of loopback TCP.
+# Postfix, smtp-sink and friends live in sbin, which a minimal PATH lacks.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 set -u
 T_START=$(date +%s.%N)
 REPO=$(cd "$(dirname "$0")/../.." && pwd -P)
