@@ -356,6 +356,17 @@ static crm_result load_domain_file(GHashTable *set, const char *path,
     return CRM_OK;
 }
 
+/* The environment variable when set, else the configured value when not
+   empty, else fallback (borrowed). */
+static const char *first_set(const char *env_name, const char *value,
+                             const char *fallback)
+{
+    const char *env = g_getenv(env_name);
+    if (env && *env)
+        return env;
+    return value && *value ? value : fallback;
+}
+
 static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
 {
     cfg_t *db = cfg_getsec(top, "database");
@@ -363,24 +374,12 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
     cfg_t *lim = cfg_getsec(top, "limits");
     cfg_t *mil = cfg_getsec(top, "milter");
     cfg_t *log = cfg_getsec(top, "log");
-    const char *env;
-
-    env = g_getenv("CRMGATE_DSN");
     g_free(cfg->dsn);
-    if (env && *env)
-        cfg->dsn = g_strdup(env);
-    else if (*cfg_getstr(db, "dsn"))
-        cfg->dsn = g_strdup(cfg_getstr(db, "dsn"));
-    else
-        cfg->dsn = g_strdup(DEFAULT_DSN);
-    env = g_getenv("CRMGATE_MILTER_DSN");
+    cfg->dsn =
+        g_strdup(first_set("CRMGATE_DSN", cfg_getstr(db, "dsn"), DEFAULT_DSN));
     g_free(cfg->milter_dsn);
-    if (env && *env)
-        cfg->milter_dsn = g_strdup(env);
-    else if (*cfg_getstr(db, "milter_dsn"))
-        cfg->milter_dsn = g_strdup(cfg_getstr(db, "milter_dsn"));
-    else
-        cfg->milter_dsn = g_strdup(cfg->dsn);
+    cfg->milter_dsn = g_strdup(first_set(
+        "CRMGATE_MILTER_DSN", cfg_getstr(db, "milter_dsn"), cfg->dsn));
     cfg->db_time_budget_ms = (guint)cfg_getint(db, "time_budget_ms");
     cfg->db_pool_size = (guint)cfg_getint(db, "pool_size");
 
@@ -450,9 +449,8 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
     g_free(cfg->milter_socket);
     cfg->milter_socket = g_strdup(cfg_getstr(mil, "socket"));
     g_free(cfg->spool_dir);
-    env = g_getenv("CRMGATE_SPOOL_DIR");
-    cfg->spool_dir =
-        resolve_path(cfg, env && *env ? env : cfg_getstr(mil, "spool_dir"));
+    cfg->spool_dir = resolve_path(
+        cfg, first_set("CRMGATE_SPOOL_DIR", cfg_getstr(mil, "spool_dir"), ""));
     cfg->replay_interval_s = (guint)cfg_getint(mil, "replay_interval");
     cfg->milter_timeout_s = (guint)cfg_getint(mil, "timeout");
 
