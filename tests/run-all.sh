@@ -21,8 +21,11 @@ export CRMGATE_VAR=$REPO/var/test
 export CRMGATE_CONFIG=$REPO/tests/crmgate-test.conf
 # Ports below 32768: outside the kernel's ephemeral range, so a busy machine's
 # client connections can never hold them.
-export CRMGATE_PG_PORT=15442 CRMGATE_SMTP_PORT=2535 CRMGATE_SUBMISSION_PORT=2597
-export CRMGATE_SINK_PORT=2570 CRMGATE_MILTER_SOCKET=inet:8892@127.0.0.1
+# CRMGATE_TEST_PORT_OFFSET moves them all, so two checkouts can test at once.
+o=${CRMGATE_TEST_PORT_OFFSET:-0}
+export CRMGATE_PG_PORT=$((15442 + o)) CRMGATE_SMTP_PORT=$((2535 + o))
+export CRMGATE_SUBMISSION_PORT=$((2597 + o)) CRMGATE_SINK_PORT=$((2570 + o))
+export CRMGATE_MILTER_SOCKET=inet:$((8892 + o))@127.0.0.1
 export CRMGATE_INTERNAL_DOMAINS="example.com staff.example.org"
 export CRMGATE_CAPTURE_DOMAIN=crm.example.com
 export CRMGATE_CORPUS=${CRMGATE_CORPUS:-$REPO/../shared/corpus}
