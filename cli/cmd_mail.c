@@ -578,9 +578,11 @@ int cmd_timeline(cli_ctx *ctx, int argc, char **argv)
 
 int cmd_spool(cli_ctx *ctx, int argc, char **argv)
 {
-    if (argc != 2 ||
+    bool bad = argc == 3 && strcmp(argv[1], "replay") == 0 &&
+               strcmp(argv[2], "--bad") == 0;
+    if ((argc != 2 && !bad) ||
         (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "replay") != 0))
-        return cli_usage("spool status|replay");
+        return cli_usage("spool status|replay [--bad]");
     crm_config *cfg = cli_config(ctx);
     char *err = NULL;
     if (strcmp(argv[1], "status") == 0) {
@@ -600,12 +602,21 @@ int cmd_spool(cli_ctx *ctx, int argc, char **argv)
                    cfg->spool_dir, st.files, st.bytes, age, st.bad);
         return 0;
     }
+    /* --bad: entries set aside go back into the journal and are tried
+       again (after a fix or a migrate). */
+    guint moved = 0;
+    if (bad) {
+        crm_result r = spool_unbad(cfg->spool_dir, &moved, &err);
+        if (r)
+            return cli_fail_free(r, err);
+    }
     spool_replay_stats rs;
     crm_result r = spool_replay(cfg, cli_db(ctx), &rs, &err);
     if (ctx->json)
-        cli_print_json(json_pack("{s:i,s:i,s:i,s:i}", "replayed",
+        cli_print_json(json_pack("{s:i,s:i,s:i,s:i,s:i}", "replayed",
                                  (int)rs.replayed, "skipped", (int)rs.skipped,
-                                 "bad", (int)rs.bad, "left", (int)rs.left));
+                                 "bad", (int)rs.bad, "left", (int)rs.left,
+                                 "unbad", (int)moved));
     else
         printf("replayed: %u skipped: %u set aside: %u left: %u\n", rs.replayed,
                rs.skipped, rs.bad, rs.left);

@@ -34,7 +34,7 @@ static const char usage_text[] =
     "                                  directory of .eml, mbox)\n"
     "  timeline ADDRESS|contact:ID|company:ID|deal:ID|lead:ID|request:ID\n"
     "              [--limit N]         messages of a record, newest first\n"
-    "  spool status|replay             captures waiting for the database\n"
+    "  spool status|replay [--bad]     the capture journal: depth, age; store now\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration (default: $CRMGATE_CONFIG,\n"

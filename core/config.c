@@ -39,6 +39,10 @@ static const int_range ranges[] = {
     {"max_recipients", 1, 100000},
     {"replay_interval", 1, 86400},
     {"timeout", 1, 3600},
+    {"drain_timeout", 0, 3600},
+    {"parse_timeout", 1, 3600},
+    {"ingest_batch", 1, 1000},
+    {"ingest_attempts", 1, 100},
 };
 
 static int validate_int(cfg_t *cfg, cfg_opt_t *opt)
@@ -140,6 +144,10 @@ static cfg_opt_t milter_opts[] = {
     CFG_STR("spool_dir", "../var/spool", CFGF_NONE),
     CFG_INT("replay_interval", 30, CFGF_NONE),
     CFG_INT("timeout", 300, CFGF_NONE),
+    CFG_INT("drain_timeout", 30, CFGF_NONE),
+    CFG_INT("parse_timeout", 30, CFGF_NONE),
+    CFG_INT("ingest_batch", 64, CFGF_NONE),
+    CFG_INT("ingest_attempts", 3, CFGF_NONE),
     CFG_END(),
 };
 
@@ -314,6 +322,10 @@ crm_config *config_new_defaults(void)
     cfg->spool_dir = g_strdup("var/spool");
     cfg->replay_interval_s = 30;
     cfg->milter_timeout_s = 300;
+    cfg->drain_timeout_s = 30;
+    cfg->parse_timeout_s = 30;
+    cfg->ingest_batch = 64;
+    cfg->ingest_attempts = 3;
     cfg->log_level = LOG_LEVEL_INFO;
     return cfg;
 }
@@ -453,6 +465,10 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
         cfg, first_set("CRMGATE_SPOOL_DIR", cfg_getstr(mil, "spool_dir"), ""));
     cfg->replay_interval_s = (guint)cfg_getint(mil, "replay_interval");
     cfg->milter_timeout_s = (guint)cfg_getint(mil, "timeout");
+    cfg->drain_timeout_s = (guint)cfg_getint(mil, "drain_timeout");
+    cfg->parse_timeout_s = (guint)cfg_getint(mil, "parse_timeout");
+    cfg->ingest_batch = (guint)cfg_getint(mil, "ingest_batch");
+    cfg->ingest_attempts = (guint)cfg_getint(mil, "ingest_attempts");
 
     log_level_parse(cfg_getstr(log, "level"), &cfg->log_level);
     cfg->log_syslog = cfg_getbool(log, "syslog");
@@ -491,6 +507,10 @@ crm_result config_load(const char *path, crm_config **cfg_r, char **error_r)
         {"limits", "max_recipients"},
         {"milter", "replay_interval"},
         {"milter", "timeout"},
+        {"milter", "drain_timeout"},
+        {"milter", "parse_timeout"},
+        {"milter", "ingest_batch"},
+        {"milter", "ingest_attempts"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(int_opts); i++) {
         g_autofree char *name =

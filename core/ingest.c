@@ -300,9 +300,16 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
                                 (json_int_t)a->size, "sha256", a->sha256));
         }
         json_object_set_new(doc, "attachments", atts);
+        /* Envelope strings may carry 8-bit bytes: json_pack refuses
+           invalid UTF-8 (and would return NULL). */
+        g_autofree char *qid_utf8 =
+            env->queue_id ? g_utf8_make_valid(env->queue_id, -1) : NULL;
+        g_autofree char *from_utf8 =
+            env->envelope_from ? g_utf8_make_valid(env->envelope_from, -1)
+                               : NULL;
         json_t *ev = json_pack(
             "{s:s,s:s?,s:s?}", "source", env->source ? env->source : "cli",
-            "queue_id", env->queue_id, "envelope_from", env->envelope_from);
+            "queue_id", qid_utf8, "envelope_from", from_utf8);
         json_t *rcpts = json_array();
         for (guint i = 0; env->envelope_rcpts && i < env->envelope_rcpts->len &&
                           i < cfg->max_recipients;

@@ -50,6 +50,21 @@ bool log_level_parse(const char *name, log_level *level_r)
     return false;
 }
 
+const char *log_level_name(log_level level)
+{
+    switch (level) {
+    case LOG_LEVEL_DEBUG:
+        return "debug";
+    case LOG_LEVEL_INFO:
+        return "info";
+    case LOG_LEVEL_WARN:
+        return "warn";
+    case LOG_LEVEL_ERROR:
+        return "error";
+    }
+    return "info";
+}
+
 bool log_enabled(log_level level)
 {
     return level >= log_min;

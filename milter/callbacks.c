@@ -10,7 +10,10 @@
  * unlinked temporary file), total by limits.message_bytes.
  *
  * Never rejects or tempfails: every callback answers continue (or
- * no-reply), and end of message accepts whatever happened in capture.
+ * no-reply), and end of message accepts whatever happened in capture. At
+ * end of message the bytes go to the journal (milter_journal); parsing and
+ * the database come later, in the ingester process. Open connections are
+ * counted, so a SIGTERM can let them finish (main.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +54,7 @@ static milter_conn *conn_get(SMFICTX *ctx)
     if (!c) {
         c = g_new0(milter_conn, 1);
         smfi_setpriv(ctx, c);
+        g_atomic_int_inc(&milter_g.sessions);
     }
     return c;
 }
@@ -85,23 +89,23 @@ static bool spill(milter_msg *m)
 static void append(milter_msg *m, const void *p, gsize len)
 {
     const crm_config *cfg = milter_g.cfg;
-    if (m->failed)
+    if (m->cut.partial)
         return;
     if (m->size + len > cfg->message_bytes) {
-        m->body_cut = true;
+        m->cut.body_cut = true;
         len = cfg->message_bytes > m->size ? cfg->message_bytes - m->size : 0;
         if (len == 0)
             return;
     }
     if (m->spill_fd < 0 && m->size + len > cfg->body_memory_bytes &&
         !spill(m)) {
-        m->failed = true;
+        m->cut.partial = true;
         return;
     }
     if (m->spill_fd >= 0) {
         if (!io_write_all(m->spill_fd, p, len)) {
             log_error("milter: spill write failed: %s", g_strerror(errno));
-            m->failed = true;
+            m->cut.partial = true;
             return;
         }
     } else {
@@ -176,7 +180,7 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
         if (c->msg->rcpts->len < milter_g.cfg->max_recipients)
             g_ptr_array_add(c->msg->rcpts, bare_address(argv[0]));
         else
-            c->msg->rcpts_dropped++;
+            c->msg->cut.rcpts_dropped++;
     }
     return reply(c, SMFIP_NR_RCPT);
 }
@@ -189,7 +193,7 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
         return reply(c, SMFIP_NR_HDR);
     gsize nlen = strlen(name), vlen = strlen(value);
     if (m->header_bytes + nlen + vlen + 4 > milter_g.cfg->header_bytes) {
-        m->headers_cut = true;
+        m->cut.headers_cut = true;
         return reply(c, SMFIP_NR_HDR);
     }
     bool leadspc = c->negotiated & SMFIP_HDR_LEADSPC;
@@ -246,7 +250,7 @@ static sfsistat cb_eom(SMFICTX *ctx)
             log_warn("milter: cannot remove capture recipient %s", r);
     }
     g_autofree char *qid = macro(ctx, "i");
-    g_autofree char *line = milter_capture(m, qid);
+    g_autofree char *line = milter_journal(m, qid);
     log_info("%s", line);
     milter_msg_free(&c->msg);
     return SMFIS_ACCEPT;
@@ -267,6 +271,7 @@ static sfsistat cb_close(SMFICTX *ctx)
         milter_msg_free(&c->msg);
         g_free(c);
         smfi_setpriv(ctx, NULL);
+        g_atomic_int_add(&milter_g.sessions, -1);
     }
     return SMFIS_CONTINUE;
 }

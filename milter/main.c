@@ -1,6 +1,14 @@
 /*
- * main.c - crmgate-milter: arguments, configuration, logging, then
- * libmilter's loop. Everything with logic lives in core/ and capture.c.
+ * main.c - crmgate-milter: arguments, configuration, logging, the
+ * ingester child, then libmilter's loop and, on SIGTERM, the drain.
+ *
+ * Shutdown: libmilter's signal thread takes SIGTERM (or SIGINT, SIGHUP),
+ * closes the listening socket and smfi_main() returns, but the session
+ * threads go on. Postfix skips a milter whose connection breaks for the
+ * rest of that SMTP session, so we keep serving the open connections until
+ * their sessions end, at most milter.drain_timeout seconds (a second
+ * SIGTERM ends the wait), then stop the ingester and exit. Every message
+ * answered was journaled first, so nothing accepted is lost.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -14,6 +22,7 @@
 #include "crmgate/log.h"
 #include "crmgate/message.h"
 #include "milter.h"
+#include <stdbool.h>
 
 static void usage(FILE *out)
 {
@@ -23,9 +32,36 @@ static void usage(FILE *out)
             "  -p, --socket SOCKET listen here instead of milter.socket,\n"
             "                      e.g. inet:8891@127.0.0.1 or unix:/path\n"
             "  -l, --log-level L   debug, info, warn or error\n"
+            "      --ingester      run as the journal ingester (started by\n"
+            "                      crmgate-milter itself)\n"
             "  -h, --help          this text\n"
             "  -V, --version       print the version\n",
             config_default_path());
+}
+
+/* Waits until every open MTA connection has closed, at most timeout_s
+   seconds or until another stop signal arrives. */
+static void drain(guint timeout_s, const sigset_t *stop_signals)
+{
+    gint open = g_atomic_int_get(&milter_g.sessions);
+    if (open == 0)
+        return;
+    log_info("milter: stopping: serving %d open sessions for at most %u s",
+             open, timeout_s);
+    gint64 deadline = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
+    const struct timespec tick = {0, 50 * 1000 * 1000};
+    while ((open = g_atomic_int_get(&milter_g.sessions)) > 0) {
+        if (g_get_monotonic_time() >= deadline) {
+            log_warn("milter: drain timeout: closing %d open sessions", open);
+            return;
+        }
+        if (sigtimedwait(stop_signals, NULL, &tick) > 0) {
+            log_warn("milter: second stop signal: closing %d open sessions",
+                     open);
+            return;
+        }
+    }
+    log_info("milter: all sessions ended");
 }
 
 int main(int argc, char **argv)
@@ -36,9 +72,11 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"ingester", no_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     const char *path = NULL, *sock = NULL, *level = NULL;
+    bool ingester = false;
     int ch;
     while ((ch = getopt_long(argc, argv, "c:p:l:hV", opts, NULL)) != -1) {
         switch (ch) {
@@ -57,6 +95,9 @@ int main(int argc, char **argv)
         case 'V':
             printf("crmgate-milter %s\n", CRM_VERSION);
             return 0;
+        case 'I':
+            ingester = true;
+            break;
         default:
             usage(stderr);
             return EX_USAGE;
@@ -80,14 +121,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "crmgate-milter: unknown log level '%s'\n", level);
         return EX_USAGE;
     }
-    log_init("crmgate-milter", lv, cfg->log_syslog);
+    log_init(ingester ? "crmgate-ingester" : "crmgate-milter", lv,
+             cfg->log_syslog);
+    milter_g.config_path = g_canonicalize_filename(path, NULL);
+    milter_g.log_level_name = level ? level : log_level_name(lv);
+    signal(SIGPIPE, SIG_IGN);
+    if (ingester) {
+        message_library_init();
+        int rc = milter_ingester_main();
+        config_free(&milter_g.cfg);
+        g_free(milter_g.config_path);
+        return rc;
+    }
     if (!sock)
         sock = cfg->milter_socket;
-
-    signal(SIGPIPE, SIG_IGN);
-    message_library_init();
-    g_mutex_init(&milter_g.replay_lock);
-    g_cond_init(&milter_g.replay_cond);
 
     if (g_str_has_prefix(sock, "unix:") || g_str_has_prefix(sock, "local:")) {
         const char *p = strchr(sock, ':') + 1;
@@ -110,16 +157,16 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    milter_writers_start(cfg->db_pool_size);
-    GThread *replay = milter_replay_start();
-    log_info("milter: started version=%s socket=%s spool=%s budget_ms=%u",
-             CRM_VERSION, sock, cfg->spool_dir, cfg->db_time_budget_ms);
-    /* smfi_main handles SIGTERM, SIGINT and SIGHUP: it stops accepting,
-       lets sessions finish and returns. */
+    milter_ingester_start();
+    log_info("milter: started version=%s socket=%s journal=%s", CRM_VERSION,
+             sock, cfg->spool_dir);
+    /* smfi_main handles SIGTERM, SIGINT and SIGHUP: it stops accepting and
+       returns while the sessions go on. */
     int rc = smfi_main();
-    milter_replay_stop(replay);
-    milter_writers_stop();
+    drain(cfg->drain_timeout_s, &stop_signals);
+    milter_ingester_stop(10);
     log_info("milter: stopped");
     config_free(&milter_g.cfg);
+    g_free(milter_g.config_path);
     return rc == MI_SUCCESS ? 0 : EX_SOFTWARE;
 }

@@ -1,6 +1,12 @@
 /*
  * milter.h - crmgate-milter's private state: a connection context holding
- * a message context, as in OpenDKIM.
+ * a message context, as in OpenDKIM; the journal; the ingester child.
+ *
+ * Two processes: the milter itself holds Postfix's connections and does
+ * as little as possible (take bytes, journal them, answer); its child, the
+ * ingester (the same binary started with --ingester), parses the journal
+ * entries and stores them in PostgreSQL. A parser crash or hang, or a
+ * database that is down or frozen, costs neither mail flow nor captures.
  */
 #ifndef CRMGATE_MILTER_H
 #define CRMGATE_MILTER_H
@@ -10,8 +16,8 @@
 #include <stdbool.h>
 
 #include "crmgate/config.h"
-#include "crmgate/db.h"
 #include "crmgate/ingest.h"
+#include "crmgate/spool.h"
 
 /* One message in flight: envelope and bytes. The bytes (headers, blank
    line, body) live in memory up to limits.body_memory_bytes and in an
@@ -26,11 +32,8 @@ typedef struct {
     int spill_fd;    /* -1 until spilled */
     gsize size;      /* bytes kept (memory or file) */
     gsize header_bytes;
-    guint rcpts_dropped;
-    bool headers_cut;
-    bool body_cut;
+    spool_flags cut; /* what was cut while receiving */
     bool eoh_seen;
-    bool failed; /* an I/O error: capture what we have, spool it */
     gint64 started_us;
 } milter_msg;
 
@@ -42,10 +45,9 @@ typedef struct {
 /* Process-wide state, set up once in main(). */
 typedef struct {
     crm_config *cfg;
-    gint db_down_until_s; /* monotonic seconds: spool without trying */
-    GMutex replay_lock;
-    GCond replay_cond;
-    bool stopping;
+    char *config_path; /* absolute, for the ingester */
+    const char *log_level_name;
+    gint sessions; /* open MTA connections (atomic) */
 } milter_state;
 
 extern milter_state milter_g;
@@ -56,20 +58,19 @@ extern struct smfiDesc milter_desc;
 /* Frees *msgp (closing its spill file) and clears the pointer. */
 void milter_msg_free(milter_msg **msgp);
 
-/* Stores one finished message: parse, plan, database or spool. Returns a
-   one-line summary for the log (newly allocated). Never fails: every
-   problem ends in the spool or in a logged reason. */
-char *milter_capture(milter_msg *msg, const char *queue_id);
+/* Journals one finished message (fsync'd) and tells the ingester. Returns
+   the one-line summary for the log (newly allocated). Never fails the
+   mail: a journal that cannot be written is logged as a lost capture. */
+char *milter_journal(milter_msg *msg, const char *queue_id);
 
-/* Starts n writer threads (each with its own database connection) that
-   store queued captures in batches; milter_writers_stop() drains and joins
-   them once no session can queue more. */
-void milter_writers_start(guint n);
-void milter_writers_stop(void);
+/* Starts the thread that runs the ingester child and restarts it when it
+   dies (with back-off); milter_ingester_stop() ends it, waiting at most
+   wait_s seconds for the child to finish its batch. */
+void milter_ingester_start(void);
+void milter_ingester_stop(guint wait_s);
 
-/* Starts the thread that replays the spool every replay_interval seconds
-   while the database is reachable; stopped by milter_replay_stop(). */
-GThread *milter_replay_start(void);
-void milter_replay_stop(GThread *thread);
+/* The ingester process: main() calls this for --ingester. Returns the exit
+   status. */
+int milter_ingester_main(void);
 
 #endif

@@ -60,6 +60,10 @@ typedef struct {
     char *spool_dir;
     guint replay_interval_s;
     guint milter_timeout_s;
+    guint drain_timeout_s; /* SIGTERM: serve open sessions this long */
+    guint parse_timeout_s; /* ingester: longest parse of one message */
+    guint ingest_batch;    /* journal entries stored per transaction */
+    guint ingest_attempts; /* database rejections before bad/ */
 
     /* log */
     log_level log_level;

@@ -20,6 +20,8 @@ typedef enum {
 void log_init(const char *ident, log_level level, bool use_syslog);
 /* Parses "debug", "info", "warn" or "error"; returns false if unknown. */
 bool log_level_parse(const char *name, log_level *level_r);
+/* The name log_level_parse() takes for level. */
+const char *log_level_name(log_level level);
 /* True when messages at level would be written. */
 bool log_enabled(log_level level);
 

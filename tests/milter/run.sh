@@ -20,6 +20,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 RUN=$(uniq_id)
 PIDFILE=$CRMGATE_VAR/run/milter.pid
 MLOG=$CRMGATE_VAR/log/milter.log
+MLOG_START=$(wc -l <"$MLOG" 2>/dev/null || echo 0)
+# new_mlog: the milter log lines written since this layer started.
+new_mlog() { tail -n +"$((MLOG_START + 1))" "$MLOG"; }
 OUT=$CRMGATE_VAR/milter-tests
 LARGE_MB=${MT_LARGE_MB:-50}
 RSS_LIMIT_KB=${MT_RSS_LIMIT_KB:-20480}
@@ -217,7 +220,7 @@ check_eq "large body: milter logged it as stored" stored \
 # ---------------------------------------------------------------------------
 check "milter still alive after the layer (pid $PID)" alive "$PID"
 check_eq "no message of this run spooled or lost" 0 \
-    "$(grep -a "capture queue_id=[A-Z0-9]*$RUN " "$MLOG" | grep -Ecv ' stored row=')"
+    "$(grep -a "capture queue_id=[A-Z0-9]*$RUN " "$MLOG" | grep -Ecv ' stored new=')"
 
 # Least privilege: the milter stores through the role crmgate_milter
 # (sql/0004_milter_role.sql), which can call the capture functions and
@@ -234,7 +237,10 @@ check "role: crmgate_milter cannot change messages" sh -c \
 kill -TERM "$PID"
 for _ in $(seq 1 60); do alive "$PID" || break; sleep 0.2; done
 check "SIGTERM: milter exited within 12 s" sh -c "! kill -0 $PID 2>/dev/null"
-check "SIGTERM: milter logged a clean stop" grep -q "milter: stopped" "$MLOG"
+check "SIGTERM: milter logged a clean stop" \
+    sh -c "tail -n +$((MLOG_START + 1)) '$MLOG' | grep -q 'milter: stopped'"
+check "SIGTERM: the ingester stopped with it" \
+    sh -c "tail -n +$((MLOG_START + 1)) '$MLOG' | grep -q 'ingester: stopped'"
 "$REPO/scripts/stack" start milter >/dev/null 2>&1
 check "milter restarted for the next layer" "$REPO/scripts/stack" status milter
 exit 0
