@@ -2,13 +2,11 @@
  * main.c - crmgate-milter: arguments, configuration, logging, the
  * ingester child, then libmilter's loop and, on SIGTERM, the drain.
  *
- * Shutdown: libmilter's signal thread takes SIGTERM (or SIGINT, SIGHUP),
- * closes the listening socket and smfi_main() returns, but the session
- * threads go on. Postfix skips a milter whose connection breaks for the
- * rest of that SMTP session, so we keep serving the open connections until
- * their sessions end, at most milter.drain_timeout seconds (a second
- * SIGTERM ends the wait), then stop the ingester and exit. Every message
- * answered was journaled first, so nothing accepted is lost.
+ * Shutdown (stop.c): on SIGTERM, SIGINT or SIGHUP we stop accepting, keep
+ * serving the open connections until their SMTP sessions end (at most
+ * milter.drain_timeout seconds), then end libmilter's loop, stop the
+ * ingester and exit. Every message answered was journaled first, so
+ * nothing accepted is lost.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -39,29 +37,12 @@ static void usage(FILE *out)
             config_default_path());
 }
 
-/* Waits until every open MTA connection has closed, at most timeout_s
-   seconds or until another stop signal arrives. */
-static void drain(guint timeout_s, const sigset_t *stop_signals)
+/* libmilter's loop, in a thread of its own (see stop.c). */
+static gpointer listener_main(gpointer data)
 {
-    gint open = g_atomic_int_get(&milter_g.sessions);
-    if (open == 0)
-        return;
-    log_info("milter: stopping: serving %d open sessions for at most %u s",
-             open, timeout_s);
-    gint64 deadline = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
-    const struct timespec tick = {0, 50 * 1000 * 1000};
-    while ((open = g_atomic_int_get(&milter_g.sessions)) > 0) {
-        if (g_get_monotonic_time() >= deadline) {
-            log_warn("milter: drain timeout: closing %d open sessions", open);
-            return;
-        }
-        if (sigtimedwait(stop_signals, NULL, &tick) > 0) {
-            log_warn("milter: second stop signal: closing %d open sessions",
-                     open);
-            return;
-        }
-    }
-    log_info("milter: all sessions ended");
+    int *rc = data;
+    *rc = smfi_main();
+    return NULL;
 }
 
 int main(int argc, char **argv)
@@ -148,22 +129,25 @@ int main(int argc, char **argv)
     if (smfi_opensocket(1) != MI_SUCCESS)
         log_fatal(EX_UNAVAILABLE, "milter: cannot listen on %s", sock);
 
-    /* libmilter waits for SIGTERM, SIGINT and SIGHUP in a thread of its
-       own (sigwait): block them before starting any thread, or one of ours
-       would take the signal and the process would die uncleanly. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    int listen_fd = milter_find_listener();
+    if (listen_fd < 0)
+        log_warn("milter: cannot find the listening socket: a stop will "
+                 "refuse no new connections before the open ones end");
+    const char *unix_path =
+        g_str_has_prefix(sock, "unix:") || g_str_has_prefix(sock, "local:")
+            ? strchr(sock, ':') + 1
+            : NULL;
+
+    /* Every thread but the main one blocks the stop signals; the main
+       thread takes them and runs the stop (stop.c). */
+    milter_signals_block();
     milter_ingester_start();
     log_info("milter: started version=%s socket=%s journal=%s", CRM_VERSION,
              sock, cfg->spool_dir);
-    /* smfi_main handles SIGTERM, SIGINT and SIGHUP: it stops accepting and
-       returns while the sessions go on. */
-    int rc = smfi_main();
-    drain(cfg->drain_timeout_s, &stop_signals);
+    int rc = MI_SUCCESS;
+    GThread *listener = g_thread_new("milter-listener", listener_main, &rc);
+    milter_wait_and_stop(listen_fd, unix_path, cfg->drain_timeout_s);
+    g_thread_join(listener);
     milter_ingester_stop(10);
     log_info("milter: stopped");
     config_free(&milter_g.cfg);

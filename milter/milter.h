@@ -69,6 +69,17 @@ char *milter_journal(milter_msg *msg, const char *queue_id);
 void milter_ingester_start(void);
 void milter_ingester_stop(guint wait_s);
 
+/* The one listening socket libmilter opened (smfi_opensocket), or -1. */
+int milter_find_listener(void);
+/* Blocks the stop signals in the calling thread (and the threads it
+   starts afterwards). */
+void milter_signals_block(void);
+/* Waits for a stop signal, then stops without breaking a session: stop
+   accepting (listen_fd, and unix_path unlinked when not NULL), serve the
+   open sessions at most drain_timeout_s seconds, smfi_stop(). */
+void milter_wait_and_stop(int listen_fd, const char *unix_path,
+                          guint drain_timeout_s);
+
 /* The ingester process: main() calls this for --ingester. Returns the exit
    status. */
 int milter_ingester_main(void);

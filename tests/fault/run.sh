@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# tests/fault/run.sh - PostgreSQL down while mail flows through the test
-# stack (tests/run-all.sh starts it).
+# tests/fault/run.sh - bad days for the capture path, through the real
+# Postfix and PostgreSQL of the test stack (tests/run-all.sh starts it).
 #
-#  A. PostgreSQL stopped; 200 messages through Postfix (10 parallel SMTP
-#     sessions): all accepted, none deferred, all delivered to the sink, all
-#     200 captures in the milter's spool. PostgreSQL started again: the
-#     milter's replay thread (every milter.replay_interval = 2 s) stores all
-#     200 and empties the spool.
-#  B. PostgreSQL stopped, a few messages spooled, the milter stopped,
-#     PostgreSQL started: `crmgate spool replay` stores them and empties the
-#     spool. Mail still flows while the milter is down.
-#  C. PostgreSQL slower than the budget (a lock held on messages): the milter
-#     cancels after database.time_budget_ms, spools, the mail goes through;
-#     the replay stores it when the lock is released.
+#  A. PostgreSQL stopped; 200 messages in 10 SMTP sessions: all accepted,
+#     none deferred, all delivered, all 200 in the journal, end of message
+#     fast (the journal is the normal path). PostgreSQL back: the ingester
+#     stores all 200 (one capture event each) and empties the journal.
+#  F. PostgreSQL frozen (SIGSTOP on every process of the cluster, as a hung
+#     or black-holed server looks); 200 messages in 4 sessions: all
+#     accepted, per-message end of message far below the time budget, no
+#     timeout per message; SIGCONT: all 200 captured.
+#  B. Entries in the journal while the milter is down: `crmgate spool
+#     replay` stores them. Mail flows while the milter is down.
+#  C. PostgreSQL slower than the time budget (a lock held on messages):
+#     mail is accepted at once; the capture is stored when the lock goes.
+#  K. The ingester killed (SIGKILL) while mail flows: the milter goes on,
+#     the supervisor starts a new ingester, every message is captured.
+#  P. An entry blamed for ingester deaths (.inflight, .crashes) is set
+#     aside in bad/ after milter.ingest_attempts, with the reason; an
+#     unparseable entry too; `crmgate spool replay --bad` retries them.
+#  S. SIGTERM while 6 SMTP sessions send: the milter stops listening but
+#     serves the open sessions to their end (no broken milter session in
+#     the Postfix log), then exits; restarted, every message it accepted is
+#     captured.
 #
 # PostgreSQL and the milter are always left running (an EXIT trap starts
-# them), since other layers may follow.
+# them, and thaws a frozen cluster), since other layers may follow.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib.sh
@@ -30,45 +40,72 @@ PFLOG=$CRMGATE_VAR/log/postfix.log
 MLOG=$CRMGATE_LOG_DIR/milter.log
 PFLOG_START=$(wc -l <"$PFLOG" 2>/dev/null || echo 0)
 MLOG_START=$(wc -l <"$MLOG" 2>/dev/null || echo 0)
+JOURNAL=$CRMGATE_SPOOL_DIR
 N=200
 
+pg_pids() {
+    local data pm
+    data=$(readlink -f "$CRMGATE_VAR/pg")
+    pm=$(head -n 1 "$data/postmaster.pid" 2>/dev/null) || return 1
+    echo "$pm"
+    pgrep -P "$pm"
+}
+thaw() { pg_pids 2>/dev/null | xargs -r kill -CONT 2>/dev/null; }
 restore() {
+    thaw
     "$STACK" start postgres >/dev/null 2>&1
     "$STACK" start milter >/dev/null 2>&1
     rm -rf "$TMP"
 }
 trap restore EXIT
 
-spool_files() {
+journal_files() {
     $CRMGATE --json spool status 2>/dev/null |
         $PY -c 'import json,sys; print(json.load(sys.stdin)["files"])' 2>/dev/null
 }
+bad_files() {
+    $CRMGATE --json spool status 2>/dev/null |
+        $PY -c 'import json,sys; print(json.load(sys.stdin)["bad"])' 2>/dev/null
+}
 stored() { sql "SELECT count(*) FROM messages WHERE message_id LIKE '$1'" 2>/dev/null; }
+stored_re() { sql "SELECT count(*) FROM messages WHERE message_id ~ '$1'" 2>/dev/null; }
 # sink_count PREFIX: distinct Message-IDs starting with PREFIX in the sink.
 sink_count() {
     grep -hoiE "^Message-Id: *<$1[^>]*>" "$CRMGATE_SINK_DIR"/* 2>/dev/null |
         sed 's/^[^<]*//' | sort -u | wc -l
 }
-# send FROM TO MID SUBJECT: one message to the MX. (swaks' own header is
-# "Message-Id"; naming ours the same way replaces it, where lib.sh's smtp()
-# "Message-ID" adds a second one.)
+# send FROM TO MID SUBJECT: one message to the MX.
 send() {
     swaks --silent 2 --server "127.0.0.1:$CRMGATE_SMTP_PORT" --from "$1" --to "$2" \
         --header "Message-Id: <$3>" --header "Subject: $4"
 }
-spool_is() { [ "$(spool_files)" = "$1" ]; }
+journal_is() { [ "$(journal_files)" = "$1" ]; }
 stored_is() { [ "$(stored "$1")" = "$2" ]; }
+stored_re_is() { [ "$(stored_re "$1")" = "$2" ]; }
 has_row() { [ -n "$(sql "SELECT 1 FROM messages WHERE message_id = '$1'" 2>/dev/null)" ]; }
 new_pflog() { tail -n +"$((PFLOG_START + 1))" "$PFLOG"; }
 new_mlog() { tail -n +"$((MLOG_START + 1))" "$MLOG"; }
+# Postfix's words for a milter conversation that broke.
+broken_milter() { grep -ciE 'warning: milter .*(read|write|reset|EOF|timeout|unavailable|error)'; }
+# p99 of the eom_ms of the journal lines in stdin.
+eom_p99() {
+    sed -n 's/.*journal .* eom_ms=\([0-9.]*\).*/\1/p' | $PY -c '
+import sys
+v = sorted(float(x) for x in sys.stdin if x.strip())
+print("%.2f" % v[max(0, int(len(v) * 0.99) - 1)] if v else "none")'
+}
+milter_pid() { cat "$CRMGATE_VAR/run/milter.pid" 2>/dev/null; }
+ingester_pid() { pgrep -P "$(milter_pid)" -f -- '--ingester' | head -n 1; }
 
-# blast PREFIX COUNT SESSIONS: sends COUNT messages over SESSIONS parallel
-# SMTP sessions to the MX; prints "sent failed seconds".
+# blast PREFIX COUNT SESSIONS [PAUSE]: sends COUNT messages over SESSIONS
+# parallel SMTP sessions to the MX (PAUSE seconds between messages of a
+# session); prints "sent failed seconds" last.
 blast() {
-    $PY - "$CRMGATE_SMTP_PORT" "$1" "$2" "$3" <<'EOF'
+    $PY - "$CRMGATE_SMTP_PORT" "$1" "$2" "$3" "${4:-0}" <<'EOF'
 import smtplib, sys, threading, time
 from email.message import EmailMessage
 port, prefix, count, sessions = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+pause = float(sys.argv[5])
 sent, failed, lock = [0], [0], threading.Lock()
 def worker(k):
     try:
@@ -84,7 +121,7 @@ def worker(k):
         m["To"] = "staff-%s@example.com" % prefix
         m["Subject"] = "fault test %d" % i
         m["Message-ID"] = "<%s-%d@fault.test>" % (prefix, i)
-        m.set_content("Message %d of the PostgreSQL-down test.\n" % i)
+        m.set_content("Message %d of the fault test.\n" % i)
         try:
             s.send_message(m)
             with lock:
@@ -93,6 +130,8 @@ def worker(k):
             with lock:
                 failed[0] += 1
             print("# message %d failed: %s" % (i, e))
+        if pause:
+            time.sleep(pause)
     try:
         s.quit()
     except Exception:
@@ -107,71 +146,88 @@ EOF
 
 # --- preconditions ---------------------------------------------------------------
 "$STACK" start postgres milter >/dev/null 2>&1
-wait_for 30 spool_is 0
-check_eq "setup: spool empty before the test" 0 "$(spool_files)"
+wait_for 30 journal_is 0
+check_eq "setup: journal empty before the test" 0 "$(journal_files)"
 
 # --- A. 200 messages while PostgreSQL is down ------------------------------------
 A=fa-$U
-# Warm the milter's connection pool: a few captures stored directly.
-for i in 1 2 3 4 5 6 7 8; do   # in parallel: several pool connections
+for i in 1 2 3 4; do
     send "warm-$A@fault-ext.test" "staff-$A@example.com" "$A-warm$i@fault.test" "warm $i" \
         >/dev/null 2>&1 &
 done
 wait
-check_eq "A: before the fault, captures are stored directly" 8 "$(stored "$A-warm_@fault.test")"
+wait_for 20 stored_is "$A-warm_@fault.test" 4
+check_eq "A: before the fault, captures reach the database" 4 "$(stored "$A-warm_@fault.test")"
 "$STACK" stop postgres >/dev/null 2>&1
 check "A: PostgreSQL stopped" bash -c "! '$STACK' status postgres"
+LA=$(wc -l <"$MLOG")
 read -r sent failed secs < <(blast "$A" "$N" 10 | tee "$TMP/blast.out" | tail -1)
 grep '^#' "$TMP/blast.out"
 check_eq "A: all $N messages accepted by Postfix (SMTP 250)" "$N" "${sent:-0}"
 check_eq "A: no SMTP errors" 0 "${failed:-x}"
-check "A: $N messages sent in under 60 s (${secs:-?} s)" $PY -c "import sys; sys.exit(0 if float('${secs:-999}') < 60 else 1)"
+check "A: $N messages sent in under 30 s (${secs:-?} s)" $PY -c "import sys; sys.exit(0 if float('${secs:-999}') < 30 else 1)"
 check "A: Postfix queue empties (wait-queue)" "$STACK" wait-queue 60
-check_eq "A: postqueue -p reports an empty queue" "Mail queue is empty" \
-    "$(postqueue -c "$CRMGATE_POSTFIX_CONFIG" -p 2>&1 | tail -1)"
 check_eq "A: all $N messages delivered to the sink" "$N" "$(sink_count "$A-[0-9]+@")"
 check_eq "A: no status=deferred in the Postfix log" 0 "$(new_pflog | grep -c 'status=deferred')"
 check_eq "A: no milter-reject in the Postfix log" 0 "$(new_pflog | grep -c 'milter-reject')"
-check_eq "A: no milter errors/timeouts in the Postfix log" 0 \
-    "$(new_pflog | grep -ciE 'milter.*(timeout|error|unavailable)')"
-check_eq "A: the spool holds $N captures" "$N" "$(spool_files)"
-check_eq "A: the milter logged $N captures as spooled" "$N" \
-    "$(new_mlog | grep -E "message_id=<$A-[0-9]+@" | grep -c ' spooled file=')"
+check_eq "A: no milter errors/timeouts in the Postfix log" 0 "$(new_pflog | broken_milter)"
+check_eq "A: the journal holds $N captures" "$N" "$(journal_files)"
+p99=$(tail -n +"$((LA + 1))" "$MLOG" | eom_p99)
+echo "# A: end of message p99 ${p99} ms with PostgreSQL down"
+check "A: end of message p99 ${p99} ms < 100 ms" $PY -c "import sys; sys.exit(0 if '$p99' != 'none' and float('$p99') < 100 else 1)"
 check_eq "A: no capture LOST" 0 "$(new_mlog | grep -c 'capture LOST')"
 check "A: the milter is still running" "$STACK" status milter
+check "A: crmgate spool status shows the journal's age" sh -c \
+    "$CRMGATE spool status | grep -q 'oldest [0-9]* s ago'"
 
 t0=$SECONDS
 "$STACK" start postgres >/dev/null 2>&1
 check "A: PostgreSQL started again" "$STACK" status postgres
-wait_for 60 stored_is "$A-%" "$((N + 8))"
-check_eq "A: the milter replayed all $N into messages (within 60 s)" "$N" \
-    "$(sql "SELECT count(*) FROM messages WHERE message_id ~ '^$A-[0-9]+@fault.test$'")"
-wait_for 20 spool_is 0
-echo "# replay took $((SECONDS - t0)) s"
-check_eq "A: the spool is empty after the replay" 0 "$(spool_files)"
-check_eq "A: nothing set aside as bad" 0 \
-    "$($CRMGATE --json spool status | $PY -c 'import json,sys; print(json.load(sys.stdin)["bad"])')"
-check_eq "A: every replayed capture has one event, source replay" "$N|$N" \
-    "$(sql "SELECT count(*) || '|' || count(*) FILTER (WHERE e.source = 'replay')
+wait_for 60 stored_re_is "^$A-[0-9]+@fault.test$" "$N"
+echo "# A: the backlog was stored in $((SECONDS - t0)) s"
+check_eq "A: the ingester stored all $N (within 60 s)" "$N" "$(stored_re "^$A-[0-9]+@fault.test$")"
+wait_for 20 journal_is 0
+check_eq "A: the journal is empty after the backlog" 0 "$(journal_files)"
+check_eq "A: nothing set aside as bad" 0 "$(bad_files)"
+check_eq "A: every capture has exactly one event, source milter" "$N|$N" \
+    "$(sql "SELECT count(*) || '|' || count(*) FILTER (WHERE e.source = 'milter')
               FROM capture_events e JOIN messages m ON m.id = e.message_id
              WHERE m.message_id ~ '^$A-[0-9]+@fault.test$'")"
-check_eq "A: replayed messages keep direction in and their envelope" "$N" \
+check_eq "A: messages keep direction in and their envelope" "$N" \
     "$(sql "SELECT count(*) FROM messages m WHERE m.message_id ~ '^$A-[0-9]+@fault.test$' AND m.direction = 'in'
               AND EXISTS (SELECT 1 FROM message_participants p WHERE p.message_id = m.id
                            AND p.role = 'envelope_rcpt' AND p.address_norm = 'staff-$A@example.com')")"
-# Mail captured normally again once the database is back (the pool was
-# warmed before PostgreSQL stopped: its connections were cut by the restart).
-sleep 1
-for i in 1 2 3 4 5 6 7 8; do   # as many as database.pool_size
-    send "late-$A@fault-ext.test" "staff-$A@example.com" "$A-after$i@fault.test" \
-        "after recovery $i" >/dev/null 2>&1
-done
-for i in 1 2 3 4 5 6 7 8; do wait_for 20 has_row "$A-after$i@fault.test"; done
-check_eq "A: after recovery new messages reach the database (directly or by replay)" 8 \
-    "$(stored "$A-after_@fault.test")"
-check_eq "A: after recovery new messages are stored at once, not spooled" 8 \
-    "$(new_mlog | grep -E "message_id=<$A-after[0-9]@fault.test> .* stored row=" | grep -c .)"
-new_mlog | grep -E "message_id=<$A-after[0-9]@fault.test> .* spooled" | cut -c1-300 | sed 's/^/#   /'
+check "A: the ingester logged that it stores again" sh -c \
+    "tail -n +$((LA + 1)) '$MLOG' | grep -q 'ingester: storing again after'"
+
+# --- F. PostgreSQL frozen (SIGSTOP) -------------------------------------------------
+F=ff-$U
+mapfile -t PGP < <(pg_pids)
+check "F: found the cluster's processes (${#PGP[@]})" test "${#PGP[@]}" -ge 3
+kill -STOP "${PGP[@]}"
+LF=$(wc -l <"$MLOG")
+read -r sent failed secs < <(blast "$F" "$N" 4 | tee "$TMP/blastf.out" | tail -1)
+grep '^#' "$TMP/blastf.out"
+check_eq "F: all $N messages accepted while PostgreSQL is frozen" "$N" "${sent:-0}"
+check_eq "F: no SMTP errors" 0 "${failed:-x}"
+echo "# F: $N messages in 4 sessions took ${secs:-?} s with PostgreSQL frozen"
+check "F: no per-message timeout: $N messages in ${secs:-?} s (< 20 s)" \
+    $PY -c "import sys; sys.exit(0 if float('${secs:-999}') < 20 else 1)"
+p99=$(tail -n +"$((LF + 1))" "$MLOG" | eom_p99)
+echo "# F: end of message p99 ${p99} ms with PostgreSQL frozen (budget 1000 ms)"
+check "F: end of message p99 ${p99} ms < 100 ms (budget 1000 ms)" \
+    $PY -c "import sys; sys.exit(0 if '$p99' != 'none' and float('$p99') < 100 else 1)"
+check "F: Postfix queue empties while frozen" "$STACK" wait-queue 60
+check_eq "F: all $N delivered to the sink" "$N" "$(sink_count "$F-[0-9]+@")"
+check_eq "F: no broken milter conversation in the Postfix log" 0 "$(new_pflog | broken_milter)"
+check_eq "F: the journal holds all $N while frozen" "$N" "$(journal_files)"
+kill -CONT "${PGP[@]}"
+t0=$SECONDS
+wait_for 90 stored_re_is "^$F-[0-9]+@fault.test$" "$N"
+echo "# F: stored $N after the thaw in $((SECONDS - t0)) s"
+check_eq "F: all $N captured after the thaw" "$N" "$(stored_re "^$F-[0-9]+@fault.test$")"
+wait_for 20 journal_is 0
+check_eq "F: journal empty again" 0 "$(journal_files)"
 
 # --- B. milter stopped, then crmgate spool replay -----------------------------------
 B=fb-$U
@@ -181,14 +237,15 @@ for i in 1 2 3 4 5; do
         echo "# swaks failed for $B-$i"
 done
 "$STACK" wait-queue 30 >/dev/null 2>&1
-wait_for 10 spool_is 5
-check_eq "B: 5 captures spooled while PostgreSQL is down" 5 "$(spool_files)"
+wait_for 10 journal_is 5
+check_eq "B: 5 captures journaled while PostgreSQL is down" 5 "$(journal_files)"
 "$STACK" stop milter >/dev/null 2>&1
 check "B: milter stopped" bash -c "! '$STACK' status milter"
+check "B: its ingester stopped with it" wait_for 5 bash -c "! pgrep -f -- '--ingester -c $CRMGATE_CONFIG'"
 "$STACK" start postgres >/dev/null 2>&1
 check "B: PostgreSQL started" "$STACK" status postgres
-sleep 3   # longer than replay_interval: nothing else may replay them
-check_eq "B: with the milter down the spool is left alone" 5 "$(spool_files)"
+sleep 3   # longer than replay_interval: nothing else may store them
+check_eq "B: with the milter down the journal is left alone" 5 "$(journal_files)"
 M=$B-nomilter@fault.test
 send "sender-$B@fault-ext.test" "staff-$B@example.com" "$M" "milter down" >/dev/null 2>&1
 check "B: mail still accepted with the milter down" test $? -eq 0
@@ -197,16 +254,16 @@ check_eq "B: ... and delivered to the sink" 1 "$(sink_count "$M")"
 $CRMGATE --json spool replay >"$TMP/replay.json" 2>"$TMP/replay.err"
 rc=$?
 check_eq "B: crmgate spool replay exits 0" 0 "$rc"
-sed 's/^/#   /' "$TMP/replay.err"
+sed 's/^/#   /' "$TMP/replay.err" | head -5
 check "B: spool replay --json reports 5 replayed, 0 left, 0 bad" $PY -c '
 import json, sys
 j = json.load(open(sys.argv[1]))
 sys.exit(0 if (j["replayed"], j["left"], j["bad"]) == (5, 0, 0) else 1)' "$TMP/replay.json"
 check_eq "B: the 5 messages are in messages" 5 "$(stored "$B-_@fault.test")"
-check_eq "B: their capture events come from replay" 5 \
+check_eq "B: one capture event each, source milter (the path that saw them)" 5 \
     "$(sql "SELECT count(*) FROM capture_events e JOIN messages m ON m.id = e.message_id
-             WHERE m.message_id LIKE '$B-_@fault.test' AND e.source = 'replay'")"
-check_eq "B: the spool is empty" 0 "$(spool_files)"
+             WHERE m.message_id LIKE '$B-_@fault.test' AND e.source = 'milter'")"
+check_eq "B: the journal is empty" 0 "$(journal_files)"
 check_eq "B: the message sent while the milter was down was not captured" 0 "$(stored "$M")"
 $CRMGATE --json spool replay >"$TMP/replay2.json" 2>/dev/null
 check "B: a second replay finds nothing" $PY -c '
@@ -215,18 +272,14 @@ j = json.load(open(sys.argv[1]))
 sys.exit(0 if j["replayed"] == 0 and j["left"] == 0 else 1)' "$TMP/replay2.json"
 
 # --- C. PostgreSQL slower than the time budget --------------------------------------
-# A transaction holds an exclusive lock on messages, so every capture blocks.
-# The milter must give up after database.time_budget_ms (1000 ms in the test
-# config), cancel, spool, and let the mail through at once; once the lock is
-# gone the replay stores the message.
 "$STACK" start postgres milter >/dev/null 2>&1
 C=c$(uniq_id)
 warm=$C-warm@fault.test
 send "sender-$C@fault-ext.test" "staff-$C@example.com" "$warm" "warm" >/dev/null 2>&1
 wait_for 15 has_row "$warm"
-# Holds the lock for 12 s; a capture must not wait for it.
+# Holds the lock for 8 s; a message must not wait for it.
 psql -X -q "$CRMGATE_DSN" -c "BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE;
-    SELECT pg_sleep(12); COMMIT;" >/dev/null 2>&1 &
+    SELECT pg_sleep(8); COMMIT;" >/dev/null 2>&1 &
 locker=$!
 sleep 1
 M=$C-slow@fault.test
@@ -237,13 +290,93 @@ t1=$(date +%s.%N)
 check "C: mail accepted while the database hangs" test $rc -eq 0
 secs=$($PY -c "print(round($t1 - $t0, 2))")
 echo "# C: SMTP transaction took $secs s with the database locked"
-check "C: the milter waited at most about the budget (took $secs s < 4 s)" \
-    $PY -c "import sys; sys.exit(0 if $t1 - $t0 < 4 else 1)"
-check "C: the capture was spooled (database too slow)" \
-    sh -c "grep -a 'message_id=<$M>' '$MLOG' | grep -q 'spooled'"
+check "C: the SMTP transaction did not wait for the database ($secs s < 1 s)" \
+    $PY -c "import sys; sys.exit(0 if $t1 - $t0 < 1 else 1)"
+check_eq "C: the capture waits in the journal while the lock is held" 1 "$(journal_files)"
 wait "$locker"
-check "C: stored by the replay once the lock is gone" wait_for 30 has_row "$M"
-check_eq "C: spool empty again" 0 "$(spool_files)"
+check "C: stored once the lock is gone" wait_for 30 has_row "$M"
+wait_for 10 journal_is 0
+check_eq "C: journal empty again" 0 "$(journal_files)"
+
+# --- K. the ingester killed while mail flows ------------------------------------------
+K=fk-$U
+MPID=$(milter_pid)
+IPID=$(ingester_pid)
+check "K: the ingester runs as a child of the milter (pid ${IPID:-none})" test -n "$IPID"
+LK=$(wc -l <"$MLOG")
+blast "$K" 100 4 0.01 >"$TMP/blastk.out" &
+bp=$!
+sleep 0.5
+kill -KILL "$IPID" 2>/dev/null
+sleep 0.5
+wait "$bp"
+read -r sent failed secs < <(tail -1 "$TMP/blastk.out")
+check_eq "K: all 100 messages accepted while the ingester died" 100 "${sent:-0}"
+check_eq "K: the milter kept running (same pid)" "$MPID" "$(milter_pid)"
+wait_for 20 stored_re_is "^$K-[0-9]+@fault.test$" 100
+check_eq "K: every message captured after the restart" 100 "$(stored_re "^$K-[0-9]+@fault.test$")"
+check "K: the supervisor logged the death and the restart" sh -c \
+    "tail -n +$((LK + 1)) '$MLOG' | grep -q 'ingester: died signal=9'"
+NIPID=$(ingester_pid)
+check "K: a new ingester runs (pid ${NIPID:-none} != $IPID)" test -n "$NIPID" -a "$NIPID" != "$IPID"
+check_eq "K: no broken milter conversation in the Postfix log" 0 "$(new_pflog | broken_milter)"
+
+# --- P. poison entries ------------------------------------------------------------------
+P=fp-$U
+"$STACK" stop milter >/dev/null 2>&1
+# A good message the previous ingesters "died on" twice, now named in
+# .inflight: the third death sets it aside.
+NAME="0000000000000002-1-$RANDOM.msg"
+printf '{"v":2,"queue_id":"QPOISON","envelope_rcpts":["staff-%s@example.com"]}\nFrom: <x-%s@fault-ext.test>\r\nTo: <staff-%s@example.com>\r\nMessage-ID: <%s-poison@fault.test>\r\nSubject: poison\r\n\r\nbody\r\n' \
+    "$P" "$P" "$P" "$P" >"$JOURNAL/$NAME"
+printf '2 %s\n' "$NAME" >"$JOURNAL/.crashes"
+printf '%s' "$NAME" >"$JOURNAL/.inflight"
+# An entry that can never be parsed.
+BADNAME="0000000000000003-1-$RANDOM.msg"
+printf 'not json at all\n' >"$JOURNAL/$BADNAME"
+LP=$(wc -l <"$MLOG")
+"$STACK" start milter >/dev/null 2>&1
+wait_for 10 test -e "$JOURNAL/bad/$NAME"
+check "P: the entry blamed for 3 deaths is in bad/" test -e "$JOURNAL/bad/$NAME"
+check "P: the log says why" sh -c \
+    "tail -n +$((LP + 1)) '$MLOG' | grep -q 'set aside file=$NAME reason=\"the ingester died 3 times'"
+wait_for 10 test -e "$JOURNAL/bad/$BADNAME"
+check "P: the unparseable entry is in bad/" test -e "$JOURNAL/bad/$BADNAME"
+check_eq "P: spool status counts 2 set aside" 2 "$(bad_files)"
+$CRMGATE --json spool replay --bad >"$TMP/replaybad.json" 2>/dev/null
+check "P: spool replay --bad stores the good one and sets the bad one aside again" $PY -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+sys.exit(0 if (j["unbad"], j["replayed"], j["bad"]) == (2, 1, 1) else 1)' "$TMP/replaybad.json"
+check "P: the blamed message is stored after replay --bad" has_row "$P-poison@fault.test"
+rm -f "$JOURNAL/bad/$BADNAME"
+
+# --- S. SIGTERM while SMTP sessions are open ------------------------------------------
+S=fs-$U
+MPID=$(milter_pid)
+LS=$(wc -l <"$MLOG")
+PS=$(wc -l <"$PFLOG")
+# 6 sessions of 30 messages each, 50 ms apart: about 1.5 s per session.
+blast "$S" 180 6 0.05 >"$TMP/blasts.out" &
+bp=$!
+sleep 0.7
+kill -TERM "$MPID"
+wait "$bp"
+read -r sent failed secs < <(tail -1 "$TMP/blasts.out")
+grep '^#' "$TMP/blasts.out"
+check_eq "S: all 180 messages accepted across the SIGTERM" 180 "${sent:-0}"
+wait_for 35 bash -c "! kill -0 $MPID"
+check "S: the milter exited once its sessions ended" bash -c "! kill -0 $MPID 2>/dev/null"
+check "S: it served the open sessions to their end" sh -c \
+    "tail -n +$((LS + 1)) '$MLOG' | grep -q 'milter: all sessions ended'"
+check "S: no drain timeout" sh -c "! tail -n +$((LS + 1)) '$MLOG' | grep -q 'drain timeout'"
+"$STACK" wait-queue 60 >/dev/null 2>&1
+check_eq "S: no broken milter session in the Postfix log" 0 \
+    "$(tail -n +"$((PS + 1))" "$PFLOG" | broken_milter)"
+"$STACK" start milter >/dev/null 2>&1
+wait_for 30 stored_re_is "^$S-[0-9]+@fault.test$" 180
+check_eq "S: after the restart every message of the open sessions is captured" 180 \
+    "$(stored_re "^$S-[0-9]+@fault.test$")"
 
 # --- leave the stack as we found it ------------------------------------------------
 "$STACK" start postgres milter >/dev/null 2>&1
