@@ -32,6 +32,9 @@ int cli_fail(crm_result r, const char *what);
 int cli_fail_free(crm_result r, char *what);
 /* Prints usage for a subcommand and returns EX_USAGE. */
 int cli_usage(const char *text);
+/* A JSON date (PostgreSQL gives ISO 8601) as RFC 3339 with seconds, in a
+   buffer reused by the next call; "(none)" when d is not a date. */
+const char *cli_date(json_t *d);
 /* Parses a positive id; false if it is not one. */
 bool cli_parse_id(const char *s, gint64 *id_r);
 

@@ -548,7 +548,7 @@ int cmd_timeline(cli_ctx *ctx, int argc, char **argv)
         json_t *d = json_object_get(m, "date");
         if (!json_is_string(d))
             d = json_object_get(m, "captured_at");
-        printf("%.16s  %-8s %s\n", json_string_value(d),
+        printf("%s  %-8s %s\n", cli_date(d),
                json_string_value(json_object_get(m, "direction")),
                json_string_value(json_object_get(m, "subject")));
         json_t *parts = json_object_get(m, "participants");

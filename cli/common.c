@@ -6,6 +6,7 @@
 #include <sysexits.h>
 
 #include "cli.h"
+#include "crmgate/rfc3339.h"
 
 crm_config *cli_config(cli_ctx *ctx)
 {
@@ -91,4 +92,12 @@ bool cli_parse_id(const char *s, gint64 *id_r)
         return false;
     *id_r = (gint64)v;
     return true;
+}
+
+const char *cli_date(json_t *d)
+{
+    static char *last;
+    g_free(last);
+    last = rfc3339_normalize(json_string_value(d));
+    return last ? last : "(none)";
 }

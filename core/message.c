@@ -32,6 +32,8 @@
 #include <fcntl.h>
 #include <string.h>
 
+#include "crmgate/rfc3339.h"
+
 #define MSG_ID_MAX 998
 #define MSG_SUBJECT_MAX 16384
 #define MSG_WARNINGS_MAX 64
@@ -730,7 +732,7 @@ static json_t *json_addrs(const GPtrArray *list)
 /* RFC 3339 with the date's own offset, e.g. 1994-10-07T16:15:05-07:00. */
 static char *format_date(GDateTime *d)
 {
-    return g_date_time_format(d, "%Y-%m-%dT%H:%M:%S%:z");
+    return rfc3339_format(d);
 }
 
 json_t *message_to_json(const crm_message *msg)

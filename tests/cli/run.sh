@@ -358,4 +358,15 @@ check "spool replay on an empty spool: exit 0, nothing replayed" \
     test "$RC" -eq 0 -a "$(jcheck 'j["replayed"] == 0 and j["left"] == 0' <"$TMP/o" && echo y)" = y
 $CRMGATE --json spool status >"$TMP/o" 2>"$TMP/e"
 check "spool status --json of the stack's spool: exit 0, valid JSON" jcheck '"files" in j' <"$TMP/o"
+# --- dates are RFC 3339 -----------------------------------------------------------
+# The timeline's text lines start with the message date in RFC 3339 (seconds and
+# offset); the message of the "ingest DIR" section says 09:00:00 +0000.
+run_cli "$TMP/o" "$TMP/e" timeline "sender-$U@ingest-$U.test" --limit 1
+check "timeline text: the date is RFC 3339 and the message's instant" $PY -c '
+import datetime, re, sys
+line = open(sys.argv[1]).readline()
+m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d)  in ", line)
+want = datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.timezone.utc)
+sys.exit(0 if m and datetime.datetime.fromisoformat(m.group(1)) == want else 1)' "$TMP/o"
+
 exit 0
