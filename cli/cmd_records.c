@@ -2,6 +2,7 @@
  * cmd_records.c - migrate, user/company/contact/deal add, contact
  * import and export.
  */
+#include <csv.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -282,7 +283,9 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
     return 0;
 }
 
-static void csv_cell(json_t *v, bool last)
+/* Writes one CSV field with libcsv's writer (quoted, quotes doubled); a
+   JSON null is an empty unquoted field. False on a write error. */
+static bool csv_cell(json_t *v, bool last)
 {
     const char *s = json_is_string(v) ? json_string_value(v) : NULL;
     g_autofree char *num =
@@ -291,16 +294,9 @@ static void csv_cell(json_t *v, bool last)
             : NULL;
     if (num)
         s = num;
-    if (s) {
-        fputc('"', stdout);
-        for (const char *p = s; *p; p++) {
-            if (*p == '"')
-                fputc('"', stdout);
-            fputc(*p, stdout);
-        }
-        fputc('"', stdout);
-    }
-    fputc(last ? '\n' : ',', stdout);
+    if (s && csv_fwrite(stdout, s, strlen(s)) != 0)
+        return false;
+    return fputc(last ? '\n' : ',', stdout) != EOF;
 }
 
 int cmd_export(cli_ctx *ctx, int argc, char **argv)
@@ -323,12 +319,18 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
         printf("%s%c", cols[c], c + 1 < G_N_ELEMENTS(cols) ? ',' : '\n');
     size_t i;
     json_t *row;
+    bool ok = true;
     json_array_foreach(arr, i, row)
     {
-        for (size_t c = 0; c < G_N_ELEMENTS(cols); c++)
-            csv_cell(json_object_get(row, cols[c]),
-                     c + 1 == G_N_ELEMENTS(cols));
+        for (size_t c = 0; ok && c < G_N_ELEMENTS(cols); c++)
+            ok = csv_cell(json_object_get(row, cols[c]),
+                          c + 1 == G_N_ELEMENTS(cols));
     }
     json_decref(arr);
+    if (!ok || fflush(stdout) != 0) {
+        g_autofree char *m =
+            g_strdup_printf("export contacts: %s", g_strerror(errno));
+        return cli_fail(CRM_ERR_IO, m);
+    }
     return 0;
 }

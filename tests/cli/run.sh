@@ -369,4 +369,22 @@ m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d)  in ", line)
 want = datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.timezone.utc)
 sys.exit(0 if m and datetime.datetime.fromisoformat(m.group(1)) == want else 1)' "$TMP/o"
 
+# --- CSV export round trip (libcsv's writer) ---------------------------------------
+# A contact whose first name holds a comma, a quote and a newline, and whose
+# last name holds a lone quote: export it, delete it, import the export, and
+# the row comes back with exactly the same names.
+RT_FIRST=$(printf 'Ann, "the\nBoss"')
+RT_LAST='O"Hara'
+run_cli "$TMP/o" "$TMP/e" --json contact add "rt-$U@rt-$U.test" --first "$RT_FIRST" --last "$RT_LAST" --title "Head, Sales"
+check_eq "round trip: contact added" 0 "$RC"
+run_cli "$TMP/rt.csv" "$TMP/e" export contacts
+check_eq "round trip: export exit 0" 0 "$RC"
+sql "DELETE FROM contacts WHERE email_norm = 'rt-$U@rt-$U.test'" >/dev/null
+run_cli "$TMP/o" "$TMP/e" --json import contacts "$TMP/rt.csv"
+check "round trip: import of the export adds exactly the deleted contact" jcheck 'j["added"] == 1' <"$TMP/o"
+check_eq "round trip: first name with comma, quote and newline intact" "$RT_FIRST" \
+    "$(sql "SELECT first_name FROM contacts WHERE email_norm = 'rt-$U@rt-$U.test'")"
+check_eq "round trip: last name with a quote and title with a comma intact" "$RT_LAST|Head, Sales" \
+    "$(sql "SELECT last_name || '|' || title FROM contacts WHERE email_norm = 'rt-$U@rt-$U.test'")"
+
 exit 0
