@@ -387,4 +387,11 @@ check_eq "round trip: first name with comma, quote and newline intact" "$RT_FIRS
 check_eq "round trip: last name with a quote and title with a comma intact" "$RT_LAST|Head, Sales" \
     "$(sql "SELECT last_name || '|' || title FROM contacts WHERE email_norm = 'rt-$U@rt-$U.test'")"
 
+# --- arrays as binary parameters -------------------------------------------------
+run_cli "$TMP/o" "$TMP/e" --json company add "Two Dom $U" --domain "a-$U.test" --domain "B-$U.test"
+check "company add with two domains: JSON lists both, normalised" jcheck '
+    sorted(j["domains"]) == sorted(["a-" + E["U"] + ".test", "b-" + E["U"] + ".test"])' <"$TMP/o"
+check_eq "company add with two domains: two rows in company_domains" 2 \
+    "$(sql "SELECT count(*) FROM company_domains d JOIN companies c ON c.id = d.company_id WHERE c.name = 'Two Dom $U'")"
+
 exit 0
