@@ -40,7 +40,7 @@ int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
 {
     (void)argv;
     if (argc != 1)
-        return cli_usage("migrate");
+        return cli_usage(ctx);
     guint applied = 0;
     char *err = NULL;
     crm_result r = db_migrate(cli_db(ctx), &applied, &err);
@@ -53,9 +53,6 @@ int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
     return 0;
 }
 
-#define USER_USAGE                                                             \
-    "user add EMAIL [--name NAME] [--role manager|operator|chief|admin]"
-
 int cmd_user(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -64,7 +61,7 @@ int cmd_user(cli_ctx *ctx, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     if (argc < 2 || strcmp(argv[1], "add") != 0)
-        return cli_usage(USER_USAGE);
+        return cli_usage(ctx);
     records_user u = {0};
     int ch;
     optind = 0;
@@ -74,19 +71,16 @@ int cmd_user(cli_ctx *ctx, int argc, char **argv)
         else if (ch == 'r')
             u.role = optarg;
         else
-            return cli_usage(USER_USAGE);
+            return cli_usage(ctx);
     }
     if (optind + 1 != argc - 1)
-        return cli_usage(USER_USAGE);
+        return cli_usage(ctx);
     u.email = argv[1 + optind];
     json_t *rec = NULL;
     char *err = NULL;
     crm_result r = records_user_add(cli_db(ctx), &u, &rec, &err);
     return r ? cli_fail_free(r, err) : print_record(ctx, "user", rec);
 }
-
-#define COMPANY_USAGE                                                          \
-    "company add NAME [--domain DOMAIN]... [--website URL] [--owner EMAIL]"
 
 int cmd_company(cli_ctx *ctx, int argc, char **argv)
 {
@@ -97,7 +91,7 @@ int cmd_company(cli_ctx *ctx, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     if (argc < 2 || strcmp(argv[1], "add") != 0)
-        return cli_usage(COMPANY_USAGE);
+        return cli_usage(ctx);
     records_company c = {0};
     g_autoptr(GPtrArray) domains = g_ptr_array_new();
     int ch;
@@ -110,10 +104,10 @@ int cmd_company(cli_ctx *ctx, int argc, char **argv)
         else if (ch == 'o')
             c.owner = optarg;
         else
-            return cli_usage(COMPANY_USAGE);
+            return cli_usage(ctx);
     }
     if (optind + 1 != argc - 1)
-        return cli_usage(COMPANY_USAGE);
+        return cli_usage(ctx);
     g_ptr_array_add(domains, NULL);
     c.name = argv[1 + optind];
     c.domains = (const char *const *)domains->pdata;
@@ -122,10 +116,6 @@ int cmd_company(cli_ctx *ctx, int argc, char **argv)
     crm_result r = records_company_add(cli_db(ctx), &c, &rec, &err);
     return r ? cli_fail_free(r, err) : print_record(ctx, "company", rec);
 }
-
-#define CONTACT_USAGE                                                          \
-    "contact add EMAIL [--first F] [--last L] [--name \"F L\"] [--title T] "   \
-    "[--phone P] [--company NAME | --company-id ID] [--owner EMAIL]"
 
 int cmd_contact(cli_ctx *ctx, int argc, char **argv)
 {
@@ -141,7 +131,7 @@ int cmd_contact(cli_ctx *ctx, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     if (argc < 2 || strcmp(argv[1], "add") != 0)
-        return cli_usage(CONTACT_USAGE);
+        return cli_usage(ctx);
     records_contact c = {0};
     g_autofree char *first = NULL, *last = NULL;
     int ch;
@@ -171,17 +161,17 @@ int cmd_contact(cli_ctx *ctx, int argc, char **argv)
             break;
         case 'C':
             if (!cli_parse_id(optarg, &c.company_id))
-                return cli_usage(CONTACT_USAGE);
+                return cli_usage(ctx);
             break;
         case 'o':
             c.owner = optarg;
             break;
         default:
-            return cli_usage(CONTACT_USAGE);
+            return cli_usage(ctx);
         }
     }
     if (optind + 1 != argc - 1)
-        return cli_usage(CONTACT_USAGE);
+        return cli_usage(ctx);
     if (!c.first_name)
         c.first_name = first;
     if (!c.last_name)
@@ -192,10 +182,6 @@ int cmd_contact(cli_ctx *ctx, int argc, char **argv)
     crm_result r = records_contact_add(cli_db(ctx), &c, &rec, &err);
     return r ? cli_fail_free(r, err) : print_record(ctx, "contact", rec);
 }
-
-#define DEAL_USAGE                                                             \
-    "deal add NAME [--contact ID] [--company ID] [--amount N] [--currency C] " \
-    "[--stage S] [--ticket T] [--owner EMAIL]"
 
 int cmd_deal(cli_ctx *ctx, int argc, char **argv)
 {
@@ -210,7 +196,7 @@ int cmd_deal(cli_ctx *ctx, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     if (argc < 2 || strcmp(argv[1], "add") != 0)
-        return cli_usage(DEAL_USAGE);
+        return cli_usage(ctx);
     records_deal d = {0};
     int ch;
     optind = 0;
@@ -219,11 +205,11 @@ int cmd_deal(cli_ctx *ctx, int argc, char **argv)
         switch (ch) {
         case 'c':
             if (!cli_parse_id(optarg, &d.contact_id))
-                return cli_usage(DEAL_USAGE);
+                return cli_usage(ctx);
             break;
         case 'C':
             if (!cli_parse_id(optarg, &d.company_id))
-                return cli_usage(DEAL_USAGE);
+                return cli_usage(ctx);
             break;
         case 'a':
             d.amount = optarg;
@@ -241,11 +227,11 @@ int cmd_deal(cli_ctx *ctx, int argc, char **argv)
             d.owner = optarg;
             break;
         default:
-            return cli_usage(DEAL_USAGE);
+            return cli_usage(ctx);
         }
     }
     if (optind + 1 != argc - 1)
-        return cli_usage(DEAL_USAGE);
+        return cli_usage(ctx);
     d.name = argv[1 + optind];
     json_t *rec = NULL;
     char *err = NULL;
@@ -256,7 +242,7 @@ int cmd_deal(cli_ctx *ctx, int argc, char **argv)
 int cmd_import(cli_ctx *ctx, int argc, char **argv)
 {
     if (argc != 3 || strcmp(argv[1], "contacts") != 0)
-        return cli_usage("import contacts FILE.csv");
+        return cli_usage(ctx);
     FILE *f = strcmp(argv[2], "-") == 0 ? stdin : fopen(argv[2], "r");
     if (!f) {
         g_autofree char *m =
@@ -305,7 +291,7 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
                                        "last_name", "title", "phone",
                                        "company",   "owner"};
     if (argc != 2 || strcmp(argv[1], "contacts") != 0)
-        return cli_usage("export contacts");
+        return cli_usage(ctx);
     json_t *arr = NULL;
     char *err = NULL;
     crm_result r = records_export_contacts(cli_db(ctx), &arr, &err);

@@ -79,9 +79,10 @@ int cli_fail_free(crm_result r, char *what)
     return rc;
 }
 
-int cli_usage(const char *text)
+int cli_usage(const cli_ctx *ctx)
 {
-    fprintf(stderr, "usage: crmgate %s\n", text);
+    fprintf(stderr, "usage: crmgate %s\n",
+            ctx->cmd ? ctx->cmd->usage : "COMMAND [ARGS]");
     return EX_USAGE;
 }
 

@@ -394,4 +394,30 @@ check "company add with two domains: JSON lists both, normalised" jcheck '
 check_eq "company add with two domains: two rows in company_domains" 2 \
     "$(sql "SELECT count(*) FROM company_domains d JOIN companies c ON c.id = d.company_id WHERE c.name = 'Two Dom $U'")"
 
+# --- COMMAND --help, from the command table -------------------------------------
+# Every command listed by --help answers "COMMAND --help" (and, when it has
+# subcommands, "COMMAND SUBCOMMAND --help") with its usage on stdout and exit
+# 0; an unknown option still gives 64.
+$CRMGATE --help >"$TMP/help" 2>/dev/null
+mapfile -t HELP_CMDS < <(sed -n '/^commands:/,/^$/p' "$TMP/help" | sed -n 's/^  \([a-z][a-z-]*\)\( \(.*\)\)\{0,1\}$/\1 \3/p')
+check "--help lists the commands (at least 11)" test "${#HELP_CMDS[@]}" -ge 11
+for line in "${HELP_CMDS[@]}"; do
+    cmd=${line%% *}
+    rest=${line#"$cmd"}; rest=${rest# }
+    sub=${rest%% *}
+    case $sub in *[!a-z\|]* | "") sub="" ;; *) sub=${sub%%|*} ;; esac
+    run_cli "$TMP/o" "$TMP/e" "$cmd" --help
+    check "$cmd --help: exit 0, 'usage: crmgate $cmd' on stdout" \
+        test "$RC" -eq 0 -a -n "$(grep -E "^usage: crmgate $cmd( |\$)" "$TMP/o")"
+    if [ -n "$sub" ]; then
+        run_cli "$TMP/o" "$TMP/e" "$cmd" "$sub" --help
+        check "$cmd $sub --help: exit 0, usage naming '$cmd $sub'" \
+            test "$RC" -eq 0 -a -n "$(grep -E "^usage: crmgate $cmd ([a-z|]*\\|)?$sub" "$TMP/o")"
+    fi
+    # shellcheck disable=SC2086
+    run_cli "$TMP/o" "$TMP/e" "$cmd" $sub x --no-such-option
+    check "$cmd ${sub:+$sub }x --no-such-option: exit 64, usage naming the command on stderr" \
+        test "$RC" -eq $EX_USAGE -a -n "$(grep -E "^usage: crmgate $cmd( |\$)" "$TMP/e")"
+done
+
 exit 0
