@@ -53,6 +53,46 @@ int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
     return 0;
 }
 
+/* Handles one option of an add command; false for a bad one. */
+typedef bool (*add_opt_fn)(int ch, const char *arg, void *rec);
+
+/* Parses "KIND add ARG [options]" (argv[0] is KIND): each option goes to
+   on_opt with rec. Returns ARG, or NULL when the arguments are wrong. */
+static const char *parse_add(int argc, char **argv, const char *shortopts,
+                             const struct option *opts, add_opt_fn on_opt,
+                             void *rec)
+{
+    if (argc < 2 || strcmp(argv[1], "add") != 0)
+        return NULL;
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc - 1, argv + 1, shortopts, opts, NULL)) != -1)
+        if (!on_opt(ch, optarg, rec))
+            return NULL;
+    if (optind + 1 != argc - 1)
+        return NULL;
+    return argv[1 + optind];
+}
+
+/* Ends an add command: prints the new record, or the error. */
+static int added(cli_ctx *ctx, const char *kind, crm_result r, json_t *rec,
+                 char *err)
+{
+    return r ? cli_fail_free(r, err) : print_record(ctx, kind, rec);
+}
+
+static bool user_opt(int ch, const char *arg, void *rec)
+{
+    records_user *u = rec;
+    if (ch == 'n')
+        u->name = arg;
+    else if (ch == 'r')
+        u->role = arg;
+    else
+        return false;
+    return true;
+}
+
 int cmd_user(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -60,26 +100,33 @@ int cmd_user(cli_ctx *ctx, int argc, char **argv)
         {"role", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
-    if (argc < 2 || strcmp(argv[1], "add") != 0)
-        return cli_usage(ctx);
     records_user u = {0};
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc - 1, argv + 1, "n:r:", opts, NULL)) != -1) {
-        if (ch == 'n')
-            u.name = optarg;
-        else if (ch == 'r')
-            u.role = optarg;
-        else
-            return cli_usage(ctx);
-    }
-    if (optind + 1 != argc - 1)
+    u.email = parse_add(argc, argv, "n:r:", opts, user_opt, &u);
+    if (!u.email)
         return cli_usage(ctx);
-    u.email = argv[1 + optind];
     json_t *rec = NULL;
     char *err = NULL;
     crm_result r = records_user_add(cli_db(ctx), &u, &rec, &err);
-    return r ? cli_fail_free(r, err) : print_record(ctx, "user", rec);
+    return added(ctx, "user", r, rec, err);
+}
+
+typedef struct {
+    records_company c;
+    GPtrArray *domains;
+} company_args;
+
+static bool company_opt(int ch, const char *arg, void *rec)
+{
+    company_args *a = rec;
+    if (ch == 'd')
+        g_ptr_array_add(a->domains, (gpointer)arg);
+    else if (ch == 'w')
+        a->c.website = arg;
+    else if (ch == 'o')
+        a->c.owner = arg;
+    else
+        return false;
+    return true;
 }
 
 int cmd_company(cli_ctx *ctx, int argc, char **argv)
@@ -90,31 +137,56 @@ int cmd_company(cli_ctx *ctx, int argc, char **argv)
         {"owner", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
-    if (argc < 2 || strcmp(argv[1], "add") != 0)
-        return cli_usage(ctx);
-    records_company c = {0};
     g_autoptr(GPtrArray) domains = g_ptr_array_new();
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc - 1, argv + 1, "d:w:o:", opts, NULL)) != -1) {
-        if (ch == 'd')
-            g_ptr_array_add(domains, optarg);
-        else if (ch == 'w')
-            c.website = optarg;
-        else if (ch == 'o')
-            c.owner = optarg;
-        else
-            return cli_usage(ctx);
-    }
-    if (optind + 1 != argc - 1)
+    company_args a = {.domains = domains};
+    a.c.name = parse_add(argc, argv, "d:w:o:", opts, company_opt, &a);
+    if (!a.c.name)
         return cli_usage(ctx);
     g_ptr_array_add(domains, NULL);
-    c.name = argv[1 + optind];
-    c.domains = (const char *const *)domains->pdata;
+    a.c.domains = (const char *const *)domains->pdata;
     json_t *rec = NULL;
     char *err = NULL;
-    crm_result r = records_company_add(cli_db(ctx), &c, &rec, &err);
-    return r ? cli_fail_free(r, err) : print_record(ctx, "company", rec);
+    crm_result r = records_company_add(cli_db(ctx), &a.c, &rec, &err);
+    return added(ctx, "company", r, rec, err);
+}
+
+typedef struct {
+    records_contact c;
+    char *first, *last; /* from --name */
+} contact_args;
+
+static bool contact_opt(int ch, const char *arg, void *rec)
+{
+    contact_args *a = rec;
+    switch (ch) {
+    case 'f':
+        a->c.first_name = arg;
+        return true;
+    case 'l':
+        a->c.last_name = arg;
+        return true;
+    case 'n':
+        g_free(a->first);
+        g_free(a->last);
+        addr_split_name(arg, &a->first, &a->last);
+        return true;
+    case 't':
+        a->c.title = arg;
+        return true;
+    case 'p':
+        a->c.phone = arg;
+        return true;
+    case 'c':
+        a->c.company = arg;
+        return true;
+    case 'C':
+        return cli_parse_id(arg, &a->c.company_id);
+    case 'o':
+        a->c.owner = arg;
+        return true;
+    default:
+        return false;
+    }
 }
 
 int cmd_contact(cli_ctx *ctx, int argc, char **argv)
@@ -130,57 +202,48 @@ int cmd_contact(cli_ctx *ctx, int argc, char **argv)
         {"owner", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
-    if (argc < 2 || strcmp(argv[1], "add") != 0)
+    contact_args a = {0};
+    a.c.email =
+        parse_add(argc, argv, "f:l:n:t:p:c:C:o:", opts, contact_opt, &a);
+    g_autofree char *first = a.first, *last = a.last;
+    if (!a.c.email)
         return cli_usage(ctx);
-    records_contact c = {0};
-    g_autofree char *first = NULL, *last = NULL;
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc - 1, argv + 1, "f:l:n:t:p:c:C:o:", opts,
-                             NULL)) != -1) {
-        switch (ch) {
-        case 'f':
-            c.first_name = optarg;
-            break;
-        case 'l':
-            c.last_name = optarg;
-            break;
-        case 'n':
-            g_free(first);
-            g_free(last);
-            addr_split_name(optarg, &first, &last);
-            break;
-        case 't':
-            c.title = optarg;
-            break;
-        case 'p':
-            c.phone = optarg;
-            break;
-        case 'c':
-            c.company = optarg;
-            break;
-        case 'C':
-            if (!cli_parse_id(optarg, &c.company_id))
-                return cli_usage(ctx);
-            break;
-        case 'o':
-            c.owner = optarg;
-            break;
-        default:
-            return cli_usage(ctx);
-        }
-    }
-    if (optind + 1 != argc - 1)
-        return cli_usage(ctx);
-    if (!c.first_name)
-        c.first_name = first;
-    if (!c.last_name)
-        c.last_name = last;
-    c.email = argv[1 + optind];
+    if (!a.c.first_name)
+        a.c.first_name = first;
+    if (!a.c.last_name)
+        a.c.last_name = last;
     json_t *rec = NULL;
     char *err = NULL;
-    crm_result r = records_contact_add(cli_db(ctx), &c, &rec, &err);
-    return r ? cli_fail_free(r, err) : print_record(ctx, "contact", rec);
+    crm_result r = records_contact_add(cli_db(ctx), &a.c, &rec, &err);
+    return added(ctx, "contact", r, rec, err);
+}
+
+static bool deal_opt(int ch, const char *arg, void *rec)
+{
+    records_deal *d = rec;
+    switch (ch) {
+    case 'c':
+        return cli_parse_id(arg, &d->contact_id);
+    case 'C':
+        return cli_parse_id(arg, &d->company_id);
+    case 'a':
+        d->amount = arg;
+        return true;
+    case 'u':
+        d->currency = arg;
+        return true;
+    case 's':
+        d->stage = arg;
+        return true;
+    case 't':
+        d->ticket = arg;
+        return true;
+    case 'o':
+        d->owner = arg;
+        return true;
+    default:
+        return false;
+    }
 }
 
 int cmd_deal(cli_ctx *ctx, int argc, char **argv)
@@ -195,48 +258,14 @@ int cmd_deal(cli_ctx *ctx, int argc, char **argv)
         {"owner", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
-    if (argc < 2 || strcmp(argv[1], "add") != 0)
-        return cli_usage(ctx);
     records_deal d = {0};
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc - 1, argv + 1, "c:C:a:u:s:t:o:", opts,
-                             NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            if (!cli_parse_id(optarg, &d.contact_id))
-                return cli_usage(ctx);
-            break;
-        case 'C':
-            if (!cli_parse_id(optarg, &d.company_id))
-                return cli_usage(ctx);
-            break;
-        case 'a':
-            d.amount = optarg;
-            break;
-        case 'u':
-            d.currency = optarg;
-            break;
-        case 's':
-            d.stage = optarg;
-            break;
-        case 't':
-            d.ticket = optarg;
-            break;
-        case 'o':
-            d.owner = optarg;
-            break;
-        default:
-            return cli_usage(ctx);
-        }
-    }
-    if (optind + 1 != argc - 1)
+    d.name = parse_add(argc, argv, "c:C:a:u:s:t:o:", opts, deal_opt, &d);
+    if (!d.name)
         return cli_usage(ctx);
-    d.name = argv[1 + optind];
     json_t *rec = NULL;
     char *err = NULL;
     crm_result r = records_deal_add(cli_db(ctx), &d, &rec, &err);
-    return r ? cli_fail_free(r, err) : print_record(ctx, "deal", rec);
+    return added(ctx, "deal", r, rec, err);
 }
 
 int cmd_import(cli_ctx *ctx, int argc, char **argv)

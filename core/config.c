@@ -70,30 +70,29 @@ static int validate_level(cfg_t *cfg, cfg_opt_t *opt)
     return 0;
 }
 
-static int validate_domains(cfg_t *cfg, cfg_opt_t *opt)
+/* Checks that normalize() accepts every value of a list option. */
+static int validate_each(cfg_t *cfg, cfg_opt_t *opt,
+                         char *(*normalize)(const char *), const char *what)
 {
     for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
-        g_autofree char *d = addr_normalize_domain(cfg_opt_getnstr(opt, i));
-        if (!d) {
-            cfg_error(cfg, "option '%s': '%s' is not a domain", opt->name,
-                      cfg_opt_getnstr(opt, i));
+        g_autofree char *v = normalize(cfg_opt_getnstr(opt, i));
+        if (!v) {
+            cfg_error(cfg, "option '%s': '%s' is not %s", opt->name,
+                      cfg_opt_getnstr(opt, i), what);
             return -1;
         }
     }
     return 0;
 }
 
+static int validate_domains(cfg_t *cfg, cfg_opt_t *opt)
+{
+    return validate_each(cfg, opt, addr_normalize_domain, "a domain");
+}
+
 static int validate_addresses(cfg_t *cfg, cfg_opt_t *opt)
 {
-    for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
-        g_autofree char *a = addr_normalize(cfg_opt_getnstr(opt, i));
-        if (!a) {
-            cfg_error(cfg, "option '%s': '%s' is not an address", opt->name,
-                      cfg_opt_getnstr(opt, i));
-            return -1;
-        }
-    }
-    return 0;
+    return validate_each(cfg, opt, addr_normalize, "an address");
 }
 
 static cfg_opt_t database_opts[] = {
@@ -285,12 +284,14 @@ static void sales_inbox_free(gpointer p)
     g_free(s);
 }
 
-static void add_domains(GHashTable *set, cfg_t *sec, const char *opt)
+/* Adds every value of a list option, normalised, to set. */
+static void add_normalized(GHashTable *set, cfg_t *sec, const char *opt,
+                           char *(*normalize)(const char *))
 {
     for (unsigned i = 0; i < cfg_size(sec, opt); i++) {
-        char *d = addr_normalize_domain(cfg_getnstr(sec, opt, i));
-        if (d)
-            g_hash_table_add(set, d);
+        char *v = normalize(cfg_getnstr(sec, opt, i));
+        if (v)
+            g_hash_table_add(set, v);
     }
 }
 
@@ -354,7 +355,8 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, bool read_files,
     cfg->db_time_budget_ms = (guint)cfg_getint(db, "time_budget_ms");
     cfg->db_pool_size = (guint)cfg_getint(db, "pool_size");
 
-    add_domains(cfg->internal_domains, mail, "internal_domains");
+    add_normalized(cfg->internal_domains, mail, "internal_domains",
+                   addr_normalize_domain);
     g_free(cfg->capture_local);
     cfg->capture_local =
         g_ascii_strdown(cfg_getstr(mail, "capture_local_part"), -1);
@@ -371,13 +373,12 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, bool read_files,
     g_free(cfg->originating_daemon);
     cfg->originating_daemon =
         g_strdup(cfg_getstr(mail, "originating_daemon_name"));
-    for (unsigned i = 0; i < cfg_size(mail, "never_log_addresses"); i++) {
-        char *a = addr_normalize(cfg_getnstr(mail, "never_log_addresses", i));
-        if (a)
-            g_hash_table_add(cfg->never_log_addresses, a);
-    }
-    add_domains(cfg->never_log_domains, mail, "never_log_domains");
-    add_domains(cfg->freemail_domains, mail, "freemail_domains");
+    add_normalized(cfg->never_log_addresses, mail, "never_log_addresses",
+                   addr_normalize);
+    add_normalized(cfg->never_log_domains, mail, "never_log_domains",
+                   addr_normalize_domain);
+    add_normalized(cfg->freemail_domains, mail, "freemail_domains",
+                   addr_normalize_domain);
     const char *ff = cfg_getstr(mail, "freemail_domains_file");
     if (*ff && read_files) {
         g_autofree char *p = resolve_path(cfg, ff);

@@ -44,6 +44,12 @@ crm_result records_query_json(db_conn *db, const char *sql, int n,
     return query_json(db, sql, n, values, NULL, NULL, out_r, error_r);
 }
 
+/* An id as a query parameter: decimal text, or NULL (SQL NULL) for 0. */
+static char *id_param(gint64 id)
+{
+    return id ? g_strdup_printf("%" G_GINT64_FORMAT, id) : NULL;
+}
+
 /* Maps a unique violation to CRM_ERR_EXISTS with a readable message. */
 static crm_result exists_or(db_conn *db, crm_result r, char **error_r,
                             const char *what)
@@ -132,9 +138,7 @@ crm_result records_contact_add(db_conn *db, const records_contact *c,
         r = need_address(c->owner, &owner, error_r);
     if (r)
         return r;
-    g_autofree char *cid =
-        c->company_id ? g_strdup_printf("%" G_GINT64_FORMAT, c->company_id)
-                      : NULL;
+    g_autofree char *cid = id_param(c->company_id);
     const char *p[] = {c->first_name ? c->first_name : "",
                        c->last_name ? c->last_name : "",
                        c->email,
@@ -168,12 +172,8 @@ crm_result records_deal_add(db_conn *db, const records_deal *d, json_t **rec_r,
     crm_result r = need_address(d->owner, &owner, error_r);
     if (r)
         return r;
-    g_autofree char *contact =
-        d->contact_id ? g_strdup_printf("%" G_GINT64_FORMAT, d->contact_id)
-                      : NULL;
-    g_autofree char *company =
-        d->company_id ? g_strdup_printf("%" G_GINT64_FORMAT, d->company_id)
-                      : NULL;
+    g_autofree char *contact = id_param(d->contact_id);
+    g_autofree char *company = id_param(d->company_id);
     const char *p[] = {d->name,     contact,  company,   d->amount,
                        d->currency, d->stage, d->ticket, owner};
     r = records_query_json(
