@@ -49,6 +49,7 @@ typedef struct {
 } hash_filterClass;
 
 GType hash_filter_get_type(void);
+// cppcheck-suppress unknownMacro
 G_DEFINE_TYPE(hash_filter, hash_filter, GMIME_TYPE_FILTER)
 
 static GMimeFilter *hash_filter_copy(GMimeFilter *f)

@@ -50,11 +50,6 @@ void pgarray_free(pgarray **ap)
     *ap = NULL;
 }
 
-void pgarray_free_ptr(pgarray *a)
-{
-    pgarray_free(&a);
-}
-
 void pgarray_append_text(pgarray *a, const char *s)
 {
     g_return_if_fail(a->type == PGARRAY_TEXT);

@@ -105,11 +105,12 @@ crm_result records_company_add(db_conn *db, const records_company *c,
     crm_result r = need_address(c->owner, &owner, error_r);
     if (r)
         return r;
-    g_autoptr(pgarray) arr = pgarray_new(PGARRAY_TEXT);
+    pgarray *arr = pgarray_new(PGARRAY_TEXT);
     for (guint i = 0; c->domains && c->domains[i]; i++) {
         g_autofree char *d = addr_normalize_domain(c->domains[i]);
         if (!d) {
             *error_r = g_strdup_printf("'%s' is not a domain", c->domains[i]);
+            pgarray_free(&arr);
             return CRM_ERR_USAGE;
         }
         pgarray_append_text(arr, d);
@@ -126,6 +127,7 @@ crm_result records_company_add(db_conn *db, const records_company *c,
         "SELECT to_jsonb(c) || jsonb_build_object('domains', "
         "(SELECT coalesce(jsonb_agg(domain), '[]') FROM d)) FROM c",
         4, p, len, fmt, rec_r, error_r);
+    pgarray_free(&arr);
     return exists_or(db, r, error_r, "one of these domains");
 }
 

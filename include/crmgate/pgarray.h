@@ -34,8 +34,4 @@ guint pgarray_len(const pgarray *a);
    valid until the next append or pgarray_free. */
 const char *pgarray_bytes(pgarray *a, int *length_r);
 
-/* Frees a (for g_autoptr(pgarray)). */
-void pgarray_free_ptr(pgarray *a);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(pgarray, pgarray_free_ptr)
-
 #endif

@@ -36,7 +36,7 @@ static void test_text(void)
     static const char *const elems[] = {
         "plain", "a,b",  "{braces}", "quote \" inside", "back\\slash",
         "",      "NULL", " spaced ", "new\nline",       "ünï"};
-    g_autoptr(pgarray) a = pgarray_new(PGARRAY_TEXT);
+    pgarray *a = pgarray_new(PGARRAY_TEXT);
     for (size_t i = 0; i < G_N_ELEMENTS(elems); i++)
         pgarray_append_text(a, elems[i]);
     pgarray_append_text(a, NULL);
@@ -54,6 +54,8 @@ static void test_text(void)
     /* the same array can be sent again */
     g_autofree char *again = one("SELECT cardinality($1::text[])", a);
     g_assert_cmpstr(again, ==, "11");
+    pgarray_free(&a);
+    g_assert_null(a);
 }
 
 static void test_empty_and_int8(void)
@@ -62,15 +64,17 @@ static void test_empty_and_int8(void)
         g_test_skip("no CRMGATE_TEST_DSN");
         return;
     }
-    g_autoptr(pgarray) e = pgarray_new(PGARRAY_TEXT);
+    pgarray *e = pgarray_new(PGARRAY_TEXT);
     g_autofree char *n = one("SELECT cardinality($1::text[])", e);
     g_assert_cmpstr(n, ==, "0");
-    g_autoptr(pgarray) i = pgarray_new(PGARRAY_INT8);
+    pgarray *i = pgarray_new(PGARRAY_INT8);
     pgarray_append_int8(i, 1);
     pgarray_append_int8(i, -42);
     pgarray_append_int8(i, G_MAXINT64);
     g_autofree char *s = one("SELECT array_to_string($1::bigint[], ' ')", i);
     g_assert_cmpstr(s, ==, "1 -42 9223372036854775807");
+    pgarray_free(&e);
+    pgarray_free(&i);
 }
 
 int main(int argc, char **argv)
