@@ -12,15 +12,31 @@ BUILD    ?= build
 VERSION  := 0.1.0
 
 CC       ?= cc
-PKGS     := gmime-3.0 glib-2.0 libpq libconfuse libcurl jansson libsodium libxml-2.0
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# pkg-config modules the build needs (libmilter and libcsv have none: they
+# are linked by name). libcurl and libmicrohttpd are installed by
+# scripts/deps.sh for the coming worker and web, not linked yet.
+PKGS     := gmime-3.0 glib-2.0 libpq libconfuse jansson libsodium libxml-2.0
+
+# Goals that must work before the packages are installed (deps, clean) or
+# that install them first and then build in a sub-make (test, run, bench,
+# asan, fuzz): no pkg-config check for those.
+NOPKG_GOALS := deps clean test run bench asan fuzz
+ifneq ($(filter-out $(NOPKG_GOALS),$(or $(MAKECMDGOALS),all)),)
+  PKG_MISSING := $(strip $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,$(p))))
+  ifneq ($(PKG_MISSING),)
+    $(error pkg-config module(s) missing: $(PKG_MISSING); install them with 'make deps')
+  endif
+  PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+  PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+endif
 
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wswitch-enum -Wvla
+# OPT is the optimisation/instrumentation part (make asan and fuzz set it);
+# a CFLAGS given by the user replaces it, never the required flags below.
 OPT      ?= -O2 -g
-CFLAGS   ?=
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude $(PKG_CFLAGS) \
+CFLAGS   ?= $(OPT)
+override CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude $(PKG_CFLAGS) \
             -DCRM_VERSION='"$(VERSION)"' \
             -DCRM_SYSCONFDIR='"$(SYSCONFDIR)"' -MMD -MP
 LDFLAGS  ?=

@@ -10,15 +10,27 @@
 #include "crmgate/config.h"
 #include "crmgate/db.h"
 
+typedef struct cli_command cli_command;
+
 typedef struct {
     const char *config_path;
-    crm_config *cfg; /* loaded on first need */
-    db_conn *db;     /* connected on first need */
-    bool json;       /* --json: machine-readable output */
+    crm_config *cfg;        /* loaded on first need */
+    db_conn *db;            /* connected on first need */
+    bool json;              /* --json: machine-readable output */
+    const cli_command *cmd; /* the command running, set by the dispatcher */
 } cli_ctx;
 
 /* A subcommand: argv[0] is its own name. Returns a sysexits.h code. */
 typedef int (*cli_fn)(cli_ctx *ctx, int argc, char **argv);
+
+/* One entry of the command table (cli/main.c): the one place a command's
+   usage is written. "crmgate COMMAND [SUBCOMMAND] --help" prints it. */
+struct cli_command {
+    const char *name;
+    cli_fn fn;
+    const char *usage;   /* after "usage: crmgate ", e.g. "user add EMAIL" */
+    const char *summary; /* one line for the command list */
+};
 
 /* Loads the configuration or exits with EX_CONFIG. */
 crm_config *cli_config(cli_ctx *ctx);
@@ -30,8 +42,12 @@ void cli_print_json(json_t *value);
 int cli_fail(crm_result r, const char *what);
 /* Same, and frees what (an error string handed over by core). */
 int cli_fail_free(crm_result r, char *what);
-/* Prints usage for a subcommand and returns EX_USAGE. */
-int cli_usage(const char *text);
+/* Prints "usage: crmgate USAGE" of the running command (ctx->cmd) to
+   stderr and returns EX_USAGE. */
+int cli_usage(const cli_ctx *ctx);
+/* A JSON date (PostgreSQL gives ISO 8601) as RFC 3339 with seconds, in a
+   buffer reused by the next call; "(none)" when d is not a date. */
+const char *cli_date(json_t *d);
 /* Parses a positive id; false if it is not one. */
 bool cli_parse_id(const char *s, gint64 *id_r);
 

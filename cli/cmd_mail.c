@@ -32,7 +32,7 @@
 int cmd_parse(cli_ctx *ctx, int argc, char **argv)
 {
     if (argc != 2)
-        return cli_usage("parse FILE");
+        return cli_usage(ctx);
     crm_config *cfg =
         ctx->config_path || access(config_default_path(), R_OK) == 0
             ? cli_config(ctx)
@@ -381,8 +381,6 @@ static bool is_mbox(const char *path)
     return yes;
 }
 
-#define INGEST_USAGE "ingest FILE|DIR|MBOX [--direction in|out]"
-
 int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -398,10 +396,10 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
         else if (ch == 'd' && strcmp(optarg, "out") == 0)
             run.direction = INGEST_DIR_OUT;
         else
-            return cli_usage(INGEST_USAGE);
+            return cli_usage(ctx);
     }
     if (optind + 1 != argc)
-        return cli_usage(INGEST_USAGE);
+        return cli_usage(ctx);
     const char *path = argv[optind];
     struct stat sb;
     if (stat(path, &sb) != 0) {
@@ -509,10 +507,6 @@ static void print_people(json_t *parts, const char *role, const char *label)
         printf("\n");
 }
 
-#define TIMELINE_USAGE                                                         \
-    "timeline ADDRESS|contact:ID|company:ID|deal:ID|lead:ID|request:ID "       \
-    "[--limit N]"
-
 int cmd_timeline(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -524,10 +518,10 @@ int cmd_timeline(cli_ctx *ctx, int argc, char **argv)
     optind = 0;
     while ((ch = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
         if (ch != 'n' || !cli_parse_id(optarg, &limit) || limit > 100000)
-            return cli_usage(TIMELINE_USAGE);
+            return cli_usage(ctx);
     }
     if (optind + 1 != argc)
-        return cli_usage(TIMELINE_USAGE);
+        return cli_usage(ctx);
     json_t *out = NULL;
     char *err = NULL;
     crm_result r =
@@ -548,7 +542,7 @@ int cmd_timeline(cli_ctx *ctx, int argc, char **argv)
         json_t *d = json_object_get(m, "date");
         if (!json_is_string(d))
             d = json_object_get(m, "captured_at");
-        printf("%.16s  %-8s %s\n", json_string_value(d),
+        printf("%s  %-8s %s\n", cli_date(d),
                json_string_value(json_object_get(m, "direction")),
                json_string_value(json_object_get(m, "subject")));
         json_t *parts = json_object_get(m, "participants");
@@ -582,7 +576,7 @@ int cmd_spool(cli_ctx *ctx, int argc, char **argv)
                strcmp(argv[2], "--bad") == 0;
     if ((argc != 2 && !bad) ||
         (strcmp(argv[1], "status") != 0 && strcmp(argv[1], "replay") != 0))
-        return cli_usage("spool status|replay [--bad]");
+        return cli_usage(ctx);
     crm_config *cfg = cli_config(ctx);
     char *err = NULL;
     if (strcmp(argv[1], "status") == 0) {

@@ -2,6 +2,7 @@
  * cmd_records.c - migrate, user/company/contact/deal add, contact
  * import and export.
  */
+#include <csv.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -39,7 +40,7 @@ int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
 {
     (void)argv;
     if (argc != 1)
-        return cli_usage("migrate");
+        return cli_usage(ctx);
     guint applied = 0;
     char *err = NULL;
     crm_result r = db_migrate(cli_db(ctx), &applied, &err);
@@ -52,8 +53,45 @@ int cmd_migrate(cli_ctx *ctx, int argc, char **argv)
     return 0;
 }
 
-#define USER_USAGE                                                             \
-    "user add EMAIL [--name NAME] [--role manager|operator|chief|admin]"
+/* Handles one option of an add command; false for a bad one. */
+typedef bool (*add_opt_fn)(int ch, const char *arg, void *rec);
+
+/* Parses "KIND add ARG [options]" (argv[0] is KIND): each option goes to
+   on_opt with rec. Returns ARG, or NULL when the arguments are wrong. */
+static const char *parse_add(int argc, char **argv, const char *shortopts,
+                             const struct option *opts, add_opt_fn on_opt,
+                             void *rec)
+{
+    if (argc < 2 || strcmp(argv[1], "add") != 0)
+        return NULL;
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc - 1, argv + 1, shortopts, opts, NULL)) != -1)
+        if (!on_opt(ch, optarg, rec))
+            return NULL;
+    if (optind + 1 != argc - 1)
+        return NULL;
+    return argv[1 + optind];
+}
+
+/* Ends an add command: prints the new record, or the error. */
+static int added(cli_ctx *ctx, const char *kind, crm_result r, json_t *rec,
+                 char *err)
+{
+    return r ? cli_fail_free(r, err) : print_record(ctx, kind, rec);
+}
+
+static bool user_opt(int ch, const char *arg, void *rec)
+{
+    records_user *u = rec;
+    if (ch == 'n')
+        u->name = arg;
+    else if (ch == 'r')
+        u->role = arg;
+    else
+        return false;
+    return true;
+}
 
 int cmd_user(cli_ctx *ctx, int argc, char **argv)
 {
@@ -62,30 +100,34 @@ int cmd_user(cli_ctx *ctx, int argc, char **argv)
         {"role", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
-    if (argc < 2 || strcmp(argv[1], "add") != 0)
-        return cli_usage(USER_USAGE);
     records_user u = {0};
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc - 1, argv + 1, "n:r:", opts, NULL)) != -1) {
-        if (ch == 'n')
-            u.name = optarg;
-        else if (ch == 'r')
-            u.role = optarg;
-        else
-            return cli_usage(USER_USAGE);
-    }
-    if (optind + 1 != argc - 1)
-        return cli_usage(USER_USAGE);
-    u.email = argv[1 + optind];
+    u.email = parse_add(argc, argv, "n:r:", opts, user_opt, &u);
+    if (!u.email)
+        return cli_usage(ctx);
     json_t *rec = NULL;
     char *err = NULL;
     crm_result r = records_user_add(cli_db(ctx), &u, &rec, &err);
-    return r ? cli_fail_free(r, err) : print_record(ctx, "user", rec);
+    return added(ctx, "user", r, rec, err);
 }
 
-#define COMPANY_USAGE                                                          \
-    "company add NAME [--domain DOMAIN]... [--website URL] [--owner EMAIL]"
+typedef struct {
+    records_company c;
+    GPtrArray *domains;
+} company_args;
+
+static bool company_opt(int ch, const char *arg, void *rec)
+{
+    company_args *a = rec;
+    if (ch == 'd')
+        g_ptr_array_add(a->domains, (gpointer)arg);
+    else if (ch == 'w')
+        a->c.website = arg;
+    else if (ch == 'o')
+        a->c.owner = arg;
+    else
+        return false;
+    return true;
+}
 
 int cmd_company(cli_ctx *ctx, int argc, char **argv)
 {
@@ -95,36 +137,57 @@ int cmd_company(cli_ctx *ctx, int argc, char **argv)
         {"owner", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
-    if (argc < 2 || strcmp(argv[1], "add") != 0)
-        return cli_usage(COMPANY_USAGE);
-    records_company c = {0};
     g_autoptr(GPtrArray) domains = g_ptr_array_new();
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc - 1, argv + 1, "d:w:o:", opts, NULL)) != -1) {
-        if (ch == 'd')
-            g_ptr_array_add(domains, optarg);
-        else if (ch == 'w')
-            c.website = optarg;
-        else if (ch == 'o')
-            c.owner = optarg;
-        else
-            return cli_usage(COMPANY_USAGE);
-    }
-    if (optind + 1 != argc - 1)
-        return cli_usage(COMPANY_USAGE);
+    company_args a = {.domains = domains};
+    a.c.name = parse_add(argc, argv, "d:w:o:", opts, company_opt, &a);
+    if (!a.c.name)
+        return cli_usage(ctx);
     g_ptr_array_add(domains, NULL);
-    c.name = argv[1 + optind];
-    c.domains = (const char *const *)domains->pdata;
+    a.c.domains = (const char *const *)domains->pdata;
     json_t *rec = NULL;
     char *err = NULL;
-    crm_result r = records_company_add(cli_db(ctx), &c, &rec, &err);
-    return r ? cli_fail_free(r, err) : print_record(ctx, "company", rec);
+    crm_result r = records_company_add(cli_db(ctx), &a.c, &rec, &err);
+    return added(ctx, "company", r, rec, err);
 }
 
-#define CONTACT_USAGE                                                          \
-    "contact add EMAIL [--first F] [--last L] [--name \"F L\"] [--title T] "   \
-    "[--phone P] [--company NAME | --company-id ID] [--owner EMAIL]"
+typedef struct {
+    records_contact c;
+    char *first, *last; /* from --name */
+} contact_args;
+
+static bool contact_opt(int ch, const char *arg, void *rec)
+{
+    contact_args *a = rec;
+    switch (ch) {
+    case 'f':
+        a->c.first_name = arg;
+        return true;
+    case 'l':
+        a->c.last_name = arg;
+        return true;
+    case 'n':
+        g_free(a->first);
+        g_free(a->last);
+        addr_split_name(arg, &a->first, &a->last);
+        return true;
+    case 't':
+        a->c.title = arg;
+        return true;
+    case 'p':
+        a->c.phone = arg;
+        return true;
+    case 'c':
+        a->c.company = arg;
+        return true;
+    case 'C':
+        return cli_parse_id(arg, &a->c.company_id);
+    case 'o':
+        a->c.owner = arg;
+        return true;
+    default:
+        return false;
+    }
+}
 
 int cmd_contact(cli_ctx *ctx, int argc, char **argv)
 {
@@ -139,62 +202,49 @@ int cmd_contact(cli_ctx *ctx, int argc, char **argv)
         {"owner", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
-    if (argc < 2 || strcmp(argv[1], "add") != 0)
-        return cli_usage(CONTACT_USAGE);
-    records_contact c = {0};
-    g_autofree char *first = NULL, *last = NULL;
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc - 1, argv + 1, "f:l:n:t:p:c:C:o:", opts,
-                             NULL)) != -1) {
-        switch (ch) {
-        case 'f':
-            c.first_name = optarg;
-            break;
-        case 'l':
-            c.last_name = optarg;
-            break;
-        case 'n':
-            g_free(first);
-            g_free(last);
-            addr_split_name(optarg, &first, &last);
-            break;
-        case 't':
-            c.title = optarg;
-            break;
-        case 'p':
-            c.phone = optarg;
-            break;
-        case 'c':
-            c.company = optarg;
-            break;
-        case 'C':
-            if (!cli_parse_id(optarg, &c.company_id))
-                return cli_usage(CONTACT_USAGE);
-            break;
-        case 'o':
-            c.owner = optarg;
-            break;
-        default:
-            return cli_usage(CONTACT_USAGE);
-        }
-    }
-    if (optind + 1 != argc - 1)
-        return cli_usage(CONTACT_USAGE);
-    if (!c.first_name)
-        c.first_name = first;
-    if (!c.last_name)
-        c.last_name = last;
-    c.email = argv[1 + optind];
+    contact_args a = {0};
+    a.c.email =
+        parse_add(argc, argv, "f:l:n:t:p:c:C:o:", opts, contact_opt, &a);
+    g_autofree char *first = a.first, *last = a.last;
+    if (!a.c.email)
+        return cli_usage(ctx);
+    if (!a.c.first_name)
+        a.c.first_name = first;
+    if (!a.c.last_name)
+        a.c.last_name = last;
     json_t *rec = NULL;
     char *err = NULL;
-    crm_result r = records_contact_add(cli_db(ctx), &c, &rec, &err);
-    return r ? cli_fail_free(r, err) : print_record(ctx, "contact", rec);
+    crm_result r = records_contact_add(cli_db(ctx), &a.c, &rec, &err);
+    return added(ctx, "contact", r, rec, err);
 }
 
-#define DEAL_USAGE                                                             \
-    "deal add NAME [--contact ID] [--company ID] [--amount N] [--currency C] " \
-    "[--stage S] [--ticket T] [--owner EMAIL]"
+static bool deal_opt(int ch, const char *arg, void *rec)
+{
+    records_deal *d = rec;
+    switch (ch) {
+    case 'c':
+        return cli_parse_id(arg, &d->contact_id);
+    case 'C':
+        return cli_parse_id(arg, &d->company_id);
+    case 'a':
+        d->amount = arg;
+        return true;
+    case 'u':
+        d->currency = arg;
+        return true;
+    case 's':
+        d->stage = arg;
+        return true;
+    case 't':
+        d->ticket = arg;
+        return true;
+    case 'o':
+        d->owner = arg;
+        return true;
+    default:
+        return false;
+    }
+}
 
 int cmd_deal(cli_ctx *ctx, int argc, char **argv)
 {
@@ -208,54 +258,20 @@ int cmd_deal(cli_ctx *ctx, int argc, char **argv)
         {"owner", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
-    if (argc < 2 || strcmp(argv[1], "add") != 0)
-        return cli_usage(DEAL_USAGE);
     records_deal d = {0};
-    int ch;
-    optind = 0;
-    while ((ch = getopt_long(argc - 1, argv + 1, "c:C:a:u:s:t:o:", opts,
-                             NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            if (!cli_parse_id(optarg, &d.contact_id))
-                return cli_usage(DEAL_USAGE);
-            break;
-        case 'C':
-            if (!cli_parse_id(optarg, &d.company_id))
-                return cli_usage(DEAL_USAGE);
-            break;
-        case 'a':
-            d.amount = optarg;
-            break;
-        case 'u':
-            d.currency = optarg;
-            break;
-        case 's':
-            d.stage = optarg;
-            break;
-        case 't':
-            d.ticket = optarg;
-            break;
-        case 'o':
-            d.owner = optarg;
-            break;
-        default:
-            return cli_usage(DEAL_USAGE);
-        }
-    }
-    if (optind + 1 != argc - 1)
-        return cli_usage(DEAL_USAGE);
-    d.name = argv[1 + optind];
+    d.name = parse_add(argc, argv, "c:C:a:u:s:t:o:", opts, deal_opt, &d);
+    if (!d.name)
+        return cli_usage(ctx);
     json_t *rec = NULL;
     char *err = NULL;
     crm_result r = records_deal_add(cli_db(ctx), &d, &rec, &err);
-    return r ? cli_fail_free(r, err) : print_record(ctx, "deal", rec);
+    return added(ctx, "deal", r, rec, err);
 }
 
 int cmd_import(cli_ctx *ctx, int argc, char **argv)
 {
     if (argc != 3 || strcmp(argv[1], "contacts") != 0)
-        return cli_usage("import contacts FILE.csv");
+        return cli_usage(ctx);
     FILE *f = strcmp(argv[2], "-") == 0 ? stdin : fopen(argv[2], "r");
     if (!f) {
         g_autofree char *m =
@@ -282,7 +298,9 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
     return 0;
 }
 
-static void csv_cell(json_t *v, bool last)
+/* Writes one CSV field with libcsv's writer (quoted, quotes doubled); a
+   JSON null is an empty unquoted field. False on a write error. */
+static bool csv_cell(json_t *v, bool last)
 {
     const char *s = json_is_string(v) ? json_string_value(v) : NULL;
     g_autofree char *num =
@@ -291,16 +309,9 @@ static void csv_cell(json_t *v, bool last)
             : NULL;
     if (num)
         s = num;
-    if (s) {
-        fputc('"', stdout);
-        for (const char *p = s; *p; p++) {
-            if (*p == '"')
-                fputc('"', stdout);
-            fputc(*p, stdout);
-        }
-        fputc('"', stdout);
-    }
-    fputc(last ? '\n' : ',', stdout);
+    if (s && csv_fwrite(stdout, s, strlen(s)) != 0)
+        return false;
+    return fputc(last ? '\n' : ',', stdout) != EOF;
 }
 
 int cmd_export(cli_ctx *ctx, int argc, char **argv)
@@ -309,7 +320,7 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
                                        "last_name", "title", "phone",
                                        "company",   "owner"};
     if (argc != 2 || strcmp(argv[1], "contacts") != 0)
-        return cli_usage("export contacts");
+        return cli_usage(ctx);
     json_t *arr = NULL;
     char *err = NULL;
     crm_result r = records_export_contacts(cli_db(ctx), &arr, &err);
@@ -323,12 +334,18 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
         printf("%s%c", cols[c], c + 1 < G_N_ELEMENTS(cols) ? ',' : '\n');
     size_t i;
     json_t *row;
+    bool ok = true;
     json_array_foreach(arr, i, row)
     {
-        for (size_t c = 0; c < G_N_ELEMENTS(cols); c++)
-            csv_cell(json_object_get(row, cols[c]),
-                     c + 1 == G_N_ELEMENTS(cols));
+        for (size_t c = 0; ok && c < G_N_ELEMENTS(cols); c++)
+            ok = csv_cell(json_object_get(row, cols[c]),
+                          c + 1 == G_N_ELEMENTS(cols));
     }
     json_decref(arr);
+    if (!ok || fflush(stdout) != 0) {
+        g_autofree char *m =
+            g_strdup_printf("export contacts: %s", g_strerror(errno));
+        return cli_fail(CRM_ERR_IO, m);
+    }
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <sysexits.h>
 
 #include "cli.h"
+#include "crmgate/rfc3339.h"
 
 crm_config *cli_config(cli_ctx *ctx)
 {
@@ -78,9 +79,10 @@ int cli_fail_free(crm_result r, char *what)
     return rc;
 }
 
-int cli_usage(const char *text)
+int cli_usage(const cli_ctx *ctx)
 {
-    fprintf(stderr, "usage: crmgate %s\n", text);
+    fprintf(stderr, "usage: crmgate %s\n",
+            ctx->cmd ? ctx->cmd->usage : "COMMAND [ARGS]");
     return EX_USAGE;
 }
 
@@ -91,4 +93,12 @@ bool cli_parse_id(const char *s, gint64 *id_r)
         return false;
     *id_r = (gint64)v;
     return true;
+}
+
+const char *cli_date(json_t *d)
+{
+    static char *last;
+    g_free(last);
+    last = rfc3339_normalize(json_string_value(d));
+    return last ? last : "(none)";
 }

@@ -1,6 +1,11 @@
 /*
  * main.c - the crmgate admin command: global options, then one
  * subcommand. Subcommands live in cmd_*.c; logic lives in core/.
+ *
+ * The command table below is the one place each command's usage is
+ * written: the command list of --help, "crmgate COMMAND --help" (and
+ * "crmgate COMMAND SUBCOMMAND --help"), and the usage message a command
+ * prints for bad arguments (cli_usage) all come from it.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -12,47 +17,72 @@
 #include "crmgate/log.h"
 #include "crmgate/message.h"
 
-static const char usage_text[] =
-    "usage: crmgate [-c FILE] [--json] COMMAND [ARGS]\n"
-    "\n"
-    "commands:\n"
-    "  migrate                         apply database migrations\n"
-    "  user add EMAIL [--name N] [--role R]\n"
-    "  company add NAME [--domain D]... [--website URL] [--owner EMAIL]\n"
-    "  contact add EMAIL [--first F] [--last L] [--name \"F L\"] [--title T]\n"
-    "              [--phone P] [--company NAME | --company-id ID] [--owner "
-    "EMAIL]\n"
-    "  deal add NAME [--contact ID] [--company ID] [--amount N] [--currency "
-    "C]\n"
-    "              [--stage S] [--ticket T] [--owner EMAIL]\n"
-    "  import contacts FILE.csv        import contacts (header row names "
-    "columns)\n"
-    "  export contacts                 print all contacts (CSV, or --json)\n"
-    "  parse FILE                      show what capture would extract\n"
-    "  ingest FILE|DIR|MBOX [--direction in|out]\n"
-    "                                  capture existing mail (file, Maildir,\n"
-    "                                  directory of .eml, mbox)\n"
-    "  timeline ADDRESS|contact:ID|company:ID|deal:ID|lead:ID|request:ID\n"
-    "              [--limit N]         messages of a record, newest first\n"
-    "  spool status|replay [--bad]     the capture journal: depth, age; store now\n"
-    "\n"
-    "options:\n"
-    "  -c, --config FILE   configuration (default: $CRMGATE_CONFIG,\n"
-    "                      etc/crmgate.conf, " CRM_SYSCONFDIR
-    "/crmgate/crmgate.conf)\n"
-    "  -j, --json          print JSON\n"
-    "  -h, --help          this text\n"
-    "  -V, --version       print the version\n";
-
-static const struct {
-    const char *name;
-    cli_fn fn;
-} commands[] = {
-    {"migrate", cmd_migrate},   {"user", cmd_user},   {"company", cmd_company},
-    {"contact", cmd_contact},   {"deal", cmd_deal},   {"import", cmd_import},
-    {"export", cmd_export},     {"parse", cmd_parse}, {"ingest", cmd_ingest},
-    {"timeline", cmd_timeline}, {"spool", cmd_spool},
+static const cli_command commands[] = {
+    {"migrate", cmd_migrate, "migrate", "apply the database migrations"},
+    {"user", cmd_user,
+     "user add EMAIL [--name NAME] [--role manager|operator|chief|admin]",
+     "add a staff member"},
+    {"company", cmd_company,
+     "company add NAME [--domain DOMAIN]... [--website URL] [--owner EMAIL]",
+     "add a company and its mail domains"},
+    {"contact", cmd_contact,
+     "contact add EMAIL [--first F] [--last L] [--name \"F L\"] [--title T] "
+     "[--phone P] [--company NAME | --company-id ID] [--owner EMAIL]",
+     "add a contact (a company given by name is found or created)"},
+    {"deal", cmd_deal,
+     "deal add NAME [--contact ID] [--company ID] [--amount N] "
+     "[--currency C] [--stage S] [--ticket T] [--owner EMAIL]",
+     "add a deal (ticket generated when not given)"},
+    {"import", cmd_import, "import contacts FILE.csv",
+     "import contacts (a header row names the columns)"},
+    {"export", cmd_export, "export contacts",
+     "print all contacts (CSV, or --json)"},
+    {"parse", cmd_parse, "parse FILE", "show what capture would extract"},
+    {"ingest", cmd_ingest, "ingest FILE|DIR|MBOX [--direction in|out]",
+     "capture existing mail (file, Maildir, directory, mbox)"},
+    {"timeline", cmd_timeline,
+     "timeline ADDRESS|contact:ID|company:ID|deal:ID|lead:ID|request:ID "
+     "[--limit N]",
+     "messages of a record, newest first"},
+    {"spool", cmd_spool, "spool status|replay [--bad]",
+     "the capture journal: depth and age; store it now (--bad: retry what "
+     "was set aside)"},
 };
+
+/* The global usage, with the command list from the table. */
+static void print_usage(FILE *out)
+{
+    fputs("usage: crmgate [-c FILE] [--json] COMMAND [ARGS]\n"
+          "       crmgate COMMAND --help\n"
+          "\n"
+          "commands:\n",
+          out);
+    for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+        fprintf(out, "  %s\n      %s\n", commands[i].usage,
+                commands[i].summary);
+    fputs("\n"
+          "options:\n"
+          "  -c, --config FILE   configuration (default: $CRMGATE_CONFIG,\n"
+          "                      etc/crmgate.conf, " CRM_SYSCONFDIR
+          "/crmgate/crmgate.conf)\n"
+          "  -j, --json          print JSON\n"
+          "  -h, --help          this text\n"
+          "  -V, --version       print the version\n",
+          out);
+}
+
+/* True when a command's arguments (after its name, up to "--") ask for
+   help: "--help" or "-h" anywhere, so "spool status --help" works too. */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
 
 int main(int argc, char **argv)
 {
@@ -75,18 +105,18 @@ int main(int argc, char **argv)
             ctx.json = true;
             break;
         case 'h':
-            fputs(usage_text, stdout);
+            print_usage(stdout);
             return 0;
         case 'V':
             printf("crmgate %s\n", CRM_VERSION);
             return 0;
         default:
-            fputs(usage_text, stderr);
+            print_usage(stderr);
             return EX_USAGE;
         }
     }
     if (optind >= argc) {
-        fputs(usage_text, stderr);
+        print_usage(stderr);
         return EX_USAGE;
     }
     /* --json is accepted after the subcommand too ("parse --json FILE"). */
@@ -100,7 +130,7 @@ int main(int argc, char **argv)
     argc = kept;
     argv[argc] = NULL;
     if (optind >= argc) {
-        fputs(usage_text, stderr);
+        print_usage(stderr);
         return EX_USAGE;
     }
     log_init("crmgate", LOG_LEVEL_WARN, false);
@@ -109,15 +139,24 @@ int main(int argc, char **argv)
     int rc = -1;
     for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
         if (strcmp(commands[i].name, name) == 0) {
-            optind++;
+            ctx.cmd = &commands[i];
             /* Subcommands see argv from their own name on. */
-            rc = commands[i].fn(&ctx, argc - optind + 1, argv + optind - 1);
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+            if (wants_help(sub_argc, sub_argv)) {
+                printf("usage: crmgate %s\n  %s\n", ctx.cmd->usage,
+                       ctx.cmd->summary);
+                rc = 0;
+            } else {
+                optind++;
+                rc = ctx.cmd->fn(&ctx, sub_argc, sub_argv);
+            }
             break;
         }
     }
     if (rc < 0) {
-        fprintf(stderr, "crmgate: unknown command '%s'\n\n%s", name,
-                usage_text);
+        fprintf(stderr, "crmgate: unknown command '%s'\n\n", name);
+        print_usage(stderr);
         rc = EX_USAGE;
     }
     db_conn_free(&ctx.db);

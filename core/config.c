@@ -74,30 +74,29 @@ static int validate_level(cfg_t *cfg, cfg_opt_t *opt)
     return 0;
 }
 
-static int validate_domains(cfg_t *cfg, cfg_opt_t *opt)
+/* Checks that normalize() accepts every value of a list option. */
+static int validate_each(cfg_t *cfg, cfg_opt_t *opt,
+                         char *(*normalize)(const char *), const char *what)
 {
     for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
-        g_autofree char *d = addr_normalize_domain(cfg_opt_getnstr(opt, i));
-        if (!d) {
-            cfg_error(cfg, "option '%s': '%s' is not a domain", opt->name,
-                      cfg_opt_getnstr(opt, i));
+        g_autofree char *v = normalize(cfg_opt_getnstr(opt, i));
+        if (!v) {
+            cfg_error(cfg, "option '%s': '%s' is not %s", opt->name,
+                      cfg_opt_getnstr(opt, i), what);
             return -1;
         }
     }
     return 0;
 }
 
+static int validate_domains(cfg_t *cfg, cfg_opt_t *opt)
+{
+    return validate_each(cfg, opt, addr_normalize_domain, "a domain");
+}
+
 static int validate_addresses(cfg_t *cfg, cfg_opt_t *opt)
 {
-    for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
-        g_autofree char *a = addr_normalize(cfg_opt_getnstr(opt, i));
-        if (!a) {
-            cfg_error(cfg, "option '%s': '%s' is not an address", opt->name,
-                      cfg_opt_getnstr(opt, i));
-            return -1;
-        }
-    }
-    return 0;
+    return validate_each(cfg, opt, addr_normalize, "an address");
 }
 
 static cfg_opt_t database_opts[] = {
@@ -293,49 +292,14 @@ static void sales_inbox_free(gpointer p)
     g_free(s);
 }
 
-crm_config *config_new_defaults(void)
-{
-    crm_config *cfg = g_new0(crm_config, 1);
-    cfg->path = g_strdup("");
-    cfg->dir = g_strdup(".");
-    cfg->dsn = g_strdup(DEFAULT_DSN);
-    cfg->milter_dsn = g_strdup(DEFAULT_DSN);
-    cfg->db_time_budget_ms = 2000;
-    cfg->db_pool_size = 2;
-    cfg->internal_domains = string_set_new();
-    cfg->capture_local = g_strdup("crm");
-    cfg->capture_domain = g_strdup("");
-    cfg->originating_daemon = g_strdup("ORIGINATING");
-    cfg->never_log_addresses = string_set_new();
-    cfg->never_log_domains = string_set_new();
-    cfg->freemail_domains = string_set_new();
-    cfg->sales_inboxes =
-        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, sales_inbox_free);
-    cfg->header_bytes = 65536;
-    cfg->body_memory_bytes = 1048576;
-    cfg->message_bytes = 104857600;
-    cfg->text_bytes = 262144;
-    cfg->attachment_store_bytes = 10485760;
-    cfg->open_deals_linked = 3;
-    cfg->max_recipients = 1000;
-    cfg->milter_socket = g_strdup("inet:8891@127.0.0.1");
-    cfg->spool_dir = g_strdup("var/spool");
-    cfg->replay_interval_s = 30;
-    cfg->milter_timeout_s = 300;
-    cfg->drain_timeout_s = 30;
-    cfg->parse_timeout_s = 30;
-    cfg->ingest_batch = 64;
-    cfg->ingest_attempts = 3;
-    cfg->log_level = LOG_LEVEL_INFO;
-    return cfg;
-}
-
-static void add_domains(GHashTable *set, cfg_t *sec, const char *opt)
+/* Adds every value of a list option, normalised, to set. */
+static void add_normalized(GHashTable *set, cfg_t *sec, const char *opt,
+                           char *(*normalize)(const char *))
 {
     for (unsigned i = 0; i < cfg_size(sec, opt); i++) {
-        char *d = addr_normalize_domain(cfg_getnstr(sec, opt, i));
-        if (d)
-            g_hash_table_add(set, d);
+        char *v = normalize(cfg_getnstr(sec, opt, i));
+        if (v)
+            g_hash_table_add(set, v);
     }
 }
 
@@ -379,7 +343,11 @@ static const char *first_set(const char *env_name, const char *value,
     return value && *value ? value : fallback;
 }
 
-static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
+/* Builds the configuration from a parsed table (every key present, with
+   its table default when the file did not set it). Files named in it are
+   read only when read_files is true. */
+static crm_result config_fill(crm_config *cfg, cfg_t *top, bool read_files,
+                              char **error_r)
 {
     cfg_t *db = cfg_getsec(top, "database");
     cfg_t *mail = cfg_getsec(top, "mail");
@@ -395,7 +363,8 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
     cfg->db_time_budget_ms = (guint)cfg_getint(db, "time_budget_ms");
     cfg->db_pool_size = (guint)cfg_getint(db, "pool_size");
 
-    add_domains(cfg->internal_domains, mail, "internal_domains");
+    add_normalized(cfg->internal_domains, mail, "internal_domains",
+                   addr_normalize_domain);
     g_free(cfg->capture_local);
     cfg->capture_local =
         g_ascii_strdown(cfg_getstr(mail, "capture_local_part"), -1);
@@ -412,15 +381,14 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
     g_free(cfg->originating_daemon);
     cfg->originating_daemon =
         g_strdup(cfg_getstr(mail, "originating_daemon_name"));
-    for (unsigned i = 0; i < cfg_size(mail, "never_log_addresses"); i++) {
-        char *a = addr_normalize(cfg_getnstr(mail, "never_log_addresses", i));
-        if (a)
-            g_hash_table_add(cfg->never_log_addresses, a);
-    }
-    add_domains(cfg->never_log_domains, mail, "never_log_domains");
-    add_domains(cfg->freemail_domains, mail, "freemail_domains");
+    add_normalized(cfg->never_log_addresses, mail, "never_log_addresses",
+                   addr_normalize);
+    add_normalized(cfg->never_log_domains, mail, "never_log_domains",
+                   addr_normalize_domain);
+    add_normalized(cfg->freemail_domains, mail, "freemail_domains",
+                   addr_normalize_domain);
     const char *ff = cfg_getstr(mail, "freemail_domains_file");
-    if (*ff) {
+    if (*ff && read_files) {
         g_autofree char *p = resolve_path(cfg, ff);
         /* The default file is optional; a file named in the config is not. */
         bool optional =
@@ -475,24 +443,9 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, char **error_r)
     return CRM_OK;
 }
 
-crm_result config_load(const char *path, crm_config **cfg_r, char **error_r)
+/* A table with its validators, reporting through config_error_fn. */
+static cfg_t *config_table_new(void)
 {
-    *cfg_r = NULL;
-    *error_r = NULL;
-    if (access(path, R_OK) != 0) {
-        *error_r = g_strdup_printf("%s: %s", path, g_strerror(errno));
-        return CRM_ERR_IO;
-    }
-    g_autofree char *text = NULL;
-    if (g_file_get_contents(path, &text, NULL, NULL)) {
-        int open_line = unclosed_brace_line(text);
-        if (open_line) {
-            *error_r = g_strdup_printf("%s:%d: section opened here is never "
-                                       "closed",
-                                       path, open_line);
-            return CRM_ERR_CONFIG;
-        }
-    }
     cfg_t *top = cfg_init(top_opts, CFGF_NONE);
     cfg_set_error_function(top, config_error_fn);
     static const char *const int_opts[][2] = {
@@ -522,7 +475,58 @@ crm_result config_load(const char *path, crm_config **cfg_r, char **error_r)
     cfg_set_validate_func(top, "mail|never_log_domains", validate_domains);
     cfg_set_validate_func(top, "mail|freemail_domains", validate_domains);
     cfg_set_validate_func(top, "mail|never_log_addresses", validate_addresses);
+    return top;
+}
 
+/* An empty configuration named path, in dir, before the table is read. */
+static crm_config *config_alloc(const char *path, char *dir)
+{
+    crm_config *cfg = g_new0(crm_config, 1);
+    cfg->path = g_strdup(path);
+    cfg->dir = dir;
+    cfg->internal_domains = string_set_new();
+    cfg->never_log_addresses = string_set_new();
+    cfg->never_log_domains = string_set_new();
+    cfg->freemail_domains = string_set_new();
+    cfg->sales_inboxes =
+        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, sales_inbox_free);
+    return cfg;
+}
+
+crm_config *config_new_defaults(void)
+{
+    /* The defaults are those of the option tables: parse an empty text. */
+    cfg_t *top = config_table_new();
+    int rc = cfg_parse_buf(top, "");
+    g_assert(rc == CFG_SUCCESS);
+    crm_config *cfg = config_alloc("", g_strdup("."));
+    char *err = NULL;
+    crm_result r = config_fill(cfg, top, false, &err);
+    cfg_free(top);
+    if (r)
+        g_error("config defaults: %s", err);
+    return cfg;
+}
+
+crm_result config_load(const char *path, crm_config **cfg_r, char **error_r)
+{
+    *cfg_r = NULL;
+    *error_r = NULL;
+    if (access(path, R_OK) != 0) {
+        *error_r = g_strdup_printf("%s: %s", path, g_strerror(errno));
+        return CRM_ERR_IO;
+    }
+    g_autofree char *text = NULL;
+    if (g_file_get_contents(path, &text, NULL, NULL)) {
+        int open_line = unclosed_brace_line(text);
+        if (open_line) {
+            *error_r = g_strdup_printf("%s:%d: section opened here is never "
+                                       "closed",
+                                       path, open_line);
+            return CRM_ERR_CONFIG;
+        }
+    }
+    cfg_t *top = config_table_new();
     g_private_replace(&config_error_key, NULL);
     parsing_top = top;
     parsing_path = path;
@@ -542,12 +546,8 @@ crm_result config_load(const char *path, crm_config **cfg_r, char **error_r)
         cfg_free(top);
         return CRM_ERR_CONFIG;
     }
-    crm_config *cfg = config_new_defaults();
-    g_free(cfg->path);
-    g_free(cfg->dir);
-    cfg->path = g_strdup(path);
-    cfg->dir = g_path_get_dirname(path);
-    crm_result r = config_fill(cfg, top, error_r);
+    crm_config *cfg = config_alloc(path, g_path_get_dirname(path));
+    crm_result r = config_fill(cfg, top, true, error_r);
     cfg_free(top);
     if (r) {
         config_free(&cfg);

@@ -88,11 +88,11 @@ static void log_write(log_level level, const char *fmt, va_list ap)
         return;
     }
     GDateTime *now = g_date_time_new_now_utc();
-    g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S");
-    int ms = g_date_time_get_microsecond(now) / 1000;
+    /* RFC 3339 in UTC with microseconds */
+    g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S.%fZ");
     g_date_time_unref(now);
-    n = snprintf(line, sizeof(line), "%s.%03dZ %s[%d]: %s: ", stamp, ms,
-                 log_ident, (int)getpid(), label[level]);
+    n = snprintf(line, sizeof(line), "%s %s[%d]: %s: ", stamp, log_ident,
+                 (int)getpid(), label[level]);
     if (n < 0 || (size_t)n >= sizeof(line))
         n = 0;
     // NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): ap is the caller's

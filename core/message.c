@@ -32,6 +32,8 @@
 #include <fcntl.h>
 #include <string.h>
 
+#include "crmgate/rfc3339.h"
+
 #define MSG_ID_MAX 998
 #define MSG_SUBJECT_MAX 16384
 #define MSG_WARNINGS_MAX 64
@@ -494,24 +496,15 @@ static void read_headers(parse_ctx *ctx, GMimeMessage *m)
 
 /* ---- digest ---- */
 
-void message_int_sha256_hex(const crypto_hash_sha256_state *st, char out[65])
-{
-    crypto_hash_sha256_state copy = *st;
-    unsigned char bin[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&copy, bin);
-    sodium_bin2hex(out, 65, bin, sizeof(bin));
-}
-
 typedef struct {
-    crypto_hash_sha256_state running;   /* everything fed so far */
-    crypto_hash_sha256_state committed; /* up to the last non-space byte */
+    crm_sha256 running;   /* everything fed so far */
+    crm_sha256 committed; /* up to the last non-space byte */
     bool in_headers;
     gsize line_len; /* header line length, CRs not counted */
     bool pending_cr;
 } digest_state;
 
-static void digest_header(crypto_hash_sha256_state *sum, GMimeObject *obj,
-                          const char *name)
+static void digest_header(crm_sha256 *sum, GMimeObject *obj, const char *name)
 {
     GMimeHeaderList *hl =
         obj != NULL ? g_mime_object_get_header_list(obj) : NULL;
@@ -525,10 +518,10 @@ static void digest_header(crypto_hash_sha256_state *sum, GMimeObject *obj,
             if (*p != '\r' && *p != '\n')
                 g_string_append_c(v, *p);
         g_strstrip(v->str);
-        crypto_hash_sha256_update(sum, (const guchar *)v->str, strlen(v->str));
+        crm_sha256_update(sum, (const guchar *)v->str, strlen(v->str));
         g_string_free(v, TRUE);
     }
-    crypto_hash_sha256_update(sum, (const guchar *)"\n", 1);
+    crm_sha256_update(sum, (const guchar *)"\n", 1);
 }
 
 /* Feeds one chunk of raw input; body bytes go in with CRLF as LF. */
@@ -561,12 +554,11 @@ static void digest_feed(digest_state *d, const char *buf, gsize n, char *tmp)
     while (last > 0 && g_ascii_isspace(tmp[last - 1]))
         last--;
     if (last > 0) {
-        crypto_hash_sha256_update(&d->running, (const guchar *)tmp, last);
+        crm_sha256_update(&d->running, (const guchar *)tmp, last);
         d->committed = d->running;
     }
     if (o > last)
-        crypto_hash_sha256_update(&d->running, (const guchar *)tmp + last,
-                                  o - last);
+        crm_sha256_update(&d->running, (const guchar *)tmp + last, o - last);
 }
 
 /* Reads stream from start to its end for raw_size and the digest. */
@@ -576,10 +568,10 @@ static crm_result digest_pass(crm_message *msg, GMimeStream *stream,
     if (g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET) != start)
         return CRM_ERR_IO;
     digest_state d = {.in_headers = true};
-    crypto_hash_sha256_init(&d.running);
+    crm_sha256_init(&d.running);
     const char *id = msg->message_id != NULL ? msg->message_id : "";
-    crypto_hash_sha256_update(&d.running, (const guchar *)id, strlen(id));
-    crypto_hash_sha256_update(&d.running, (const guchar *)"\n", 1);
+    crm_sha256_update(&d.running, (const guchar *)id, strlen(id));
+    crm_sha256_update(&d.running, (const guchar *)"\n", 1);
     static const char *const names[] = {"From", "Date", "Subject"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
         digest_header(&d.running, m != NULL ? GMIME_OBJECT(m) : NULL, names[i]);
@@ -596,7 +588,7 @@ static crm_result digest_pass(crm_message *msg, GMimeStream *stream,
     }
     if (n < 0)
         r = CRM_ERR_IO;
-    message_int_sha256_hex(&d.committed, msg->digest);
+    crm_sha256_peek_hex(&d.committed, msg->digest);
     g_free(buf);
     g_free(tmp);
     return r;
@@ -740,15 +732,7 @@ static json_t *json_addrs(const GPtrArray *list)
 /* RFC 3339 with the date's own offset, e.g. 1994-10-07T16:15:05-07:00. */
 static char *format_date(GDateTime *d)
 {
-    gint64 off = g_date_time_get_utc_offset(d) / G_TIME_SPAN_MINUTE;
-    char sign = off < 0 ? '-' : '+';
-    if (off < 0)
-        off = -off;
-    return g_strdup_printf(
-        "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", g_date_time_get_year(d),
-        g_date_time_get_month(d), g_date_time_get_day_of_month(d),
-        g_date_time_get_hour(d), g_date_time_get_minute(d),
-        g_date_time_get_second(d), sign, (int)(off / 60), (int)(off % 60));
+    return rfc3339_format(d);
 }
 
 json_t *message_to_json(const crm_message *msg)

@@ -16,8 +16,9 @@
 
 #include <glib.h>
 #include <gmime/gmime.h>
-#include <sodium.h>
 #include <stdbool.h>
+
+#include "crmgate/hash.h"
 
 #define MSG_CHUNK 65536   /* bytes per streaming read */
 #define MSG_NAME_MAX 1024 /* display names, addresses, file names */
@@ -55,10 +56,5 @@ void message_int_walk(parse_ctx *ctx, GMimeObject *obj, guint depth,
 /* Joins the body candidates (text/plain, else converted HTML) into
    msg->text, at most text_max bytes. Call after message_int_walk. */
 void message_int_read_body_text(parse_ctx *ctx);
-
-/* Writes the lower-case hex SHA-256 of what st has seen (st itself is not
-   finished, so it can go on). libsodium's SHA-256 is about three times
-   faster than GChecksum's, and capture hashes every byte it stores. */
-void message_int_sha256_hex(const crypto_hash_sha256_state *st, char out[65]);
 
 #endif

@@ -109,7 +109,7 @@ static int preferred_alternative(parse_ctx *ctx, GMimeMultipart *mp)
 
 /* Feeds decoded bytes into a hash, a size and, under the bound, a copy. */
 typedef struct {
-    crypto_hash_sha256_state sum;
+    crm_sha256 sum;
     gsize size;
     gsize keep_max;
     GByteArray *keep; /* NULL once size passed keep_max */
@@ -119,7 +119,7 @@ static void sink_feed(content_sink *k, const char *data, gsize len)
 {
     if (len == 0)
         return;
-    crypto_hash_sha256_update(&k->sum, (const guchar *)data, len);
+    crm_sha256_update(&k->sum, (const guchar *)data, len);
     k->size += len;
     if (k->keep != NULL && k->size > k->keep_max) {
         g_byte_array_unref(k->keep);
@@ -138,7 +138,7 @@ static bool base64_char_ok(guchar c)
 static void attachment_finish(message_attachment *a, content_sink *k)
 {
     a->size = k->size;
-    message_int_sha256_hex(&k->sum, a->sha256);
+    crm_sha256_peek_hex(&k->sum, a->sha256);
     if (k->keep != NULL)
         a->content = g_byte_array_free_to_bytes(k->keep);
     k->keep = NULL;
@@ -192,7 +192,7 @@ static void add_part_attachment(parse_ctx *ctx, GMimePart *part)
         .keep_max = ctx->lim.attachment_store_max,
         .keep = g_byte_array_new(),
     };
-    crypto_hash_sha256_init(&k.sum);
+    crm_sha256_init(&k.sum);
     GMimeDataWrapper *w = g_mime_part_get_content(part);
     GMimeStream *src = w != NULL ? g_mime_data_wrapper_get_stream(w) : NULL;
     if (src != NULL) {
@@ -243,19 +243,7 @@ static void add_message_attachment(parse_ctx *ctx, GMimeMessagePart *mp,
                                    GMimeMessage *inner)
 {
     message_attachment *a = attachment_new(ctx, GMIME_OBJECT(mp));
-    GMimeStream *null = g_mime_stream_null_new();
-    GMimeStream *fs = g_mime_stream_filter_new(null);
-    GMimeFilter *ck = g_mime_filter_checksum_new(G_CHECKSUM_SHA256);
-    g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), ck);
-    g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, fs);
-    g_mime_stream_flush(fs);
-    a->size = GMIME_STREAM_NULL(null)->written;
-    g_autofree char *hex =
-        g_mime_filter_checksum_get_string(GMIME_FILTER_CHECKSUM(ck));
-    g_strlcpy(a->sha256, hex != NULL ? hex : "", sizeof(a->sha256));
-    g_object_unref(ck);
-    g_object_unref(fs);
-    g_object_unref(null);
+    crm_sha256_mime_object(GMIME_OBJECT(inner), a->sha256, &a->size);
     if (a->size <= ctx->lim.attachment_store_max) {
         GByteArray *arr = g_byte_array_new();
         GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(arr);

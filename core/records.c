@@ -11,14 +11,17 @@
 #include <string.h>
 
 #include "crmgate/addr.h"
+#include "crmgate/pgarray.h"
 
-crm_result records_query_json(db_conn *db, const char *sql, int n,
-                              const char *const *values, json_t **out_r,
-                              char **error_r)
+/* records_query_json with lengths and formats, for binary parameters. */
+static crm_result query_json(db_conn *db, const char *sql, int n,
+                             const char *const *values, const int *lengths,
+                             const int *formats, json_t **out_r, char **error_r)
 {
     PGresult *res = NULL;
     *out_r = NULL;
-    crm_result r = db_query(db, 0, sql, n, values, NULL, NULL, &res, error_r);
+    crm_result r =
+        db_query(db, 0, sql, n, values, lengths, formats, &res, error_r);
     if (r)
         return r;
     if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
@@ -32,6 +35,19 @@ crm_result records_query_json(db_conn *db, const char *sql, int n,
     }
     PQclear(res);
     return r;
+}
+
+crm_result records_query_json(db_conn *db, const char *sql, int n,
+                              const char *const *values, json_t **out_r,
+                              char **error_r)
+{
+    return query_json(db, sql, n, values, NULL, NULL, out_r, error_r);
+}
+
+/* An id as a query parameter: decimal text, or NULL (SQL NULL) for 0. */
+static char *id_param(gint64 id)
+{
+    return id ? g_strdup_printf("%" G_GINT64_FORMAT, id) : NULL;
 }
 
 /* Maps a unique violation to CRM_ERR_EXISTS with a readable message. */
@@ -89,18 +105,20 @@ crm_result records_company_add(db_conn *db, const records_company *c,
     crm_result r = need_address(c->owner, &owner, error_r);
     if (r)
         return r;
-    g_autoptr(GString) arr = g_string_new("{");
+    pgarray *arr = pgarray_new(PGARRAY_TEXT);
     for (guint i = 0; c->domains && c->domains[i]; i++) {
         g_autofree char *d = addr_normalize_domain(c->domains[i]);
         if (!d) {
             *error_r = g_strdup_printf("'%s' is not a domain", c->domains[i]);
+            pgarray_free(&arr);
             return CRM_ERR_USAGE;
         }
-        g_string_append_printf(arr, "%s\"%s\"", i ? "," : "", d);
+        pgarray_append_text(arr, d);
     }
-    g_string_append_c(arr, '}');
-    const char *p[] = {c->name, c->website, owner, arr->str};
-    r = records_query_json(
+    int len[4] = {0};
+    const int fmt[4] = {0, 0, 0, 1};
+    const char *p[] = {c->name, c->website, owner, pgarray_bytes(arr, &len[3])};
+    r = query_json(
         db,
         "WITH c AS (INSERT INTO companies (name, website, owner_id) VALUES "
         "($1, $2, (SELECT id FROM users WHERE email_norm = $3)) RETURNING *),"
@@ -108,7 +126,8 @@ crm_result records_company_add(db_conn *db, const records_company *c,
         "SELECT unnest($4::text[]), c.id FROM c RETURNING domain) "
         "SELECT to_jsonb(c) || jsonb_build_object('domains', "
         "(SELECT coalesce(jsonb_agg(domain), '[]') FROM d)) FROM c",
-        4, p, rec_r, error_r);
+        4, p, len, fmt, rec_r, error_r);
+    pgarray_free(&arr);
     return exists_or(db, r, error_r, "one of these domains");
 }
 
@@ -121,9 +140,7 @@ crm_result records_contact_add(db_conn *db, const records_contact *c,
         r = need_address(c->owner, &owner, error_r);
     if (r)
         return r;
-    g_autofree char *cid =
-        c->company_id ? g_strdup_printf("%" G_GINT64_FORMAT, c->company_id)
-                      : NULL;
+    g_autofree char *cid = id_param(c->company_id);
     const char *p[] = {c->first_name ? c->first_name : "",
                        c->last_name ? c->last_name : "",
                        c->email,
@@ -157,12 +174,8 @@ crm_result records_deal_add(db_conn *db, const records_deal *d, json_t **rec_r,
     crm_result r = need_address(d->owner, &owner, error_r);
     if (r)
         return r;
-    g_autofree char *contact =
-        d->contact_id ? g_strdup_printf("%" G_GINT64_FORMAT, d->contact_id)
-                      : NULL;
-    g_autofree char *company =
-        d->company_id ? g_strdup_printf("%" G_GINT64_FORMAT, d->company_id)
-                      : NULL;
+    g_autofree char *contact = id_param(d->contact_id);
+    g_autofree char *company = id_param(d->company_id);
     const char *p[] = {d->name,     contact,  company,   d->amount,
                        d->currency, d->stage, d->ticket, owner};
     r = records_query_json(

@@ -91,7 +91,9 @@ bool config_is_freemail(const crm_config *cfg, const char *domain);
 /* The sales inbox for a normalised address, or NULL. */
 const config_sales_inbox *config_sales_inbox_find(const crm_config *cfg,
                                                   const char *address);
-/* Builds a minimal configuration in memory (tests, parse without a file). */
+/* Builds the default configuration in memory (tests, parse without a
+   file): exactly what an empty file gives, from the same option tables,
+   with the environment overrides; no file is read. */
 crm_config *config_new_defaults(void);
 
 #endif

@@ -358,4 +358,66 @@ check "spool replay on an empty spool: exit 0, nothing replayed" \
     test "$RC" -eq 0 -a "$(jcheck 'j["replayed"] == 0 and j["left"] == 0' <"$TMP/o" && echo y)" = y
 $CRMGATE --json spool status >"$TMP/o" 2>"$TMP/e"
 check "spool status --json of the stack's spool: exit 0, valid JSON" jcheck '"files" in j' <"$TMP/o"
+# --- dates are RFC 3339 -----------------------------------------------------------
+# The timeline's text lines start with the message date in RFC 3339 (seconds and
+# offset); the message of the "ingest DIR" section says 09:00:00 +0000.
+run_cli "$TMP/o" "$TMP/e" timeline "sender-$U@ingest-$U.test" --limit 1
+check "timeline text: the date is RFC 3339 and the message's instant" $PY -c '
+import datetime, re, sys
+line = open(sys.argv[1]).readline()
+m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d)  in ", line)
+want = datetime.datetime(2026, 11, 23, 9, 0, tzinfo=datetime.timezone.utc)
+sys.exit(0 if m and datetime.datetime.fromisoformat(m.group(1)) == want else 1)' "$TMP/o"
+
+# --- CSV export round trip (libcsv's writer) ---------------------------------------
+# A contact whose first name holds a comma, a quote and a newline, and whose
+# last name holds a lone quote: export it, delete it, import the export, and
+# the row comes back with exactly the same names.
+RT_FIRST=$(printf 'Ann, "the\nBoss"')
+RT_LAST='O"Hara'
+run_cli "$TMP/o" "$TMP/e" --json contact add "rt-$U@rt-$U.test" --first "$RT_FIRST" --last "$RT_LAST" --title "Head, Sales"
+check_eq "round trip: contact added" 0 "$RC"
+run_cli "$TMP/rt.csv" "$TMP/e" export contacts
+check_eq "round trip: export exit 0" 0 "$RC"
+sql "DELETE FROM contacts WHERE email_norm = 'rt-$U@rt-$U.test'" >/dev/null
+run_cli "$TMP/o" "$TMP/e" --json import contacts "$TMP/rt.csv"
+check "round trip: import of the export adds exactly the deleted contact" jcheck 'j["added"] == 1' <"$TMP/o"
+check_eq "round trip: first name with comma, quote and newline intact" "$RT_FIRST" \
+    "$(sql "SELECT first_name FROM contacts WHERE email_norm = 'rt-$U@rt-$U.test'")"
+check_eq "round trip: last name with a quote and title with a comma intact" "$RT_LAST|Head, Sales" \
+    "$(sql "SELECT last_name || '|' || title FROM contacts WHERE email_norm = 'rt-$U@rt-$U.test'")"
+
+# --- arrays as binary parameters -------------------------------------------------
+run_cli "$TMP/o" "$TMP/e" --json company add "Two Dom $U" --domain "a-$U.test" --domain "B-$U.test"
+check "company add with two domains: JSON lists both, normalised" jcheck '
+    sorted(j["domains"]) == sorted(["a-" + E["U"] + ".test", "b-" + E["U"] + ".test"])' <"$TMP/o"
+check_eq "company add with two domains: two rows in company_domains" 2 \
+    "$(sql "SELECT count(*) FROM company_domains d JOIN companies c ON c.id = d.company_id WHERE c.name = 'Two Dom $U'")"
+
+# --- COMMAND --help, from the command table -------------------------------------
+# Every command listed by --help answers "COMMAND --help" (and, when it has
+# subcommands, "COMMAND SUBCOMMAND --help") with its usage on stdout and exit
+# 0; an unknown option still gives 64.
+$CRMGATE --help >"$TMP/help" 2>/dev/null
+mapfile -t HELP_CMDS < <(sed -n '/^commands:/,/^$/p' "$TMP/help" | sed -n 's/^  \([a-z][a-z-]*\)\( \(.*\)\)\{0,1\}$/\1 \3/p')
+check "--help lists the commands (at least 11)" test "${#HELP_CMDS[@]}" -ge 11
+for line in "${HELP_CMDS[@]}"; do
+    cmd=${line%% *}
+    rest=${line#"$cmd"}; rest=${rest# }
+    sub=${rest%% *}
+    case $sub in *[!a-z\|]* | "") sub="" ;; *) sub=${sub%%|*} ;; esac
+    run_cli "$TMP/o" "$TMP/e" "$cmd" --help
+    check "$cmd --help: exit 0, 'usage: crmgate $cmd' on stdout" \
+        test "$RC" -eq 0 -a -n "$(grep -E "^usage: crmgate $cmd( |\$)" "$TMP/o")"
+    if [ -n "$sub" ]; then
+        run_cli "$TMP/o" "$TMP/e" "$cmd" "$sub" --help
+        check "$cmd $sub --help: exit 0, usage naming '$cmd $sub'" \
+            test "$RC" -eq 0 -a -n "$(grep -E "^usage: crmgate $cmd ([a-z|]*\\|)?$sub" "$TMP/o")"
+    fi
+    # shellcheck disable=SC2086
+    run_cli "$TMP/o" "$TMP/e" "$cmd" $sub x --no-such-option
+    check "$cmd ${sub:+$sub }x --no-such-option: exit 64, usage naming the command on stderr" \
+        test "$RC" -eq $EX_USAGE -a -n "$(grep -E "^usage: crmgate $cmd( |\$)" "$TMP/e")"
+done
+
 exit 0

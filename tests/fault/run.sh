@@ -239,9 +239,11 @@ done
 "$STACK" wait-queue 30 >/dev/null 2>&1
 wait_for 10 journal_is 5
 check_eq "B: 5 captures journaled while PostgreSQL is down" 5 "$(journal_files)"
+BIPID=$(ingester_pid)
 "$STACK" stop milter >/dev/null 2>&1
 check "B: milter stopped" bash -c "! '$STACK' status milter"
-check "B: its ingester stopped with it" wait_for 5 bash -c "! pgrep -f -- '--ingester -c $CRMGATE_CONFIG'"
+check "B: its ingester (pid ${BIPID:-none}) stopped with it" \
+    wait_for 5 bash -c "[ -n '$BIPID' ] && ! kill -0 '$BIPID'"
 "$STACK" start postgres >/dev/null 2>&1
 check "B: PostgreSQL started" "$STACK" status postgres
 sleep 3   # longer than replay_interval: nothing else may store them

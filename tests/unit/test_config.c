@@ -142,6 +142,78 @@ static void test_shipped_config(void)
     config_free(&cfg);
 }
 
+/* Two sets hold the same strings. */
+static void assert_same_set(GHashTable *a, GHashTable *b)
+{
+    g_assert_cmpuint(g_hash_table_size(a), ==, g_hash_table_size(b));
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, a);
+    while (g_hash_table_iter_next(&it, &k, NULL))
+        g_assert_true(g_hash_table_contains(b, k));
+}
+
+/* A path resolved against its config's directory, without that directory. */
+static const char *below_dir(const crm_config *cfg, const char *p)
+{
+    g_assert_true(g_str_has_prefix(p, cfg->dir));
+    return p + strlen(cfg->dir);
+}
+
+/* config_new_defaults() is exactly what an empty file gives: the defaults
+   are written once, in the option tables. */
+static void test_defaults_equal_empty_file(void)
+{
+    g_unsetenv("CRMGATE_DSN");
+    g_unsetenv("CRMGATE_MILTER_DSN");
+    g_unsetenv("CRMGATE_SPOOL_DIR");
+    g_autofree char *dir = g_build_filename(tmpdir, "empty", NULL);
+    g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+    g_autofree char *p = g_build_filename(dir, "empty.conf", NULL);
+    g_assert_true(g_file_set_contents(p, "", 0, NULL));
+    crm_config *f = NULL;
+    char *err = NULL;
+    g_assert_cmpint(config_load(p, &f, &err), ==, CRM_OK);
+    crm_config *d = config_new_defaults();
+
+    g_assert_cmpstr(d->dsn, ==, f->dsn);
+    g_assert_cmpstr(d->milter_dsn, ==, f->milter_dsn);
+    g_assert_cmpuint(d->db_time_budget_ms, ==, f->db_time_budget_ms);
+    g_assert_cmpuint(d->db_pool_size, ==, f->db_pool_size);
+    assert_same_set(d->internal_domains, f->internal_domains);
+    g_assert_cmpstr(d->capture_local, ==, f->capture_local);
+    g_assert_cmpstr(d->capture_domain, ==, f->capture_domain);
+    g_assert_cmpint(d->log_internal, ==, f->log_internal);
+    g_assert_cmpstr(d->originating_daemon, ==, f->originating_daemon);
+    assert_same_set(d->never_log_addresses, f->never_log_addresses);
+    assert_same_set(d->never_log_domains, f->never_log_domains);
+    assert_same_set(d->freemail_domains, f->freemail_domains);
+    g_assert_cmpuint(g_hash_table_size(d->sales_inboxes), ==,
+                     g_hash_table_size(f->sales_inboxes));
+    g_assert_cmpuint(d->header_bytes, ==, f->header_bytes);
+    g_assert_cmpuint(d->body_memory_bytes, ==, f->body_memory_bytes);
+    g_assert_cmpuint(d->message_bytes, ==, f->message_bytes);
+    g_assert_cmpuint(d->text_bytes, ==, f->text_bytes);
+    g_assert_cmpuint(d->attachment_store_bytes, ==, f->attachment_store_bytes);
+    g_assert_cmpuint(d->open_deals_linked, ==, f->open_deals_linked);
+    g_assert_cmpuint(d->max_recipients, ==, f->max_recipients);
+    g_assert_cmpstr(d->milter_socket, ==, f->milter_socket);
+    g_assert_cmpstr(below_dir(d, d->spool_dir), ==, below_dir(f, f->spool_dir));
+    g_assert_cmpuint(d->replay_interval_s, ==, f->replay_interval_s);
+    g_assert_cmpuint(d->milter_timeout_s, ==, f->milter_timeout_s);
+    g_assert_cmpint(d->log_level, ==, f->log_level);
+    g_assert_cmpint(d->log_syslog, ==, f->log_syslog);
+
+    /* and they are the documented values */
+    g_assert_cmpstr(d->dsn, ==,
+                    "host=127.0.0.1 port=55432 dbname=crmgate user=crmgate");
+    g_assert_cmpstr(d->capture_local, ==, "crm");
+    g_assert_cmpuint(d->header_bytes, ==, 65536);
+    g_assert_cmpint(d->log_level, ==, LOG_LEVEL_INFO);
+    config_free(&d);
+    config_free(&f);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -150,6 +222,8 @@ int main(int argc, char **argv)
     g_test_add_func("/config/errors", test_errors);
     g_test_add_func("/config/missing-file", test_missing_file);
     g_test_add_func("/config/shipped", test_shipped_config);
+    g_test_add_func("/config/defaults-equal-empty-file",
+                    test_defaults_equal_empty_file);
     int rc = g_test_run();
     return rc;
 }
