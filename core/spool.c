@@ -268,9 +268,10 @@ static crm_result replay_one(const crm_config *cfg, db_conn *db, int fd,
         if (plan->verdict == INGEST_LOG) {
             st->replayed++;
             log_info("spool: replayed file=%s queue_id=%s message_id=<%s> "
-                     "row=%" G_GINT64_FORMAT " links=%s",
+                     "new=%s links=%s",
                      name, env.queue_id ? env.queue_id : "-",
-                     msg->message_id ? msg->message_id : "", res.message_row,
+                     msg->message_id ? msg->message_id : "",
+                     res.is_new ? "yes" : "no",
                      res.links && *res.links ? res.links : "none");
         } else {
             st->skipped++;

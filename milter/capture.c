@@ -281,10 +281,10 @@ char *milter_capture(milter_msg *m, const char *queue_id)
     } else {
         const ingest_result *res = &job->res;
         outcome = g_strdup_printf(
-            "stored row=%" G_GINT64_FORMAT " new=%s links=%s%s",
-            res->message_row, res->is_new ? "yes" : "no",
+            "stored new=%s links=%s%s%s", res->is_new ? "yes" : "no",
             res->links && *res->links ? res->links : "none",
-            res->tokens_ignored ? " tokens=ignored-unknown-sender" : "");
+            res->tokens_ignored ? " tokens=ignored-" : "",
+            res->tokens_ignored ? res->tokens_ignored : "");
     }
     job_free(job);
 done:;

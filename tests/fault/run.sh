@@ -170,7 +170,7 @@ for i in 1 2 3 4 5 6 7 8; do wait_for 20 has_row "$A-after$i@fault.test"; done
 check_eq "A: after recovery new messages reach the database (directly or by replay)" 8 \
     "$(stored "$A-after_@fault.test")"
 check_eq "A: after recovery new messages are stored at once, not spooled" 8 \
-    "$(new_mlog | grep -E "message_id=<$A-after[0-9]@fault.test> .* stored row=" | grep -c .)"
+    "$(new_mlog | grep -E "message_id=<$A-after[0-9]@fault.test> .* stored new=" | grep -c .)"
 new_mlog | grep -E "message_id=<$A-after[0-9]@fault.test> .* spooled" | cut -c1-300 | sed 's/^/#   /'
 
 # --- B. milter stopped, then crmgate spool replay -----------------------------------

@@ -217,7 +217,7 @@ check_eq "large body: milter logged it as stored" stored \
 # ---------------------------------------------------------------------------
 check "milter still alive after the layer (pid $PID)" alive "$PID"
 check_eq "no message of this run spooled or lost" 0 \
-    "$(grep -a "capture queue_id=[A-Z0-9]*$RUN " "$MLOG" | grep -Ecv ' stored row=')"
+    "$(grep -a "capture queue_id=[A-Z0-9]*$RUN " "$MLOG" | grep -Ecv ' stored new=')"
 
 # Least privilege: the milter stores through the role crmgate_milter
 # (sql/0004_milter_role.sql), which can call the capture functions and
