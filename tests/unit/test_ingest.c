@@ -539,7 +539,7 @@ static void test_db_rethread(void)
     /* The reply first: its parent is missing, it heads its own thread. */
     g_autofree char *h1 = g_strdup_printf(
         "In-Reply-To: <%s>\r\nReferences: <%s>\r\n", parent, parent);
-    crm_message *m = mail("stranger@nowhere.test", cont, h1, reply);
+    crm_message *m = mail("stranger@nowhere.test", "alice@example.com", h1, reply);
     ingest_result r = capture(m, &env);
     ingest_result_clear(&r);
     message_free(&m);
@@ -548,7 +548,7 @@ static void test_db_rethread(void)
     g_autofree char *h2 =
         g_strdup_printf("In-Reply-To: <%s>\r\nReferences: <%s> <%s>\r\n",
                         reply, parent, reply);
-    m = mail("other@nowhere.test", cont, h2, second);
+    m = mail("other@nowhere.test", "alice@example.com", h2, second);
     r = capture(m, &env);
     ingest_result_clear(&r);
     message_free(&m);
