@@ -23,7 +23,7 @@
 #include "crmgate/log.h"
 
 #define SNIPPET_CHARS 200
-#define PG_TEXT_OID 25  /* pg_type oids (catalog/pg_type_d.h) */
+#define PG_TEXT_OID 25 /* pg_type oids (catalog/pg_type_d.h) */
 #define PG_BYTEA_OID 17
 
 const char *ingest_verdict_name(ingest_verdict v)
@@ -329,10 +329,9 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
         for (guint i = 0; i < msg->attachments->len; i++) {
             const message_attachment *a =
                 g_ptr_array_index(msg->attachments, i);
-            json_t *o = json_pack("{s:s?,s:s,s:I,s:s}", "filename",
-                                  a->filename, "content_type", a->content_type,
-                                  "size", (json_int_t)a->size, "sha256",
-                                  a->sha256);
+            json_t *o = json_pack("{s:s?,s:s,s:I,s:s}", "filename", a->filename,
+                                  "content_type", a->content_type, "size",
+                                  (json_int_t)a->size, "sha256", a->sha256);
             if (a->content)
                 json_object_set_new(o, "blob", json_integer(++nblobs));
             json_array_append_new(atts, o);

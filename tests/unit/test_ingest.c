@@ -417,9 +417,8 @@ static void test_db_token_trust(void)
     g_autofree char *upper = g_ascii_strup(staff, -1);
 
     /* From the internet (port 25): a staff MAIL FROM proves nothing. */
-    ingest_envelope in = {.source = "milter",
-                          .envelope_from = staff,
-                          .envelope_rcpts = rcpts};
+    ingest_envelope in = {
+        .source = "milter", .envelope_from = staff, .envelope_rcpts = rcpts};
     token_case("forged-envelope", &in, staff, "client@else.test", 0,
                "not-outbound");
     /* A null sender with a staff From: header, likewise. */
@@ -539,15 +538,15 @@ static void test_db_rethread(void)
     /* The reply first: its parent is missing, it heads its own thread. */
     g_autofree char *h1 = g_strdup_printf(
         "In-Reply-To: <%s>\r\nReferences: <%s>\r\n", parent, parent);
-    crm_message *m = mail("stranger@nowhere.test", "alice@example.com", h1, reply);
+    crm_message *m =
+        mail("stranger@nowhere.test", "alice@example.com", h1, reply);
     ingest_result r = capture(m, &env);
     ingest_result_clear(&r);
     message_free(&m);
     g_assert_cmpint(thread_of(reply), ==, row_of(reply));
     /* A reply to the reply joins the reply's thread. */
-    g_autofree char *h2 =
-        g_strdup_printf("In-Reply-To: <%s>\r\nReferences: <%s> <%s>\r\n",
-                        reply, parent, reply);
+    g_autofree char *h2 = g_strdup_printf(
+        "In-Reply-To: <%s>\r\nReferences: <%s> <%s>\r\n", reply, parent, reply);
     m = mail("other@nowhere.test", "alice@example.com", h2, second);
     r = capture(m, &env);
     ingest_result_clear(&r);

@@ -84,12 +84,12 @@ static void test_owner_unprivileged(void)
     }
     json_t *o = NULL;
     char *err = NULL;
-    g_assert_cmpint(records_query_json(
-                        owner,
-                        "SELECT jsonb_build_array(rolsuper, rolcreaterole) "
-                        "FROM pg_roles WHERE rolname = current_user",
-                        0, NULL, &o, &err),
-                    ==, CRM_OK);
+    g_assert_cmpint(
+        records_query_json(owner,
+                           "SELECT jsonb_build_array(rolsuper, rolcreaterole) "
+                           "FROM pg_roles WHERE rolname = current_user",
+                           0, NULL, &o, &err),
+        ==, CRM_OK);
     g_assert_true(json_is_false(json_array_get(o, 0)));
     g_assert_true(json_is_false(json_array_get(o, 1)));
     json_decref(o);
@@ -136,8 +136,8 @@ static void test_milter_captures(void)
        request, and the milter still learns no id. */
     g_autofree char *mid = g_strdup_printf("roles-%s@test", run);
     g_autofree char *payload = g_strdup_printf("attachment of run %s", run);
-    g_autofree char *b64 = g_base64_encode((const guchar *)payload,
-                                           strlen(payload));
+    g_autofree char *b64 =
+        g_base64_encode((const guchar *)payload, strlen(payload));
     g_autofree char *text = g_strdup_printf(
         "Message-ID: <%s>\r\nFrom: Pat Prospect <pat-%s@prospect.test>\r\n"
         "To: sales@example.com\r\nSubject: roles %s\r\nMIME-Version: 1.0\r\n"
@@ -202,8 +202,7 @@ static void test_milter_captures(void)
     g_assert_nonnull(blob);
     g_assert_cmpint(json_integer_value(json_array_get(blob, 0)), ==,
                     (json_int_t)strlen(payload));
-    g_assert_cmpstr(json_string_value(json_array_get(blob, 1)), ==,
-                    a->sha256);
+    g_assert_cmpstr(json_string_value(json_array_get(blob, 1)), ==, a->sha256);
     json_decref(blob);
     ingest_plan_free(&p);
     message_free(&m);
@@ -282,12 +281,12 @@ static void test_concurrent_migrate(void)
                      crm_migrations_count);
     db_conn *c = db_conn_new(fresh);
     json_t *o = NULL;
-    g_assert_cmpint(records_query_json(
-                        c,
-                        "SELECT jsonb_build_array(count(*), "
-                        "count(DISTINCT version)) FROM schema_migrations",
-                        0, NULL, &o, &err),
-                    ==, CRM_OK);
+    g_assert_cmpint(
+        records_query_json(c,
+                           "SELECT jsonb_build_array(count(*), "
+                           "count(DISTINCT version)) FROM schema_migrations",
+                           0, NULL, &o, &err),
+        ==, CRM_OK);
     g_assert_cmpint(json_integer_value(json_array_get(o, 0)), ==,
                     crm_migrations_count);
     g_assert_cmpint(json_integer_value(json_array_get(o, 1)), ==,
