@@ -68,7 +68,8 @@ BEGIN
       LEFT JOIN messages m ON m.message_id = v_msgid AND m.digest = v_digest;
     IF v_id IS NULL THEN
         -- The thread (the row id of its first message) is decided before
-        -- the insert, so the row is written once and never updated.
+        -- the insert, so the row is written once (only re-threading, below,
+        -- moves a reply that came before its parent).
         v_id := nextval(pg_get_serial_sequence('messages', 'id'));
         IF cardinality(v_refs) > 0 THEN
             SELECT m.thread_id INTO v_thread FROM messages m
@@ -100,6 +101,34 @@ BEGIN
         END IF;
     END IF;
 
+    -- Attachment contents: attachments[].blob is the 1-based index of the
+    -- content in blobs. Stored only when the bytes hash to the claimed
+    -- SHA-256 (no caller can plant content under another file's hash),
+    -- once per hash (DO NOTHING: a stored content, say a logo in every
+    -- signature, is neither rewritten nor locked). Before the content-less
+    -- rows below, so a new content is inserted once, never inserted empty
+    -- and updated; a row an earlier capture kept without content (over its
+    -- size limit) gets it by the UPDATE, which locks only such rows.
+    IF cardinality(blobs) > 0 THEN
+        INSERT INTO attachment_blobs (sha256, size, content)
+        SELECT DISTINCT ON (a.sha256) a.sha256, octet_length(blobs[a.blob]),
+               blobs[a.blob]
+          FROM jsonb_to_recordset(coalesce(doc->'attachments', '[]'))
+               AS a(sha256 text, blob integer)
+         WHERE a.blob BETWEEN 1 AND cardinality(blobs)
+           AND encode(sha256(blobs[a.blob]), 'hex') = a.sha256
+        ON CONFLICT (sha256) DO NOTHING;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        IF v_n < cardinality(blobs) THEN
+            UPDATE attachment_blobs b SET content = blobs[a.blob]
+              FROM jsonb_to_recordset(coalesce(doc->'attachments', '[]'))
+                   AS a(sha256 text, blob integer)
+             WHERE b.sha256 = a.sha256 AND b.content IS NULL
+               AND a.blob BETWEEN 1 AND cardinality(blobs)
+               AND encode(sha256(blobs[a.blob]), 'hex') = a.sha256;
+        END IF;
+    END IF;
+
     IF v_new AND jsonb_array_length(coalesce(doc->'attachments', '[]')) > 0 THEN
         INSERT INTO message_attachments (message_id, position, filename,
                                          content_type, size, sha256)
@@ -111,23 +140,6 @@ BEGIN
           FROM jsonb_to_recordset(doc->'attachments') AS a(sha256 text, size bigint)
          WHERE a.sha256 IS NOT NULL
         ON CONFLICT (sha256) DO NOTHING;
-    END IF;
-
-    -- Attachment contents: attachments[].blob is the 1-based index of the
-    -- content in blobs. Stored only when the bytes hash to the claimed
-    -- SHA-256 (no caller can plant content under another file's hash),
-    -- once per hash; a row kept without content (over the size limit of
-    -- an earlier capture) gets it.
-    IF cardinality(blobs) > 0 THEN
-        INSERT INTO attachment_blobs AS b (sha256, size, content)
-        SELECT DISTINCT ON (a.sha256) a.sha256, octet_length(blobs[a.blob]),
-               blobs[a.blob]
-          FROM jsonb_to_recordset(coalesce(doc->'attachments', '[]'))
-               AS a(sha256 text, blob integer)
-         WHERE a.blob BETWEEN 1 AND cardinality(blobs)
-           AND encode(sha256(blobs[a.blob]), 'hex') = a.sha256
-        ON CONFLICT (sha256) DO UPDATE SET content = EXCLUDED.content
-         WHERE b.content IS NULL;
     END IF;
 
     INSERT INTO message_participants (message_id, role, address_norm, address,
@@ -307,7 +319,7 @@ BEGIN
              WHERE m.thread_id = m.id
                AND (m.in_reply_to IS NOT NULL OR m.refs <> '{}')
                AND (m.refs || m.in_reply_to) @> ARRAY[v_msgid]
-               AND m.id <> v_id),
+               AND m.id <> v_id AND m.id <> v_thread),
         u AS (
             UPDATE messages m SET thread_id = v_thread
               FROM o WHERE m.thread_id = o.id
