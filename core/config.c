@@ -119,6 +119,7 @@ static cfg_opt_t mail_opts[] = {
     CFG_STR("capture_domain", "", CFGF_NONE),
     CFG_BOOL("log_internal", cfg_false, CFGF_NONE),
     CFG_STR("originating_daemon_name", "ORIGINATING", CFGF_NONE),
+    CFG_BOOL("token_require_login", cfg_false, CFGF_NONE),
     CFG_STR_LIST("never_log_addresses", "{}", CFGF_NONE),
     CFG_STR_LIST("never_log_domains", "{}", CFGF_NONE),
     CFG_STR("freemail_domains_file", DEFAULT_FREEMAIL_FILE, CFGF_NONE),
@@ -378,6 +379,7 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, bool read_files,
         return CRM_ERR_CONFIG;
     }
     cfg->log_internal = cfg_getbool(mail, "log_internal");
+    cfg->token_require_login = cfg_getbool(mail, "token_require_login");
     g_free(cfg->originating_daemon);
     cfg->originating_daemon =
         g_strdup(cfg_getstr(mail, "originating_daemon_name"));

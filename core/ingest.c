@@ -3,10 +3,13 @@
  *
  * Policy (pure): direction, never-log, internal-only, participants with
  * their roles, capture tokens, [ticket:...], company domains (never
- * free-mail), sales inbox. Storage: one crm_capture() call per message, or
- * one crm_capture_batch() for many (import). Attachment contents go first,
- * once per SHA-256: a content row without a message is harmless, a message
- * pointing at a missing content is not.
+ * free-mail), sales inbox, and the evidence that mail is outbound (the
+ * only ground on which the database trusts a capture token). Storage: one
+ * crm_capture() call per message, or one crm_capture_batch() for many
+ * (sql/0005_capture_trust.sql); attachment contents travel in the same call
+ * as a binary bytea[] and are stored by the function, once per SHA-256, so
+ * the milter's role needs no rights on attachment_blobs. Results carry no
+ * record ids.
  *
  * Limits: recipients recorded are capped by limits.max_recipients; the
  * message text and attachment bounds were applied by the parser.
@@ -20,7 +23,8 @@
 #include "crmgate/log.h"
 
 #define SNIPPET_CHARS 200
-#define PG_TEXT_OID 25 /* pg_type oid of text (catalog/pg_type_d.h) */
+#define PG_TEXT_OID 25 /* pg_type oids (catalog/pg_type_d.h) */
+#define PG_BYTEA_OID 17
 
 const char *ingest_verdict_name(ingest_verdict v)
 {
@@ -185,6 +189,25 @@ static const char *decide_direction(const crm_config *cfg,
     return NULL;
 }
 
+/* Why the mail is outbound, when there is evidence: a SASL login, the
+   submission service, Postfix's non-SMTP (sendmail) path, or the caller's
+   forced direction (the CLI's --direction out, run by the schema owner).
+   An internal sender address is not evidence: anyone can write it. */
+static const char *outbound_evidence(const crm_config *cfg,
+                                     const ingest_envelope *env)
+{
+    if (env->auth_authen && *env->auth_authen)
+        return "auth";
+    if (env->daemon_name && cfg->originating_daemon &&
+        strcmp(env->daemon_name, cfg->originating_daemon) == 0)
+        return "submission";
+    if (env->non_smtpd)
+        return "sendmail";
+    if (env->direction == INGEST_DIR_OUT)
+        return "forced";
+    return NULL;
+}
+
 ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
                              const crm_message *msg)
 {
@@ -279,6 +302,15 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
             json_object_set_new(doc, "from_name", json_string(from_name));
         json_object_set_new(doc, "tokens", st.tokens);
         st.tokens = NULL;
+        const char *evidence = outbound_evidence(cfg, env);
+        json_object_set_new(doc, "outbound_evidence",
+                            evidence ? json_string(evidence) : json_null());
+        if (env->auth_authen && *env->auth_authen) {
+            g_autofree char *login = g_utf8_make_valid(env->auth_authen, -1);
+            json_object_set_new(doc, "auth_login", json_string(login));
+        }
+        json_object_set_new(doc, "token_require_login",
+                            json_boolean(cfg->token_require_login));
         char *ticket = addr_subject_ticket(msg->subject);
         if (ticket)
             json_object_set_new(doc, "ticket", json_string(ticket));
@@ -290,16 +322,22 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
                                 json_pack("{s:s,s:s?}", "lead_source",
                                           st.sales->lead_source, "owner",
                                           st.sales->owner));
+        /* blob: the content's 1-based position among the attachments
+           that have one: the order add_blobs() sends them in. */
         json_t *atts = json_array();
+        json_int_t nblobs = 0;
         for (guint i = 0; i < msg->attachments->len; i++) {
             const message_attachment *a =
                 g_ptr_array_index(msg->attachments, i);
-            json_array_append_new(
-                atts, json_pack("{s:s?,s:s,s:I,s:s}", "filename", a->filename,
-                                "content_type", a->content_type, "size",
-                                (json_int_t)a->size, "sha256", a->sha256));
+            json_t *o = json_pack("{s:s?,s:s,s:I,s:s}", "filename", a->filename,
+                                  "content_type", a->content_type, "size",
+                                  (json_int_t)a->size, "sha256", a->sha256);
+            if (a->content)
+                json_object_set_new(o, "blob", json_integer(++nblobs));
+            json_array_append_new(atts, o);
         }
         json_object_set_new(doc, "attachments", atts);
+        json_object_set_new(doc, "blobs", json_integer(nblobs));
         /* Envelope strings may carry 8-bit bytes: json_pack refuses
            invalid UTF-8 (and would return NULL). */
         g_autofree char *qid_utf8 =
@@ -344,80 +382,78 @@ void ingest_plan_free(ingest_plan **planp)
 void ingest_result_clear(ingest_result *r)
 {
     g_free(r->links);
+    g_free(r->tokens_ignored);
     memset(r, 0, sizeof(*r));
 }
 
-/* Stores attachment contents the database does not hold yet. */
-static crm_result store_blobs(db_conn *db, guint timeout_ms,
-                              const crm_message *msg, char **error_r)
+/* A one-dimensional array parameter in PostgreSQL's binary format: ndim,
+   a has-nulls flag, the element type, the length and lower bound of the
+   dimension, then each element as a 4-byte length and its bytes, all in
+   network order. Sent as is: no element is escaped here or parsed there. */
+typedef struct {
+    GByteArray *buf;
+    guint32 n;
+} pg_array;
+
+static void pg_array_init(pg_array *a, guint32 elem_oid)
 {
-    g_autoptr(GString) shas = g_string_new("{");
-    guint n = 0;
+    const guint32 head[] = {g_htonl(1), 0, g_htonl(elem_oid), 0, g_htonl(1)};
+    a->buf = g_byte_array_new();
+    a->n = 0;
+    g_byte_array_append(a->buf, (const guint8 *)head, sizeof(head));
+}
+
+/* Appends one element; len is bounded by the parser limits (text_bytes,
+   attachment_store_bytes), far below 2 GiB. */
+static void pg_array_add(pg_array *a, const void *data, gsize len)
+{
+    guint32 nlen = g_htonl((guint32)len);
+    g_byte_array_append(a->buf, (const guint8 *)&nlen, sizeof(nlen));
+    g_byte_array_append(a->buf, data, (guint)len);
+    guint32 count = g_htonl(++a->n);
+    memcpy(a->buf->data + 3 * sizeof(guint32), &count, sizeof(count));
+}
+
+static void pg_array_clear(pg_array *a)
+{
+    if (a->buf)
+        g_byte_array_free(a->buf, TRUE);
+    a->buf = NULL;
+}
+
+/* Appends the attachment contents of msg in the order the plan numbered
+   them ("blob" in each attachment). */
+static void add_blobs(pg_array *blobs, const crm_message *msg)
+{
     for (guint i = 0; i < msg->attachments->len; i++) {
         const message_attachment *a = g_ptr_array_index(msg->attachments, i);
         if (!a->content)
             continue;
-        g_string_append_printf(shas, "%s%s", n++ ? "," : "", a->sha256);
-    }
-    if (n == 0)
-        return CRM_OK;
-    g_string_append_c(shas, '}');
-    const char *p[] = {shas->str};
-    PGresult *res = NULL;
-    crm_result r =
-        db_query(db, timeout_ms,
-                 "SELECT sha256 FROM attachment_blobs WHERE sha256 = "
-                 "ANY ($1::text[]) AND content IS NOT NULL",
-                 1, p, NULL, NULL, &res, error_r);
-    if (r)
-        return r;
-    g_autoptr(GHashTable) have =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    for (int i = 0; i < PQntuples(res); i++)
-        g_hash_table_add(have, g_strdup(PQgetvalue(res, i, 0)));
-    PQclear(res);
-    for (guint i = 0; i < msg->attachments->len; i++) {
-        const message_attachment *a = g_ptr_array_index(msg->attachments, i);
-        if (!a->content || !g_hash_table_add(have, g_strdup(a->sha256)))
-            continue;
         gsize len = 0;
         const char *data = g_bytes_get_data(a->content, &len);
-        g_autofree char *size = g_strdup_printf("%" G_GSIZE_FORMAT, a->size);
-        const char *v[] = {a->sha256, size, data ? data : ""};
-        const int lens[] = {0, 0, (int)len};
-        const int fmts[] = {0, 0, 1};
-        r = db_query(db, timeout_ms,
-                     "INSERT INTO attachment_blobs (sha256, size, content) "
-                     "VALUES ($1, $2, $3) ON CONFLICT (sha256) DO UPDATE SET "
-                     "content = EXCLUDED.content WHERE "
-                     "attachment_blobs.content IS NULL",
-                     3, v, lens, fmts, &res, error_r);
-        if (r)
-            return r;
-        PQclear(res);
+        pg_array_add(blobs, data ? data : "", data ? len : 0);
     }
-    return CRM_OK;
 }
 
 static void result_from_json(json_t *o, ingest_result *r)
 {
     memset(r, 0, sizeof(*r));
-    r->message_row = json_integer_value(json_object_get(o, "id"));
     r->is_new = json_is_true(json_object_get(o, "new"));
     r->new_links = (int)json_integer_value(json_object_get(o, "new_links"));
-    r->tokens_ignored = json_is_true(json_object_get(o, "tokens_ignored"));
-    r->lead_id = json_integer_value(json_object_get(o, "lead_id"));
-    r->request_id = json_integer_value(json_object_get(o, "request_id"));
+    r->rethreaded = (int)json_integer_value(json_object_get(o, "rethreaded"));
+    const char *why = json_string_value(json_object_get(o, "tokens_ignored"));
+    r->tokens_ignored = why ? g_strdup(why) : NULL;
     GString *s = g_string_new(NULL);
     size_t i;
     json_t *l;
     json_array_foreach(json_object_get(o, "links"), i, l)
     {
-        g_string_append_printf(s, "%s%s:%" JSON_INTEGER_FORMAT "/%s",
-                               i ? "," : "",
+        json_int_t n = json_integer_value(json_object_get(l, "n"));
+        g_string_append_printf(s, "%s%s/%s", i ? "," : "",
                                json_string_value(json_object_get(l, "type")),
-                               json_integer_value(json_object_get(l, "id")),
                                json_string_value(json_object_get(l, "reason")));
+        if (n > 1)
+            g_string_append_printf(s, "*%" JSON_INTEGER_FORMAT, n);
     }
     r->links = g_string_free(s, FALSE);
 }
@@ -443,14 +479,20 @@ crm_result ingest_store(db_conn *db, guint timeout_ms, const ingest_plan *plan,
     memset(result_r, 0, sizeof(*result_r));
     if (plan->verdict != INGEST_LOG || !plan->doc)
         return CRM_OK;
-    crm_result r = store_blobs(db, timeout_ms, msg, error_r);
-    if (r)
-        return r;
     g_autofree char *doc = json_dumps(plan->doc, JSON_COMPACT);
-    const char *p[] = {doc, msg->text};
+    pg_array blobs;
+    pg_array_init(&blobs, PG_BYTEA_OID);
+    add_blobs(&blobs, msg);
+    const char *p[] = {doc, msg->text,
+                       blobs.n ? (const char *)blobs.buf->data : NULL};
+    const int lens[] = {0, 0, (int)blobs.buf->len};
+    const int fmts[] = {0, 0, 1};
     PGresult *res = NULL;
-    r = db_query(db, timeout_ms, "SELECT crm_capture($1::jsonb, $2::text)", 2,
-                 p, NULL, NULL, &res, error_r);
+    crm_result r = db_query(db, timeout_ms,
+                            "SELECT crm_capture($1::jsonb, $2::text, "
+                            "$3::bytea[])",
+                            3, p, lens, fmts, &res, error_r);
+    pg_array_clear(&blobs);
     if (r)
         return r;
     json_t *o = parse_json_result(res, error_r);
@@ -470,61 +512,53 @@ crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
 {
     crm_result r;
     json_t *docs = json_array();
-    /* bodies: a text[] in PostgreSQL's binary array format (ndim, flags,
-       element type, length and lower bound, then each element as a length
-       and its bytes, all in network order), so no text is escaped here or
-       parsed as JSON there. */
-    g_autoptr(GByteArray) bodies = g_byte_array_new();
-    guint nbodies = 0;
-    const guint32 head[] = {g_htonl(1), 0, g_htonl(PG_TEXT_OID), 0, g_htonl(1)};
-    g_byte_array_append(bodies, (const guint8 *)head, sizeof(head));
+    /* bodies[i] is the text of docs[i]; blobs the attachment contents of
+       all documents in order, docs[i]->'blobs' of them docs[i]'s. */
+    pg_array bodies, blobs;
+    pg_array_init(&bodies, PG_TEXT_OID);
+    pg_array_init(&blobs, PG_BYTEA_OID);
     for (guint i = 0; i < n; i++) {
         memset(&results[i], 0, sizeof(results[i]));
         errors_r[i] = NULL;
         if (plans[i]->verdict != INGEST_LOG || !plans[i]->doc)
             continue;
-        r = store_blobs(db, timeout_ms, msgs[i], error_r);
-        if (r) {
-            json_decref(docs);
-            return r;
-        }
         json_object_set_new(plans[i]->doc, "want_links",
                             json_boolean(want_links));
         json_array_append(docs, plans[i]->doc);
-        guint32 len = (guint32)strlen(msgs[i]->text);
-        guint32 nlen = g_htonl(len);
-        g_byte_array_append(bodies, (const guint8 *)&nlen, sizeof(nlen));
-        g_byte_array_append(bodies, (const guint8 *)msgs[i]->text, len);
-        nbodies++;
+        pg_array_add(&bodies, msgs[i]->text, strlen(msgs[i]->text));
+        add_blobs(&blobs, msgs[i]);
     }
-    guint32 count = g_htonl(nbodies);
-    memcpy(bodies->data + 3 * sizeof(guint32), &count, sizeof(count));
     if (json_array_size(docs) == 0) {
         json_decref(docs);
+        pg_array_clear(&bodies);
+        pg_array_clear(&blobs);
         return CRM_OK;
     }
     char *text = json_dumps(docs, JSON_COMPACT);
     json_decref(docs);
-    const char *p[] = {text, (const char *)bodies->data};
-    const int lens[] = {0, (int)bodies->len};
-    const int fmts[] = {0, 1};
+    const char *p[] = {text, (const char *)bodies.buf->data,
+                       blobs.n ? (const char *)blobs.buf->data : NULL};
+    const int lens[] = {0, (int)bodies.buf->len, (int)blobs.buf->len};
+    const int fmts[] = {0, 1, 1};
     PGresult *res = NULL;
     /* Fast path first: one plain transaction. If any document fails, the
        whole batch rolled back; store it again with one subtransaction per
        document, so the failing ones are reported and the others kept. */
     r = db_query(db, timeout_ms,
                  "SELECT * FROM crm_capture_batch($1::jsonb, $2::text[], "
-                 "false)",
-                 2, p, lens, fmts, &res, error_r);
+                 "$3::bytea[], false)",
+                 3, p, lens, fmts, &res, error_r);
     if (r == CRM_ERR_DB) {
         g_free(*error_r);
         *error_r = NULL;
         r = db_query(db, timeout_ms,
                      "SELECT * FROM crm_capture_batch($1::jsonb, $2::text[], "
-                     "true)",
-                     2, p, lens, fmts, &res, error_r);
+                     "$3::bytea[], true)",
+                     3, p, lens, fmts, &res, error_r);
     }
     free(text);
+    pg_array_clear(&bodies);
+    pg_array_clear(&blobs);
     if (r)
         return r;
     int k = 0;

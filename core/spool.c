@@ -637,10 +637,10 @@ crm_result spool_ingest(const crm_config *cfg, db_conn *db,
                 g_free(errs[i]);
             } else {
                 g_autofree char *o = g_strdup_printf(
-                    "stored new=%s links=%s%s", res[i].is_new ? "yes" : "no",
+                    "stored new=%s links=%s%s%s", res[i].is_new ? "yes" : "no",
                     res[i].links && *res[i].links ? res[i].links : "none",
-                    res[i].tokens_ignored ? " tokens=ignored-unknown-sender"
-                                          : "");
+                    res[i].tokens_ignored ? " tokens=ignored-" : "",
+                    res[i].tokens_ignored ? res[i].tokens_ignored : "");
                 log_outcome(e, o);
                 remove_entry(cfg, e->name);
                 if (opts && opts->attempts)

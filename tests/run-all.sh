@@ -81,7 +81,7 @@ unit_layer() {
     for t in "$CRMGATE_BUILD"/tests/test_*; do
         [ -x "$t" ] || continue
         echo "# $t"
-        CRMGATE_TEST_DSN=$CRMGATE_DSN "${vg[@]}" "$t" --tap -k || echo "not ok - $(basename "$t") exited with status $?"
+        CRMGATE_TEST_DSN=$CRMGATE_DSN CRMGATE_TEST_MILTER_DSN=$CRMGATE_MILTER_DSN CRMGATE_TEST_ADMIN_DSN=$CRMGATE_ADMIN_DSN "${vg[@]}" "$t" --tap -k || echo "not ok - $(basename "$t") exited with status $?"
     done
 }
 

@@ -41,6 +41,7 @@ typedef struct {
     char *capture_domain;         /* normalised */
     bool log_internal;            /* keep mail with only internal parties */
     char *originating_daemon;     /* {daemon_name} of the submission service */
+    bool token_require_login;     /* tokens need a matching SASL login */
     GHashTable *never_log_addresses;
     GHashTable *never_log_domains;
     GHashTable *freemail_domains;

@@ -4,10 +4,13 @@
  *
  * ingest_plan_new() is pure (no I/O): direction, never-log and internal-only
  * policy, participants, capture tokens, ticket, company domains, sales
- * inbox. ingest_store() writes the plan to PostgreSQL in one call to
- * crm_capture() (sql/0003_capture.sql), after storing new attachment
- * contents. The split keeps policy unit-testable without a database and the
- * milter's database wait to one round trip.
+ * inbox, and the evidence that the mail is outbound (only then, and only
+ * from an active user, does the database trust a capture token).
+ * ingest_store() writes the plan and the attachment contents to PostgreSQL
+ * in one call to crm_capture() (sql/0005_capture_trust.sql). The split keeps
+ * policy unit-testable without a database and the milter's database wait to
+ * one round trip. Results carry no record ids: the milter's role learns
+ * nothing about the CRM.
  */
 #ifndef CRMGATE_INGEST_H
 #define CRMGATE_INGEST_H
@@ -52,14 +55,16 @@ typedef struct {
     guint capture_rcpts;   /* capture addresses among the recipients */
 } ingest_plan;
 
+/* What a capture did, for the log: no record ids. */
 typedef struct {
-    gint64 message_row;  /* messages.id */
-    bool is_new;         /* first capture of this message */
-    int new_links;       /* links this capture added */
-    bool tokens_ignored; /* capture tokens from an unknown sender */
-    gint64 lead_id;      /* lead created from a sales inbox mail, or 0 */
-    gint64 request_id;   /* request created with it, or 0 */
-    char *links;         /* "deal:42/capture-token,contact:7/participant" */
+    bool is_new;          /* first capture of this message */
+    int new_links;        /* links this capture added */
+    int rethreaded;       /* earlier replies moved into this one's thread */
+    char *tokens_ignored; /* NULL, or why the capture tokens were ignored:
+                             "not-outbound", "unknown-sender",
+                             "login-mismatch" */
+    char *links;          /* link types and reasons, a count past one:
+                             "deal/capture-token,deal/open-deal*2" */
 } ingest_result;
 
 /* Fills lim with the parser bounds the configuration sets. */
@@ -78,8 +83,8 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
                              const crm_message *msg);
 void ingest_plan_free(ingest_plan **planp);
 
-/* Stores a LOG plan: attachment contents first (only those not yet
-   stored), then crm_capture(). Waits at most timeout_ms per query (0: no
+/* Stores a LOG plan and its attachment contents with one crm_capture()
+   call. Waits at most timeout_ms per query (0: no
    limit). CRM_ERR_DB_DOWN when the database is unreachable or too slow. */
 crm_result ingest_store(db_conn *db, guint timeout_ms, const ingest_plan *plan,
                         const crm_message *msg, ingest_result *result_r,

@@ -186,7 +186,7 @@ def eom(log, first):
             if not m:
                 continue
             vals.append(float(m.group(1)))
-            if " stored row=" in line:
+            if " stored new=" in line:
                 counts["stored"] += 1
                 counts["new" if " new=yes" in line else "dup"] += 1
             elif " spooled file=" in line:

@@ -235,6 +235,46 @@ check_eq "bcc token: token from a non-user sender is ignored" 0 \
 check "bcc token: milter log says the token was ignored" \
     grep -q 'tokens=ignored-unknown-sender' <<<"$(milter_line "$M4U")"
 
+# --- 4b. capture tokens are trusted only from our own staff --------------------
+# A staff address in MAIL FROM or From on mail from the internet (the MX
+# port) proves nothing: the token is ignored (capture address still removed,
+# message still captured); the same BCC through submission links the deal.
+DEAL4B=$($CRMGATE --json deal add "Forged token deal $U" | json_id)
+CAP4B=crm+deal-$DEAL4B@crm.example.com
+M4F=forged-$U@example.com
+send "$MX" "$STAFF" "$CAP4B" "$M4F" "Forged staff sender $U"
+expect "$M4F"
+never "$M4F" "$CAP4B"
+wait_stored "$M4F"
+check "token trust: forged staff MAIL FROM on the MX port is still captured" test -n "$(row "$M4F")"
+check_eq "token trust: forged staff MAIL FROM links no deal by capture-token" 0 \
+    "$(nlinks "$M4F" "l.reason = 'capture-token'")"
+wait_capture "$M4F"
+check "token trust: milter log says tokens=ignored-not-outbound (forged MAIL FROM)" \
+    grep -q 'tokens=ignored-not-outbound' <<<"$(milter_line "$M4F")"
+M4N=nullsender-$U@example.com
+send "$MX" "<>" "$CAP4B" "$M4N" "Null sender, staff From $U" --header "From: Staff <$STAFF>"
+expect "$M4N"
+never "$M4N" "$CAP4B"
+wait_stored "$M4N"
+check "token trust: null sender with a staff From is still captured" test -n "$(row "$M4N")"
+check_eq "token trust: null sender with a staff From links no deal by capture-token" 0 \
+    "$(nlinks "$M4N" "l.reason = 'capture-token'")"
+wait_capture "$M4N"
+check "token trust: milter log says tokens=ignored-not-outbound (null sender)" \
+    grep -q 'tokens=ignored-not-outbound' <<<"$(milter_line "$M4N")"
+M4S=genuine-$U@example.com
+EXT4S=ext4s-$U@partner-$U.test
+send "$SUB" "$STAFF" "$EXT4S,$CAP4B" "$M4S" "Genuine BCC $U"
+expect "$M4S" "$EXT4S"
+never "$M4S" "$CAP4B"
+wait_stored "$M4S"
+check_eq "token trust: submission BCC from staff links the deal (capture-token)" capture-token \
+    "$(reason "$M4S" deal "$DEAL4B")"
+check_eq "token trust: the deal has exactly that one capture-token message" "$M4S" \
+    "$(sql "SELECT string_agg(m.message_id, ' ') FROM message_links l JOIN messages m ON m.id = l.message_id
+             WHERE l.record_type = 'deal' AND l.record_id = $DEAL4B AND l.reason = 'capture-token'")"
+
 # --- 5. [ticket:XXXX] in the subject ----------------------------------------
 TICKET=TK${U#t}
 DEAL5=$($CRMGATE --json deal add "Ticket deal $U" --ticket "$TICKET" | json_id)
