@@ -38,7 +38,8 @@ LIBCORE  := $(BUILD)/libcrmgate.a
 BINS := $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate \
         $(BUILD)/tests/null-milter
 
-.PHONY: all deps test unit bench asan valgrind lint fuzz run install clean
+.PHONY: all deps test unit bench asan valgrind lint fuzz run install clean \
+        golden-update
 # Keep intermediate objects (test and fuzz objects are built by chained rules).
 .SECONDARY:
 
@@ -86,6 +87,13 @@ test: deps
 
 unit: all
 	@tests/run-all.sh unit
+
+# Rewrites tests/golden/<folder>/<name>.json from the corpus (what the
+# golden test compares with): after a deliberate parser change, run it,
+# review `git diff tests/golden`, commit. The test itself never writes them.
+CRMGATE_CORPUS ?= ../shared/corpus
+golden-update: $(BUILD)/tests/golden_update
+	$(BUILD)/tests/golden_update "$(CRMGATE_CORPUS)" tests/golden
 
 bench: deps
 	@$(MAKE) --no-print-directory all
