@@ -1,6 +1,7 @@
 # crmgate - build, test and run the CRM mail gateway.
 #
 # Targets: all (default), test, bench, asan, valgrind, lint, fuzz, run,
+# golden-update,
 # install (PREFIX, DESTDIR), clean. Everything is built under build/.
 # `make run` and `make test` install missing Debian packages themselves
 # (scripts/deps.sh) and start a private stack under var/.
@@ -80,7 +81,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The whole suite: unit, golden, end to end through the private Postfix and
-# PostgreSQL, miltertest scripts, fault injection. Last line: N passed, N failed.
+# PostgreSQL, miltertest scripts, fault injection. Last line: N passed, N
+# failed, N skipped.
 test: deps
 	@$(MAKE) --no-print-directory all
 	@tests/run-all.sh
