@@ -1,6 +1,7 @@
 # crmgate - build, test and run the CRM mail gateway.
 #
 # Targets: all (default), test, bench, asan, valgrind, lint, fuzz, run,
+# golden-update,
 # install (PREFIX, DESTDIR), clean. Everything is built under build/.
 # `make run` and `make test` install missing Debian packages themselves
 # (scripts/deps.sh) and start a private stack under var/.
@@ -54,7 +55,8 @@ LIBCORE  := $(BUILD)/libcrmgate.a
 BINS := $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate \
         $(BUILD)/tests/null-milter
 
-.PHONY: all deps test unit bench asan valgrind lint fuzz run install clean
+.PHONY: all deps test unit bench asan valgrind lint fuzz run install clean \
+        golden-update
 # Keep intermediate objects (test and fuzz objects are built by chained rules).
 .SECONDARY:
 
@@ -95,13 +97,21 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The whole suite: unit, golden, end to end through the private Postfix and
-# PostgreSQL, miltertest scripts, fault injection. Last line: N passed, N failed.
+# PostgreSQL, miltertest scripts, fault injection. Last line: N passed, N
+# failed, N skipped.
 test: deps
 	@$(MAKE) --no-print-directory all
 	@tests/run-all.sh
 
 unit: all
 	@tests/run-all.sh unit
+
+# Rewrites tests/golden/<folder>/<name>.json from the corpus (what the
+# golden test compares with): after a deliberate parser change, run it,
+# review `git diff tests/golden`, commit. The test itself never writes them.
+CRMGATE_CORPUS ?= ../shared/corpus
+golden-update: $(BUILD)/tests/golden_update
+	$(BUILD)/tests/golden_update "$(CRMGATE_CORPUS)" tests/golden
 
 bench: deps
 	@$(MAKE) --no-print-directory all

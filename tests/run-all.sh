@@ -3,12 +3,18 @@
 #
 # usage: tests/run-all.sh [unit|cli|e2e|milter|fault ...]
 #
-# Starts a private test stack (PostgreSQL, Postfix, smtp-sink, milter) under
-# var/test on its own ports, so it never disturbs `make run`, runs each
-# layer, counts the TAP lines ("ok ..." / "not ok ...") they print, stops
-# the stack and ends with one line: "N passed, N failed". Exit status 1 if
-# anything failed. CRMGATE_BUILD selects the build (build/asan for make
-# asan); CRMGATE_VALGRIND=1 runs unit tests under valgrind.
+# First runs tests/runner-selftest.sh (this script's TAP counting on
+# synthetic input). Then starts a private test stack (PostgreSQL, Postfix,
+# smtp-sink, milter) under var/test on its own ports, so it never disturbs
+# `make run`, runs each layer, counts the TAP lines they print (tap_count in
+# tests/lib.sh: "ok", "not ok", "# SKIP", "# TODO"), stops the stack and ends
+# with one line: "N passed, N failed, N skipped". Exit status 1 if anything
+# failed. A skip is never a pass; with CI=true a skip whose reason carries no
+# tag from SKIP_ALLOWED_TAGS (tests/lib.sh) fails. A layer that ran no test
+# at all fails, and so does the unit layer when no build/tests/test_*
+# binary exists, or a unit binary that ran no test. CRMGATE_BUILD selects
+# the build (build/asan for make asan); CRMGATE_VALGRIND=1 runs unit tests
+# under valgrind; CRMGATE_TEST_PORT_OFFSET moves every port.
 # Postfix, smtp-sink and friends live in sbin, which a minimal PATH lacks.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 set -u
@@ -30,47 +36,37 @@ export CRMGATE_INTERNAL_DOMAINS="example.com staff.example.org"
 export CRMGATE_CAPTURE_DOMAIN=crm.example.com
 export CRMGATE_CORPUS=${CRMGATE_CORPUS:-$REPO/../shared/corpus}
 eval "$(scripts/stack env)"
+# shellcheck source=lib.sh
+. "$REPO/tests/lib.sh"
 
 layers=("$@")
 [ ${#layers[@]} -eq 0 ] && layers=(unit cli e2e milter fault)
 
 passed=0
 failed=0
+skipped=0
 log=$CRMGATE_VAR/../test-output.log
 mkdir -p "$(dirname "$log")"
 : >"$log"
 
-# count NAME: reads TAP lines on stdin, echoes failures, adds up.
-count() {
-    local name=$1 line p=0 f=0
-    while IFS= read -r line; do
-        echo "$line" >>"$log"
-        case $line in
-        "not ok"*) f=$((f + 1)); echo "  [$name] $line" ;;
-        "ok"*) p=$((p + 1)) ;;
-        "#"*) [ "${VERBOSE:-}" ] && echo "  [$name] $line" ;;
-        esac
-    done
-    echo "$p $f" >"$CRMGATE_VAR/.count"
-}
-
+# run_layer NAME COMMAND...: runs one layer, counts its TAP, adds up.
 run_layer() {
     local name=$1; shift
-    local start=$SECONDS
+    local start=$SECONDS countfile
+    countfile=$(mktemp)
     echo "== $name"
     set -o pipefail
-    "$@" 2>>"$log" | count "$name"
+    "$@" 2>>"$log" | tap_count "$name" "$countfile" "$log"
     local rc=$?
     set +o pipefail
-    local p f
-    read -r p f <"$CRMGATE_VAR/.count"
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-        f=1
-        echo "  [$name] not ok - layer exited with status $rc (see $log)"
-    fi
+    local p f s
+    tap_layer_check "$name" "$rc" "$countfile"
+    read -r p f s <"$countfile"
+    rm -f "$countfile"
     passed=$((passed + p))
     failed=$((failed + f))
-    echo "   $name: $p passed, $f failed ($((SECONDS - start)) s)"
+    skipped=$((skipped + s))
+    echo "   $name: $p passed, $f failed, $s skipped ($((SECONDS - start)) s)"
 }
 
 unit_layer() {
@@ -78,11 +74,23 @@ unit_layer() {
     [ "${CRMGATE_VALGRIND:-}" ] && vg=(valgrind -q --error-exitcode=99
         --leak-check=full --errors-for-leak-kinds=definite
         --suppressions="$REPO/tests/valgrind.supp")
+    local n=0 out rc
+    out=$(mktemp)
     for t in "$CRMGATE_BUILD"/tests/test_*; do
         [ -x "$t" ] || continue
+        n=$((n + 1))
         echo "# $t"
-        CRMGATE_TEST_DSN=$CRMGATE_DSN CRMGATE_TEST_MILTER_DSN=$CRMGATE_MILTER_DSN CRMGATE_TEST_ADMIN_DSN=$CRMGATE_ADMIN_DSN "${vg[@]}" "$t" --tap -k || echo "not ok - $(basename "$t") exited with status $?"
+        CRMGATE_TEST_DSN=$CRMGATE_DSN CRMGATE_TEST_MILTER_DSN=$CRMGATE_MILTER_DSN \
+            CRMGATE_TEST_ADMIN_DSN=$CRMGATE_ADMIN_DSN "${vg[@]}" "$t" --tap -k >"$out"
+        rc=$?
+        cat "$out"
+        [ "$rc" -eq 0 ] || echo "not ok - $(basename "$t") exited with status $rc"
+        grep -qE '^(not )?ok([[:space:]]|$)' "$out" ||
+            echo "not ok - $(basename "$t") ran no test"
     done
+    rm -f "$out"
+    [ "$n" -gt 0 ] ||
+        echo "not ok - no unit test binary in $CRMGATE_BUILD/tests (make all builds them)"
 }
 
 stack_up() {
@@ -100,6 +108,9 @@ cleanup() { scripts/stack stop >/dev/null 2>&1; }
 trap cleanup EXIT
 
 mkdir -p "$CRMGATE_VAR"
+# The counting itself first: a regression there would make every result
+# below meaningless.
+run_layer runner "$REPO/tests/runner-selftest.sh"
 if stack_up; then
     for l in "${layers[@]}"; do
         case $l in
@@ -108,7 +119,8 @@ if stack_up; then
             if [ -x "tests/$l/run.sh" ]; then
                 run_layer "$l" "tests/$l/run.sh"
             else
-                echo "   $l: no tests/$l/run.sh, skipped"
+                echo "  [$l] not ok - no tests/$l/run.sh"
+                failed=$((failed + 1))
             fi
             ;;
         esac
@@ -119,12 +131,15 @@ fi
 # Daemons report sanitizer findings (make asan) in their logs, some only at
 # exit: stop the stack first, then look.
 scripts/stack stop >/dev/null 2>&1
-if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' \
+if ! compgen -G "$CRMGATE_VAR/log/*.log" >/dev/null; then
+    echo "  not ok - no daemon logs in $CRMGATE_VAR/log to check for sanitizer reports"
+    failed=$((failed + 1))
+elif grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' \
     "$CRMGATE_VAR"/log/*.log 2>/dev/null; then
     echo "  not ok - sanitizer reports in the daemon logs above"
     failed=$((failed + 1))
 else
     passed=$((passed + 1))
 fi
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

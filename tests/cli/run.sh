@@ -296,7 +296,8 @@ check_eq "timeline contact:abc: exit 64" $EX_USAGE "$RC"
 run_cli "$TMP/o" "$TMP/e" timeline not-an-address
 check_eq "timeline not-an-address: exit 64" $EX_USAGE "$RC"
 run_cli "$TMP/o" "$TMP/e" --json timeline "nobody-$U@nowhere.test"
-check "timeline of an unknown address: exit 0, no messages" jcheck 'j["messages"] == []' <"$TMP/o"
+check_eq "timeline of an unknown address: exit 0" 0 "$RC"
+check "timeline of an unknown address: no messages" jcheck 'j["messages"] == []' <"$TMP/o"
 run_cli "$TMP/o" "$TMP/e" --version
 check "--version: exit 0, prints the version" test "$RC" -eq 0 -a -n "$(grep -E '^crmgate [0-9]' "$TMP/o")"
 run_cli "$TMP/o" "$TMP/e" --help
@@ -357,7 +358,12 @@ RC=$?
 check "spool replay on an empty spool: exit 0, nothing replayed" \
     test "$RC" -eq 0 -a "$(jcheck 'j["replayed"] == 0 and j["left"] == 0' <"$TMP/o" && echo y)" = y
 $CRMGATE --json spool status >"$TMP/o" 2>"$TMP/e"
-check "spool status --json of the stack's spool: exit 0, valid JSON" jcheck '"files" in j' <"$TMP/o"
+RC=$?
+export SPOOL=$CRMGATE_SPOOL_DIR
+check_eq "spool status --json of the stack's spool: exit 0" 0 "$RC"
+check "spool status --json of the stack's spool: its dir, counts as integers" jcheck '
+    j["dir"].rstrip("/") == E["SPOOL"].rstrip("/")
+    and all(isinstance(j[k], int) and j[k] >= 0 for k in ("files", "bytes", "bad"))' <"$TMP/o"
 # --- dates are RFC 3339 -----------------------------------------------------------
 # The timeline's text lines start with the message date in RFC 3339 (seconds and
 # offset); the message of the "ingest DIR" section says 09:00:00 +0000.

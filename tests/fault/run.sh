@@ -168,6 +168,10 @@ check_eq "A: no SMTP errors" 0 "${failed:-x}"
 check "A: $N messages sent in under 30 s (${secs:-?} s)" $PY -c "import sys; sys.exit(0 if float('${secs:-999}') < 30 else 1)"
 check "A: Postfix queue empties (wait-queue)" "$STACK" wait-queue 60
 check_eq "A: all $N messages delivered to the sink" "$N" "$(sink_count "$A-[0-9]+@")"
+# The "no ..." counts below are 0 on an empty or misplaced log too: first
+# prove that the log holds these deliveries.
+check "A: the Postfix log records the $N deliveries (status=sent)" \
+    test "$(new_pflog | grep -c 'status=sent')" -ge "$N"
 check_eq "A: no status=deferred in the Postfix log" 0 "$(new_pflog | grep -c 'status=deferred')"
 check_eq "A: no milter-reject in the Postfix log" 0 "$(new_pflog | grep -c 'milter-reject')"
 check_eq "A: no milter errors/timeouts in the Postfix log" 0 "$(new_pflog | broken_milter)"

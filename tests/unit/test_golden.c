@@ -3,17 +3,27 @@
  *
  * For each mime/{legacy,malformed,rfc,thirdparty}/NNN.eml of the corpus
  * (CRMGATE_CORPUS, default ../shared/corpus from the repository root) one
- * GTest case "/golden/<folder>/NNN" parses the file and compares what the
- * two libraries agree on with NNN.json, mail-parser's output for the same
- * message: From/To/Cc (addresses case-insensitively, names with white
- * space folded), Subject, Message-ID and Date (as an instant, UTC seconds).
- * Attachment counts are not compared: mail-parser counts inline text parts
- * such as text/enriched and alternative bodies differently (see message_mime.c
- * for our rule). Every file must parse with CRM_OK and give JSON that
- * json_dumps accepts. Known, legitimate differences on single malformed
- * files are listed in golden_skips with the reason.
+ * GTest case "/golden/<folder>/NNN" parses the file and compares it twice:
+ *
+ * 1. With our reviewed golden file tests/golden/<folder>/NNN.json
+ *    (CRMGATE_GOLDEN_DIR, default tests/golden; see golden.h): every field
+ *    of `crmgate parse --json` (message id, subject, date, addresses,
+ *    references, body text, attachments with name, type, size and SHA-256,
+ *    warnings) and the digest, exactly. These files are written only by
+ *    `make golden-update` (golden_update.c), never by this test.
+ * 2. With NNN.json beside the message, mail-parser's output (another
+ *    parser, see the corpus README), on what both libraries agree on:
+ *    From/To/Cc (addresses case-insensitively, names with white space
+ *    folded), Subject, Message-ID and Date (as an instant, UTC seconds).
+ *    Known, legitimate differences on single malformed files are listed in
+ *    golden_skips with the reason.
+ *
+ * A message without either expected file fails, and so does a golden file
+ * whose message is not in the corpus ("/golden/stale"), and a missing
+ * corpus: a golden test that compares nothing must not pass.
  */
 #include "crmgate/message.h"
+#include "golden.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -206,62 +216,170 @@ static void compare_date(golden_run *run, json_t *expv, GDateTime *got)
                  have);
 }
 
+static const char *golden_dir(void)
+{
+    const char *d = g_getenv("CRMGATE_GOLDEN_DIR");
+    return d != NULL && *d != '\0' ? d : "tests/golden";
+}
+
+/* A JSON value as compact text, cut after 400 bytes for the report. */
+static char *short_dump(const json_t *v)
+{
+    if (v == NULL)
+        return g_strdup("(absent)");
+    char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+    if (d == NULL)
+        return g_strdup("(unprintable)");
+    GString *s = g_string_new_len(d, MIN(strlen(d), 400));
+    if (strlen(d) > 400)
+        g_string_append(s, "...");
+    free(d);
+    return g_string_free(s, FALSE);
+}
+
+/* Compares got with the golden document field by field (each key of
+   either side), adding one line per differing field to errors. */
+static void compare_golden(GString *errors, json_t *want, json_t *got)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(want, key, v)
+    {
+        json_t *g = json_object_get(got, key);
+        if (g != NULL && json_equal(v, g))
+            continue;
+        if (json_is_string(v) && json_is_string(g)) {
+            /* long texts: show where they part */
+            const char *a = json_string_value(v), *b = json_string_value(g);
+            size_t i = 0;
+            while (a[i] != '\0' && a[i] == b[i])
+                i++;
+            size_t from = i > 40 ? i - 40 : 0;
+            g_autofree char *ca = g_strndup(a + from, 120);
+            g_autofree char *cb = g_strndup(b + from, 120);
+            g_autofree char *ea = g_strescape(ca, NULL);
+            g_autofree char *eb = g_strescape(cb, NULL);
+            g_string_append_printf(
+                errors,
+                "\n  golden %s: differs at byte %zu of %zu "
+                "(got %zu)\n    expected ...\"%s\"\n    got      "
+                "...\"%s\"",
+                key, i, strlen(a), strlen(b), ea, eb);
+            continue;
+        }
+        g_autofree char *w = short_dump(v);
+        g_autofree char *h = short_dump(g);
+        g_autofree char *esc_w = g_strescape(w, "\"");
+        g_autofree char *esc_h = g_strescape(h, "\"");
+        g_string_append_printf(errors, "\n  golden %s: expected %s\n    got %s",
+                               key, esc_w, esc_h);
+    }
+    json_object_foreach(got, key, v)
+    {
+        if (json_object_get(want, key) == NULL)
+            g_string_append_printf(
+                errors, "\n  golden %s: not in the golden file", key);
+    }
+}
+
 static void test_golden_file(gconstpointer data)
 {
     const char *eml = data;
+    g_autofree char *name = golden_name(eml);
     g_autofree char *dir = g_path_get_dirname(eml);
-    g_autofree char *folder = g_path_get_basename(dir);
     g_autofree char *base = g_path_get_basename(eml);
     base[strlen(base) - 4] = '\0'; /* ".eml" */
-    g_autofree char *name = g_strdup_printf("%s/%s", folder, base);
     g_autofree char *json_path = g_strdup_printf("%s/%s.json", dir, base);
+    g_autofree char *gold_path = golden_path(golden_dir(), name);
 
     crm_message *msg = NULL;
     crm_result r = message_parse_file(eml, NULL, &msg);
     g_assert_cmpint(r, ==, CRM_OK);
     g_assert_nonnull(msg);
+    json_t *got = golden_document(msg);
+    GString *errors = g_string_new(NULL);
 
-    json_t *out = message_to_json(msg);
-    g_assert_nonnull(out);
-    char *dump = json_dumps(out, JSON_COMPACT);
-    g_assert_nonnull(dump);
-    free(dump);
-    json_decref(out);
-
+    /* 1. our golden file */
     json_error_t jerr;
+    json_t *gold = json_load_file(gold_path, 0, &jerr);
+    if (gold == NULL)
+        g_string_append_printf(errors,
+                               "\n  no golden file %s (%s): write it with "
+                               "`make golden-update`, review, commit",
+                               gold_path, jerr.text);
+    else
+        compare_golden(errors, gold, got);
+
+    /* 2. mail-parser's output, on what both libraries agree on */
     json_t *exp = json_load_file(json_path, JSON_ALLOW_NUL, &jerr);
     if (exp == NULL) {
-        g_test_message("%s: no expected JSON (%s)", name, jerr.text);
-        message_free(&msg);
-        return;
+        g_string_append_printf(errors, "\n  no mail-parser JSON %s (%s)",
+                               json_path, jerr.text);
+    } else {
+        golden_run run = {name, errors};
+        compare_addresses(&run, "from", expected_header(exp, "from"),
+                          msg->from);
+        compare_addresses(&run, "to", expected_header(exp, "to"), msg->to);
+        compare_addresses(&run, "cc", expected_header(exp, "cc"), msg->cc);
+        compare_text(&run, "subject", expected_header(exp, "subject"),
+                     msg->subject);
+        compare_text(&run, "message_id", expected_header(exp, "message_id"),
+                     msg->message_id);
+        json_t *date = expected_header(exp, "date");
+        if (date != NULL)
+            compare_date(&run, date, msg->date);
     }
-    golden_run run = {name, g_string_new(NULL)};
-    compare_addresses(&run, "from", expected_header(exp, "from"), msg->from);
-    compare_addresses(&run, "to", expected_header(exp, "to"), msg->to);
-    compare_addresses(&run, "cc", expected_header(exp, "cc"), msg->cc);
-    compare_text(&run, "subject", expected_header(exp, "subject"),
-                 msg->subject);
-    compare_text(&run, "message_id", expected_header(exp, "message_id"),
-                 msg->message_id);
-    json_t *date = expected_header(exp, "date");
-    if (date != NULL)
-        compare_date(&run, date, msg->date);
-    if (run.errors->len > 0)
-        g_test_fail_printf("%s:%s", name, run.errors->str);
-    g_string_free(run.errors, TRUE);
+    if (errors->len > 0)
+        g_test_fail_printf("%s:%s", name, errors->str);
+    g_string_free(errors, TRUE);
     json_decref(exp);
+    json_decref(gold);
+    json_decref(got);
     message_free(&msg);
 }
 
 static void test_no_corpus(gconstpointer data)
 {
-    g_test_skip_printf("corpus not found at %s (set CRMGATE_CORPUS)",
+    g_test_fail_printf("no mime/<folder>/<name>.eml under %s (set "
+                       "CRMGATE_CORPUS): the golden tests compared nothing",
                        (const char *)data);
 }
 
-static int cmp_str(gconstpointer a, gconstpointer b)
+/* Every golden file belongs to a corpus message (data: the files). */
+static void test_stale(gconstpointer data)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    GPtrArray *files = (GPtrArray *)data;
+    g_autoptr(GHashTable) names =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; i < files->len; i++)
+        g_hash_table_add(names, golden_name(g_ptr_array_index(files, i)));
+    GString *stale = g_string_new(NULL);
+    guint seen = 0, nstale = 0;
+    for (size_t f = 0; f < G_N_ELEMENTS(golden_folders); f++) {
+        g_autofree char *dir =
+            g_build_filename(golden_dir(), golden_folders[f], NULL);
+        GDir *d = g_dir_open(dir, 0, NULL);
+        if (d == NULL)
+            continue;
+        const char *e;
+        while ((e = g_dir_read_name(d)) != NULL) {
+            if (!g_str_has_suffix(e, ".json"))
+                continue;
+            seen++;
+            g_autofree char *n = g_strdup_printf("%s/%.*s", golden_folders[f],
+                                                 (int)strlen(e) - 5, e);
+            if (!g_hash_table_contains(names, n) && ++nstale <= 10)
+                g_string_append_printf(stale, " %s", n);
+        }
+        g_dir_close(d);
+    }
+    if (seen == 0)
+        g_test_fail_printf("no golden files under %s", golden_dir());
+    else if (nstale > 0)
+        g_test_fail_printf("%u golden files without a corpus message:%s%s "
+                           "(make golden-update removes them)",
+                           nstale, stale->str, nstale > 10 ? " ..." : "");
+    g_string_free(stale, TRUE);
 }
 
 int main(int argc, char **argv)
@@ -272,35 +390,19 @@ int main(int argc, char **argv)
     const char *corpus = g_getenv("CRMGATE_CORPUS");
     if (corpus == NULL)
         corpus = "../shared/corpus";
-    static const char *const folders[] = {"legacy", "malformed", "rfc",
-                                          "thirdparty"};
-    GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
-    for (size_t f = 0; f < G_N_ELEMENTS(folders); f++) {
-        g_autofree char *dir =
-            g_build_filename(corpus, "mime", folders[f], NULL);
-        GDir *d = g_dir_open(dir, 0, NULL);
-        if (d == NULL)
-            continue;
-        const char *e;
-        while ((e = g_dir_read_name(d)) != NULL)
-            if (g_str_has_suffix(e, ".eml"))
-                g_ptr_array_add(files, g_build_filename(dir, e, NULL));
-        g_dir_close(d);
-    }
-    g_ptr_array_sort(files, cmp_str);
+    GPtrArray *files = golden_corpus_files(corpus);
     if (files->len == 0)
         g_test_add_data_func_full("/golden/corpus", g_strdup(corpus),
                                   test_no_corpus, g_free);
     for (guint i = 0; i < files->len; i++) {
         const char *path = g_ptr_array_index(files, i);
-        g_autofree char *dir = g_path_get_dirname(path);
-        g_autofree char *folder = g_path_get_basename(dir);
-        g_autofree char *base = g_path_get_basename(path);
-        base[strlen(base) - 4] = '\0';
-        g_autofree char *tname = g_strdup_printf("/golden/%s/%s", folder, base);
+        g_autofree char *name = golden_name(path);
+        g_autofree char *tname = g_strdup_printf("/golden/%s", name);
         g_test_add_data_func_full(tname, g_strdup(path), test_golden_file,
                                   g_free);
     }
+    g_test_add_data_func("/golden/stale", files, test_stale);
+    int rc = g_test_run();
     g_ptr_array_unref(files);
-    return g_test_run();
+    return rc;
 }

@@ -579,14 +579,20 @@ static void test_db_rethread(void)
     g_assert_cmpint(thread_of(lone), ==, row_of(lone));
 }
 
-/* Concurrent captures of one message: one row, one event each. */
+/* Concurrent captures of one message: one row, one event each. Once
+   through ingest_store() (the CLI's and replay's path), once through
+   ingest_store_batch() (the milter writers' path), where each writer's
+   batch also carries a message of its own, as a real batch does. */
 typedef struct {
     const char *dsn;
-    const char *text;
+    const char *text;     /* the message every thread captures */
+    const char *own_text; /* batch mode: this thread's other message */
+    bool batch;
     GCond *go;
     GMutex *lock;
     gboolean *started;
-    gboolean fresh;
+    gboolean fresh;     /* the shared message was new to this capture */
+    gboolean own_fresh; /* the batch's own message was new */
     gboolean ok;
 } race_arg;
 
@@ -596,36 +602,74 @@ static gpointer race_one(gpointer data)
     db_conn *c = db_conn_new(a->dsn);
     char *err = NULL;
     g_assert_cmpint(db_connect(c, 5000, &err), ==, CRM_OK);
-    crm_message *m = parse(a->text);
     ingest_envelope env = {.source = "milter"};
-    ingest_plan *p = ingest_plan_new(cfg, &env, m);
+    crm_message *msgs[2] = {parse(a->text),
+                            a->own_text != NULL ? parse(a->own_text) : NULL};
+    ingest_plan *plans[2] = {
+        ingest_plan_new(cfg, &env, msgs[0]),
+        msgs[1] != NULL ? ingest_plan_new(cfg, &env, msgs[1]) : NULL};
+    guint n = msgs[1] != NULL ? 2 : 1;
     g_mutex_lock(a->lock);
     while (!*a->started)
         g_cond_wait(a->go, a->lock);
     g_mutex_unlock(a->lock);
-    ingest_result res;
-    a->ok = ingest_store(c, 10000, p, m, &res, &err) == CRM_OK;
-    a->fresh = res.is_new;
-    ingest_result_clear(&res);
+    ingest_result res[2] = {{0}};
+    if (a->batch) {
+        char *errors[2] = {NULL, NULL};
+        a->ok = ingest_store_batch(c, 10000, plans,
+                                   (const crm_message *const *)msgs, n, false,
+                                   res, errors, &err) == CRM_OK;
+        for (guint i = 0; i < n; i++) {
+            if (errors[i] != NULL) {
+                g_printerr("batch item %u: %s\n", i, errors[i]);
+                a->ok = FALSE;
+            }
+            g_free(errors[i]);
+        }
+    } else {
+        a->ok =
+            ingest_store(c, 10000, plans[0], msgs[0], &res[0], &err) == CRM_OK;
+    }
+    if (!a->ok && err != NULL)
+        g_printerr("race: %s\n", err);
+    a->fresh = res[0].is_new;
+    a->own_fresh = res[1].is_new;
+    for (guint i = 0; i < n; i++) {
+        ingest_result_clear(&res[i]);
+        ingest_plan_free(&plans[i]);
+        message_free(&msgs[i]);
+    }
     g_free(err);
-    ingest_plan_free(&p);
-    message_free(&m);
     db_conn_free(&c);
     return NULL;
 }
 
-static void test_db_concurrent_dedup(void)
+/* messages rows and capture events of Message-ID mid, as [rows, events]. */
+static json_t *row_and_event_counts(const char *mid)
 {
-    if (!db) {
-        g_test_skip("CRMGATE_TEST_DSN not set");
-        return;
-    }
+    const char *p[] = {mid};
+    json_t *counts = NULL;
+    char *err = NULL;
+    g_assert_cmpint(
+        records_query_json(db,
+                           "SELECT jsonb_build_array((SELECT count(*) FROM "
+                           "messages WHERE message_id = $1), (SELECT count(*) "
+                           "FROM capture_events e JOIN messages m ON m.id = "
+                           "e.message_id WHERE m.message_id = $1))",
+                           1, p, &counts, &err),
+        ==, CRM_OK);
+    return counts;
+}
+
+static void concurrent_dedup(bool batch)
+{
     enum { N = 8 };
-    g_autofree char *mid = u("race-%s@test");
+    g_autofree char *mid = u(batch ? "race-batch-%s@test" : "race-%s@test");
     g_autofree char *text = g_strdup_printf(
         "Message-ID: <%s>\r\nFrom: someone@client.test\r\n"
         "To: alice@example.com\r\nSubject: race\r\n\r\nsame bytes\r\n",
         mid);
+    char *own_mids[N], *own_texts[N];
     GCond go;
     GMutex lock;
     gboolean started = FALSE;
@@ -634,8 +678,15 @@ static void test_db_concurrent_dedup(void)
     race_arg args[N];
     GThread *threads[N];
     for (int i = 0; i < N; i++) {
+        own_mids[i] = g_strdup_printf("race-own%d-%s@test", i, run);
+        own_texts[i] = g_strdup_printf(
+            "Message-ID: <%s>\r\nFrom: other%d@client.test\r\n"
+            "To: alice@example.com\r\nSubject: own %d\r\n\r\nmine\r\n",
+            own_mids[i], i, i);
         args[i] = (race_arg){.dsn = g_getenv("CRMGATE_TEST_DSN"),
                              .text = text,
+                             .own_text = batch ? own_texts[i] : NULL,
+                             .batch = batch,
                              .go = &go,
                              .lock = &lock,
                              .started = &started};
@@ -654,22 +705,45 @@ static void test_db_concurrent_dedup(void)
         fresh += args[i].fresh ? 1 : 0;
     }
     g_assert_cmpint(fresh, ==, 1); /* one capture stored it, N-1 met it */
-    const char *p[] = {mid};
-    json_t *counts = NULL;
-    char *err = NULL;
-    g_assert_cmpint(
-        records_query_json(db,
-                           "SELECT jsonb_build_array((SELECT count(*) FROM "
-                           "messages WHERE message_id = $1), (SELECT count(*) "
-                           "FROM capture_events e JOIN messages m ON m.id = "
-                           "e.message_id WHERE m.message_id = $1))",
-                           1, p, &counts, &err),
-        ==, CRM_OK);
+    json_t *counts = row_and_event_counts(mid);
     g_assert_cmpint(json_integer_value(json_array_get(counts, 0)), ==, 1);
     g_assert_cmpint(json_integer_value(json_array_get(counts, 1)), ==, N);
     json_decref(counts);
+    for (int i = 0; i < N; i++) {
+        if (batch) {
+            /* each writer's own message: stored once, one event, its own
+               row */
+            counts = row_and_event_counts(own_mids[i]);
+            g_assert_cmpint(json_integer_value(json_array_get(counts, 0)), ==,
+                            1);
+            g_assert_cmpint(json_integer_value(json_array_get(counts, 1)), ==,
+                            1);
+            json_decref(counts);
+            g_assert_true(args[i].own_fresh);
+        }
+        g_free(own_mids[i]);
+        g_free(own_texts[i]);
+    }
     g_cond_clear(&go);
     g_mutex_clear(&lock);
+}
+
+static void test_db_concurrent_dedup(void)
+{
+    if (!db) {
+        g_test_skip("CRMGATE_TEST_DSN not set");
+        return;
+    }
+    concurrent_dedup(false);
+}
+
+static void test_db_concurrent_dedup_batch(void)
+{
+    if (!db) {
+        g_test_skip("CRMGATE_TEST_DSN not set");
+        return;
+    }
+    concurrent_dedup(true);
 }
 
 int main(int argc, char **argv)
@@ -702,6 +776,8 @@ int main(int argc, char **argv)
     g_test_add_func("/ingest/db-token-trust", test_db_token_trust);
     g_test_add_func("/ingest/db-rethread", test_db_rethread);
     g_test_add_func("/ingest/db-concurrent-dedup", test_db_concurrent_dedup);
+    g_test_add_func("/ingest/db-concurrent-dedup-batch",
+                    test_db_concurrent_dedup_batch);
     int rc = g_test_run();
     db_conn_free(&db);
     config_free(&cfg);
