@@ -205,7 +205,7 @@ grep -a "capture queue_id=QLARGE$RUN " "$MLOG" | sed 's/^/#   /'
 if grep -q libasan "/proc/$PID/maps" 2>/dev/null ||
     nm -D "/proc/$PID/exe" 2>/dev/null | grep -q __asan_init; then
     # ASan's quarantine keeps freed memory resident: no meaningful bound
-    ok "large body: milter RSS growth ${growth} kB # SKIP AddressSanitizer build"
+    ok "large body: milter RSS growth ${growth} kB # SKIP asan-build: AddressSanitizer build"
 else
     check "large body: milter RSS growth ${growth} kB < ${RSS_LIMIT_KB} kB" \
         test "$growth" -lt "$RSS_LIMIT_KB"
