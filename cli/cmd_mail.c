@@ -1,13 +1,8 @@
 /*
  * cmd_mail.c - parse, ingest, timeline and spool.
  *
- * ingest runs in stages: this thread reads and parses messages and builds
- * plans; INGEST_LANES store threads, each with its own connection, store
- * them in batches of INGEST_BATCH with one crm_capture_batch() call each.
- * A message goes to the lane of its thread (the first References id, else
- * In-Reply-To, else its own Message-ID), so a reply is stored after the
- * message it answers and inherits its links, while unrelated threads are
- * stored in parallel.
+ * ingest is core/import.c (the pipeline, shared with later programs);
+ * this file parses the arguments and prints.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,14 +15,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "crmgate/import.h"
 #include "crmgate/ingest.h"
 #include "crmgate/message.h"
 #include "crmgate/records.h"
 #include "crmgate/spool.h"
-
-#define INGEST_BATCH 200
-#define INGEST_QUEUE_MAX 4 /* batches waiting for the database per lane */
-#define INGEST_LANES 2
 
 int cmd_parse(cli_ctx *ctx, int argc, char **argv)
 {
@@ -108,277 +100,28 @@ int cmd_parse(cli_ctx *ctx, int argc, char **argv)
 
 /* --- ingest ------------------------------------------------------------ */
 
-typedef struct {
-    ingest_plan *plans[INGEST_BATCH];
-    crm_message *msgs[INGEST_BATCH];
-    guint n;
-} ingest_batch;
-
-typedef struct ingest_run ingest_run;
-
-/* One store thread with its connection and its queue of batches. */
-typedef struct {
-    ingest_run *run;
-    db_conn *db;
-    GAsyncQueue *queue; /* ingest_batch *; the lane itself = end */
-    ingest_batch *cur;
-    guint queued;
-    GThread *thread;
-} ingest_lane;
-
-struct ingest_run {
-    const crm_config *cfg;
-    ingest_direction direction;
-    ingest_lane lanes[INGEST_LANES];
-    GMutex lock;
-    GCond room;
-    /* counters (under lock) */
-    guint seen, stored, fresh, dups, skipped, errors, parse_errors;
-    crm_result fatal;
-    char *fatal_error;
-    guint total;          /* messages expected, 0 if unknown */
-    bool analyze_pending; /* refresh planner statistics after batch one */
-    bool progress;
-    gint64 started, last_draw;
-};
-
-static void batch_free(ingest_batch *b)
+static void draw_progress(const import_stats *st, double secs, bool final,
+                          void *data)
 {
-    for (guint i = 0; i < b->n; i++) {
-        ingest_plan_free(&b->plans[i]);
-        message_free(&b->msgs[i]);
-    }
-    g_free(b);
-}
-
-static void draw_progress(ingest_run *run, bool final)
-{
-    gint64 now = g_get_monotonic_time();
-    if (!run->progress || (!final && now - run->last_draw < 100000))
-        return;
-    run->last_draw = now;
-    double secs = (double)(now - run->started) / 1e6;
-    double rate = secs > 0 ? run->seen / secs : 0;
-    if (run->total) {
-        int width = 30, done = (int)((double)run->seen * width / run->total);
+    (void)data;
+    double rate = secs > 0 ? st->seen / secs : 0;
+    if (st->total) {
+        int width = 30, done = (int)((double)st->seen * width / st->total);
         fprintf(stderr, "\r[%.*s%*s] %u/%u messages %.0f msg/s ", done,
-                "##############################", width - done, "", run->seen,
-                run->total, rate);
+                "##############################", width - done, "", st->seen,
+                st->total, rate);
     } else {
-        fprintf(stderr, "\r%u messages %.0f msg/s ", run->seen, rate);
+        fprintf(stderr, "\r%u messages %.0f msg/s ", st->seen, rate);
     }
     if (final)
         fputc('\n', stderr);
     fflush(stderr);
 }
 
-static gpointer store_main(gpointer data)
+static void print_error(const char *what, const char *error, void *data)
 {
-    ingest_lane *lane = data;
-    ingest_run *run = lane->run;
-    for (;;) {
-        ingest_batch *b = g_async_queue_pop(lane->queue);
-        if (b == (gpointer)lane)
-            break;
-        ingest_result res[INGEST_BATCH] = {{0}};
-        char *errs[INGEST_BATCH] = {0};
-        char *err = NULL;
-        /* After a fatal error in any lane, batches are only freed. */
-        crm_result r = CRM_ERR_INTERNAL;
-        if (g_atomic_int_get(&run->fatal) == CRM_OK)
-            r = ingest_store_batch(lane->db, 0, b->plans,
-                                   (const crm_message *const *)b->msgs, b->n,
-                                   false, res, errs, &err);
-        g_mutex_lock(&run->lock);
-        if (r && r != CRM_ERR_INTERNAL && run->fatal == CRM_OK) {
-            run->fatal = r;
-            run->fatal_error = err;
-            err = NULL;
-        }
-        for (guint i = 0; !r && i < b->n; i++) {
-            if (b->plans[i]->verdict != INGEST_LOG) {
-                run->skipped++;
-            } else if (errs[i]) {
-                run->errors++;
-                fprintf(stderr, "\ncrmgate: ingest: message <%s>: %s\n",
-                        b->msgs[i]->message_id ? b->msgs[i]->message_id : "",
-                        errs[i]);
-                g_free(errs[i]);
-            } else {
-                run->stored++;
-                if (res[i].is_new)
-                    run->fresh++;
-                else
-                    run->dups++;
-                ingest_result_clear(&res[i]);
-            }
-        }
-        lane->queued--;
-        g_cond_broadcast(&run->room);
-        bool analyze = r == CRM_OK && run->analyze_pending;
-        run->analyze_pending = false;
-        g_mutex_unlock(&run->lock);
-        if (analyze) {
-            /* Into a young database, the first batch changes the tables
-               more than their statistics know: the planner would keep
-               choosing scans (foreign-key checks included) that grow with
-               every row. One ANALYZE fixes that for the rest of the run. */
-            char *aerr = NULL;
-            if (db_exec(lane->db, 0,
-                        "ANALYZE messages, message_participants, "
-                        "message_links, capture_events",
-                        0, NULL, &aerr))
-                fprintf(stderr, "\ncrmgate: ingest: analyze: %s\n", aerr);
-            g_free(aerr);
-        }
-        g_free(err);
-        batch_free(b);
-    }
-    return NULL;
-}
-
-static void flush_lane(ingest_lane *lane)
-{
-    ingest_run *run = lane->run;
-    if (!lane->cur || lane->cur->n == 0)
-        return;
-    g_mutex_lock(&run->lock);
-    while (lane->queued >= INGEST_QUEUE_MAX)
-        g_cond_wait(&run->room, &run->lock);
-    lane->queued++;
-    g_mutex_unlock(&run->lock);
-    g_async_queue_push(lane->queue, lane->cur);
-    lane->cur = NULL;
-}
-
-/* The lane of a message: by the id that names its thread. */
-static ingest_lane *lane_of(ingest_run *run, const crm_message *msg)
-{
-    const char *key = msg->references && msg->references->len
-                          ? g_ptr_array_index(msg->references, 0)
-                      : msg->in_reply_to ? msg->in_reply_to
-                      : msg->message_id  ? msg->message_id
-                                         : msg->digest;
-    return &run->lanes[g_str_hash(key) % INGEST_LANES];
-}
-
-/* Adds one parsed message to its lane's batch (takes ownership). */
-static void add_message(ingest_run *run, crm_message *msg)
-{
-    ingest_envelope env = {.source = "import", .direction = run->direction};
-    ingest_lane *lane = lane_of(run, msg);
-    if (!lane->cur)
-        lane->cur = g_new0(ingest_batch, 1);
-    ingest_batch *b = lane->cur;
-    b->plans[b->n] = ingest_plan_new(run->cfg, &env, msg);
-    b->msgs[b->n] = msg;
-    b->n++;
-    run->seen++;
-    if (b->n == INGEST_BATCH)
-        flush_lane(lane);
-    draw_progress(run, false);
-}
-
-static void ingest_file(ingest_run *run, const char *path)
-{
-    message_limits lim;
-    ingest_message_limits(run->cfg, &lim);
-    crm_message *msg = NULL;
-    crm_result r = message_parse_file(path, &lim, &msg);
-    if (r) {
-        fprintf(stderr, "\ncrmgate: ingest: %s: %s\n", path, crm_strerror(r));
-        run->parse_errors++;
-        return;
-    }
-    add_message(run, msg);
-}
-
-/* Splits an mbox at "From " lines that follow a blank line. */
-static void ingest_mbox(ingest_run *run, const char *path)
-{
-    g_autoptr(GError) gerr = NULL;
-    GMappedFile *mf = g_mapped_file_new(path, FALSE, &gerr);
-    if (!mf) {
-        fprintf(stderr, "crmgate: ingest: %s\n", gerr->message);
-        run->parse_errors++;
-        return;
-    }
-    const char *data = g_mapped_file_get_contents(mf);
-    gsize len = g_mapped_file_get_length(mf);
-    message_limits lim;
-    ingest_message_limits(run->cfg, &lim);
-    gsize pos = 0;
-    while (pos < len) {
-        /* pos is at a "From " line: the message starts after it. */
-        const char *nl = memchr(data + pos, '\n', len - pos);
-        gsize start = nl ? (gsize)(nl - data) + 1 : len;
-        gsize end = start;
-        for (;;) {
-            const char *hit =
-                g_strstr_len(data + end, (gssize)(len - end), "\nFrom ");
-            if (!hit) {
-                end = len;
-                break;
-            }
-            gsize at = (gsize)(hit - data);
-            if (at >= 1 &&
-                (data[at - 1] == '\n' ||
-                 (at >= 2 && data[at - 1] == '\r' && data[at - 2] == '\n'))) {
-                end = at + 1;
-                break;
-            }
-            end = at + 1;
-        }
-        if (end > start) {
-            crm_message *msg = NULL;
-            if (message_parse_bytes(data + start, end - start, &lim, &msg) ==
-                CRM_OK)
-                add_message(run, msg);
-            else
-                run->parse_errors++;
-        }
-        pos = end;
-    }
-    g_mapped_file_unref(mf);
-}
-
-static gint cmp_str(gconstpointer a, gconstpointer b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Regular files directly in dir, sorted. */
-static void list_dir(const char *dir, GPtrArray *out)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char *p = g_build_filename(dir, e->d_name, NULL);
-        if (g_file_test(p, G_FILE_TEST_IS_REGULAR))
-            g_ptr_array_add(names, p);
-        else
-            g_free(p);
-    }
-    closedir(d);
-    g_ptr_array_sort(names, cmp_str);
-    for (guint i = 0; i < names->len; i++)
-        g_ptr_array_add(out, g_strdup(g_ptr_array_index(names, i)));
-    g_ptr_array_unref(names);
-}
-
-static bool is_mbox(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char head[5] = {0};
-    bool yes = f && fread(head, 1, 5, f) == 5 && memcmp(head, "From ", 5) == 0;
-    if (f)
-        fclose(f);
-    return yes;
+    (void)data;
+    fprintf(stderr, "\ncrmgate: ingest: %s: %s\n", what, error);
 }
 
 int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
@@ -387,103 +130,57 @@ int cmd_ingest(cli_ctx *ctx, int argc, char **argv)
         {"direction", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0},
     };
-    ingest_run run = {.direction = INGEST_DIR_AUTO};
+    import_opts io = {.direction = INGEST_DIR_AUTO, .on_error = print_error};
     int ch;
     optind = 0;
     while ((ch = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
         if (ch == 'd' && strcmp(optarg, "in") == 0)
-            run.direction = INGEST_DIR_IN;
+            io.direction = INGEST_DIR_IN;
         else if (ch == 'd' && strcmp(optarg, "out") == 0)
-            run.direction = INGEST_DIR_OUT;
+            io.direction = INGEST_DIR_OUT;
         else
             return cli_usage(ctx);
     }
     if (optind + 1 != argc)
         return cli_usage(ctx);
     const char *path = argv[optind];
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
+    if (access(path, R_OK) != 0) {
         g_autofree char *m = g_strdup_printf("%s: %s", path, g_strerror(errno));
         return cli_fail(CRM_ERR_NOTFOUND, m);
     }
-    run.cfg = cli_config(ctx);
-    g_mutex_init(&run.lock);
-    g_cond_init(&run.room);
-    run.progress = isatty(STDERR_FILENO) && !ctx->json;
-    run.started = g_get_monotonic_time();
-    json_t *rows = NULL;
-    char *qerr = NULL;
-    if (records_query_json(cli_db(ctx),
-                           "SELECT to_jsonb(reltuples) FROM pg_class WHERE "
-                           "oid = 'messages'::regclass",
-                           0, NULL, &rows, &qerr) == CRM_OK)
-        run.analyze_pending = json_number_value(rows) < 50000;
-    json_decref(rows);
-    g_free(qerr);
-    for (guint i = 0; i < INGEST_LANES; i++) {
-        ingest_lane *lane = &run.lanes[i];
-        lane->run = &run;
-        if (i == 0) {
-            lane->db = cli_db(ctx);
-        } else {
-            char *err = NULL;
-            lane->db = db_conn_new(run.cfg->dsn);
-            if (db_connect(lane->db, 10000, &err))
-                return cli_fail_free(CRM_ERR_DB_DOWN, err);
-        }
-        lane->queue = g_async_queue_new();
-        lane->thread = g_thread_new("ingest-store", store_main, lane);
+    if (isatty(STDERR_FILENO) && !ctx->json)
+        io.progress = draw_progress;
+    const crm_config *cfg = cli_config(ctx);
+    import_run *run = NULL;
+    char *err = NULL;
+    crm_result r = import_run_new(cfg, cli_db(ctx), &io, &run, &err);
+    if (r)
+        return cli_fail_free(r, err);
+    crm_result pr = import_path(run, path, &err);
+    import_stats st;
+    double secs = 0;
+    char *ferr = NULL;
+    r = import_finish(&run, &st, &secs, &ferr);
+    if (pr) {
+        g_free(ferr);
+        return cli_fail_free(pr, err);
     }
-
-    g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
-    if (S_ISDIR(sb.st_mode)) {
-        g_autofree char *cur = g_build_filename(path, "cur", NULL);
-        g_autofree char *new = g_build_filename(path, "new", NULL);
-        if (g_file_test(cur, G_FILE_TEST_IS_DIR) ||
-            g_file_test(new, G_FILE_TEST_IS_DIR)) {
-            list_dir(cur, files);
-            list_dir(new, files);
-        } else {
-            list_dir(path, files);
-        }
-        run.total = files->len;
-        for (guint i = 0;
-             i < files->len && g_atomic_int_get(&run.fatal) == CRM_OK; i++)
-            ingest_file(&run, g_ptr_array_index(files, i));
-    } else if (is_mbox(path)) {
-        ingest_mbox(&run, path);
-    } else {
-        run.total = 1;
-        ingest_file(&run, path);
-    }
-    for (guint i = 0; i < INGEST_LANES; i++) {
-        ingest_lane *lane = &run.lanes[i];
-        flush_lane(lane);
-        g_async_queue_push(lane->queue, lane); /* the end marker */
-        g_thread_join(lane->thread);
-        g_async_queue_unref(lane->queue);
-        if (i > 0)
-            db_conn_free(&lane->db);
-    }
-    draw_progress(&run, true);
-    double secs = (double)(g_get_monotonic_time() - run.started) / 1e6;
-    if (run.fatal)
-        return cli_fail_free(run.fatal, run.fatal_error);
-    double rate = secs > 0 ? run.seen / secs : 0;
+    if (r)
+        return cli_fail_free(r, ferr);
+    double rate = secs > 0 ? st.seen / secs : 0;
     if (ctx->json) {
-        cli_print_json(
-            json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f}", "messages",
-                      (int)run.seen, "stored", (int)run.stored, "new",
-                      (int)run.fresh, "duplicates", (int)run.dups, "skipped",
-                      (int)run.skipped, "errors", (int)run.errors, "unreadable",
-                      (int)run.parse_errors, "seconds", secs, "rate", rate));
+        cli_print_json(json_pack(
+            "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f}", "messages", (int)st.seen,
+            "stored", (int)st.stored, "new", (int)st.fresh, "duplicates",
+            (int)st.dups, "skipped", (int)st.skipped, "errors", (int)st.errors,
+            "unreadable", (int)st.unreadable, "seconds", secs, "rate", rate));
     } else {
         printf("messages: %u stored: %u (new %u, duplicates %u) skipped: %u "
                "errors: %u unreadable: %u in %.2f s (%.0f msg/s)\n",
-               run.seen, run.stored, run.fresh, run.dups, run.skipped,
-               run.errors, run.parse_errors, secs, rate);
+               st.seen, st.stored, st.fresh, st.dups, st.skipped, st.errors,
+               st.unreadable, secs, rate);
     }
-    return run.errors || run.parse_errors ? EX_DATAERR : 0;
+    return st.errors || st.unreadable ? EX_DATAERR : 0;
 }
 
 /* --- timeline ------------------------------------------------------------ */

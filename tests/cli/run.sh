@@ -175,6 +175,29 @@ check_eq "ingest mbox: subjects intact (no message split in two)" \
     "$(sql "SELECT string_agg(subject, '|' ORDER BY subject) FROM messages WHERE message_id LIKE 'mbox_-$U@ingest.test'")"
 run_cli "$TMP/o" "$TMP/e" --json ingest "$TMP/mail.mbox"
 check "ingest mbox again: 3 duplicates" jcheck '(j["new"], j["duplicates"]) == (0, 3)' <"$TMP/o"
+check_eq "ingest mbox: the mbox quoting is undone (no '>From' in the text)" 0 \
+    "$(sql "SELECT count(*) FROM messages WHERE message_id = 'mbox2-$U@ingest.test'
+             AND text_body LIKE '%>From the desk%'")"
+# The same message captured live (its body has a plain "From " line) and
+# then imported from an mbox (where that line is quoted ">From ", or
+# ">>From " for a line that already began with ">From "): one message, the
+# same digest, a second capture event.
+mkmsg "$TMP/live.eml" "mboxrd-$U@ingest.test" "mboxrd message" \
+    "$(printf 'Quoted below.\n\nFrom the desk of the director.\n>From a quote.\nEnd.')"
+run_cli "$TMP/o" "$TMP/e" --json ingest "$TMP/live.eml"
+check "ingest live copy: new" jcheck 'j["new"] == 1' <"$TMP/o"
+{
+    echo "From sender-$U@ingest-$U.test Mon Nov 23 09:00:00 2026"
+    sed -e 's/^From the desk/>From the desk/' -e 's/^>From a quote/>>From a quote/' "$TMP/live.eml"
+    echo
+} >"$TMP/rd.mbox"
+check "mboxrd file really holds the quoted lines" grep -q '^>>From a quote' "$TMP/rd.mbox"
+run_cli "$TMP/o" "$TMP/e" --json ingest "$TMP/rd.mbox"
+check "ingest mboxrd copy: the same message (a duplicate, not new)" \
+    jcheck '(j["messages"], j["new"], j["duplicates"]) == (1, 0, 1)' <"$TMP/o"
+check_eq "ingest mboxrd copy: one row, two capture events" "1|2" \
+    "$(sql "SELECT count(DISTINCT m.id) || '|' || count(*) FROM messages m JOIN capture_events e ON e.message_id = m.id
+             WHERE m.message_id = 'mboxrd-$U@ingest.test'")"
 
 # --direction out
 mkdir -p "$TMP/out"
