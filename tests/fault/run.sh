@@ -19,6 +19,11 @@
 #  P. An entry blamed for ingester deaths (.inflight, .crashes) is set
 #     aside in bad/ after milter.ingest_attempts, with the reason; an
 #     unparseable entry too; `crmgate spool replay --bad` retries them.
+#  M. Hostile structure: 8 messages in parallel (4 with 400,000 tiny
+#     headers in one MIME part, 4 with 100,000 empty parts) plus 100 SMTP
+#     sessions of normal mail: the milter and its ingester together grow by
+#     at most 64 MB and fall back to within 16 MB of idle; all accepted,
+#     all captured, the hostile ones with a warning saying what was cut.
 #  S. SIGTERM while 6 SMTP sessions send: the milter stops listening but
 #     serves the open sessions to their end (no broken milter session in
 #     the Postfix log), then exits; restarted, every message it accepted is
@@ -356,6 +361,86 @@ j = json.load(open(sys.argv[1]))
 sys.exit(0 if (j["unbad"], j["replayed"], j["bad"]) == (2, 1, 1) else 1)' "$TMP/replaybad.json"
 check "P: the blamed message is stored after replay --bad" has_row "$P-poison@fault.test"
 rm -f "$JOURNAL/bad/$BADNAME"
+
+# --- M. hostile structure and memory ---------------------------------------------------
+X=fm-$U
+# rss_kb: resident memory of the milter and its ingester together.
+rss_kb() {
+    local p t=0 v
+    for p in $(milter_pid) $(ingester_pid); do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+# Settle first: nothing in flight.
+wait_for 20 journal_is 0
+sleep 1
+IDLE=$(rss_kb)
+(
+    peak=0
+    while [ ! -e "$TMP/m.done" ]; do
+        v=$(rss_kb)
+        [ "$v" -gt "$peak" ] && peak=$v
+        sleep 0.1
+    done
+    echo "$peak" >"$TMP/m.peak"
+) &
+sampler=$!
+$PY - "$CRMGATE_SMTP_PORT" "$X" >"$TMP/m.out" 2>&1 <<'EOF'
+import smtplib, sys, threading
+port, prefix = int(sys.argv[1]), sys.argv[2]
+res, lock = {"ok": 0, "fail": 0}, threading.Lock()
+def send(mid, body_builder):
+    try:
+        s = smtplib.SMTP("127.0.0.1", port, timeout=120)
+        s.sendmail("ext-%s@hostile.test" % prefix, ["staff-%s@example.com" % prefix], body_builder(mid))
+        s.quit()
+        with lock: res["ok"] += 1
+    except Exception as e:
+        with lock: res["fail"] += 1
+        print("# %s failed: %s" % (mid, e))
+def head(mid, ctype):
+    return ("From: <ext-%s@hostile.test>\r\nTo: <staff-%s@example.com>\r\nSubject: hostile %s\r\n"
+            "Message-ID: <%s>\r\nMIME-Version: 1.0\r\nContent-Type: %s\r\n\r\n" % (prefix, prefix, mid, mid, ctype))
+def many_headers(mid):
+    part = "".join("X-H%d: v\r\n" % (i % 10) for i in range(400000))
+    return (head(mid, 'multipart/mixed; boundary="b"') + "--b\r\nContent-Type: text/plain\r\n" + part +
+            "\r\nthe text of the part\r\n--b--\r\n")
+def many_parts(mid):
+    return (head(mid, 'multipart/mixed; boundary="b"') + "--b\r\nContent-Type: text/plain\r\n\r\nfirst part text\r\n" +
+            "--b\r\n\r\n" * 100000 + "--b--\r\n")
+def normal(mid):
+    return head(mid, "text/plain") + "An ordinary message.\r\n" * 50
+ts = [threading.Thread(target=send, args=("%s-h%d@fault.test" % (prefix, i), many_headers)) for i in range(4)]
+ts += [threading.Thread(target=send, args=("%s-p%d@fault.test" % (prefix, i), many_parts)) for i in range(4)]
+for t in ts: t.start()
+for k in range(0, 100, 10):
+    batch = [threading.Thread(target=send, args=("%s-n%d@fault.test" % (prefix, i), normal)) for i in range(k, k + 10)]
+    for t in batch: t.start()
+    for t in batch: t.join()
+for t in ts: t.join()
+print(res["ok"], res["fail"])
+EOF
+read -r mok mfail < <(tail -1 "$TMP/m.out")
+grep '^#' "$TMP/m.out" | head -5
+check_eq "M: all 108 messages accepted" 108 "${mok:-0}"
+wait_for 120 stored_re_is "^$X-[hpn][0-9]+@fault.test$" 108
+touch "$TMP/m.done"
+wait "$sampler"
+PEAK=$(cat "$TMP/m.peak")
+check_eq "M: all 108 captured" 108 "$(stored_re "^$X-[hpn][0-9]+@fault.test$")"
+check_eq "M: each hostile message says what was cut" 8 \
+    "$(sql "SELECT count(*) FROM messages WHERE message_id ~ '^$X-[hp][0-9]+@fault.test$' AND warnings::text ~ 'not captured'")"
+check_eq "M: the text of the first part is kept" 8 \
+    "$(sql "SELECT count(*) FROM messages WHERE message_id ~ '^$X-[hp][0-9]+@fault.test$'
+             AND (text_body LIKE '%the text of the part%' OR text_body LIKE '%first part text%')")"
+sleep 3
+AFTER=$(rss_kb)
+echo "# M: milter+ingester RSS idle ${IDLE} kB, peak ${PEAK} kB, after ${AFTER} kB"
+check "M: RSS grew by at most 64 MB ($(((PEAK - IDLE) / 1024)) MB)" test $((PEAK - IDLE)) -le $((64 * 1024))
+check "M: RSS fell back to within 16 MB of idle ($(((AFTER - IDLE) / 1024)) MB above)" \
+    test $((AFTER - IDLE)) -le $((16 * 1024))
 
 # --- S. SIGTERM while SMTP sessions are open ------------------------------------------
 S=fs-$U
