@@ -646,7 +646,7 @@ if want inet; then
     NULL_TUNED=$RATE
 fi
 
-ratio() { calc "$1 / $2"; }
+ratio() { printf %.3f "$(calc "$1 / $2")"; }
 if want unix; then
     run_capture capture-unix "$MILTER_UNIX" _unix
     CAPT_UNIX=$RATE
