@@ -2,41 +2,55 @@
 # tests/bench/run.sh - crmgate's benchmark (`make bench`).
 #
 # Runs a private stack under var/bench on its own ports (PostgreSQL 15462,
-# SMTP 2555, submission 2557, sink 2590, crmgate-milter inet:8894, null
-# milter inet:8895; each moved up to the next free port when taken, or set
-# by BENCH_PG_PORT, BENCH_SMTP_PORT, BENCH_SUBMISSION_PORT, BENCH_SINK_PORT,
-# BENCH_MILTER_PORT, BENCH_NULL_PORT), so it never disturbs `make run` or
-# `make test`, and measures on this machine:
+# SMTP 2555, submission 2557, sink 2590, crmgate-milter inet:8894 or
+# var/bench/run/crmgate-milter.sock, null milter inet:8895 or
+# var/bench/run/null-milter.sock; each port moved up to the next free one
+# when taken, or set by BENCH_PG_PORT, BENCH_SMTP_PORT,
+# BENCH_SUBMISSION_PORT, BENCH_SINK_PORT, BENCH_MILTER_PORT,
+# BENCH_NULL_PORT), so it never disturbs `make run` or `make test`, and
+# measures on this machine:
 #   1. SMTP throughput through the private Postfix (CRMGATE_DELIVERY=discard)
 #      with smtp-source (BENCH_MESSAGES messages of BENCH_SIZE bytes over
-#      BENCH_SESSIONS sessions, to internal recipients so mail is inbound)
-#      (a) without a milter, (b) with the null milter (tests/bench/
-#      null_milter.c), (c) with crmgate-milter capturing into PostgreSQL;
-#      the ratios, the eom_ms distribution of (c) from the milter log, and
-#      a check that every message of (c) was stored, none spooled/deferred.
+#      BENCH_SESSIONS sessions, to internal recipients so mail is inbound),
+#      on both socket kinds: bare (no milter); the null milter (tests/bench/
+#      null_milter.c) on a UNIX socket, on loopback TCP, and on TCP with the
+#      TCP fix of core/sockopt.c (null-milter --nodelay --quickack); then
+#      crmgate-milter capturing into PostgreSQL on a UNIX socket and on TCP.
+#      Per run: msg/s, CPU ms per message of the milter, PostgreSQL and
+#      Postfix (utime+stime of each process tree, reaped children included,
+#      from the start of the timed run until the queue is empty and every
+#      capture is committed), and for the capture runs the eom_ms
+#      distribution from the milter log, the latency from end of DATA to
+#      the capture committed (latency probes, see benchutil.py probe), the
+#      time the database needed to catch up (capture may be asynchronous:
+#      waits up to BENCH_DRAIN_MAX s), and checks that every message has its
+#      row and capture event, none spooled/deferred.
 #   2. `crmgate ingest` of BENCH_INGEST generated messages (run first, into
 #      the freshly seeded database; then VACUUM ANALYZE, so the SMTP runs
 #      meet a database with history and current statistics).
 #   3. crmgate-milter's resident memory: idle, while a 50 MB message passes,
-#      during 100 parallel sessions.
-# Every figure is one line "bench: NAME VALUE UNIT"; everything else starts
-# with "# ". Exit status 1 when a set-up failed or a check did not hold
-# (targets that are missed are reported, not failures).
+#      during 100 parallel sessions (on TCP).
+# Every figure is one line "bench: NAME VALUE UNIT" (names without _unix:
+# loopback TCP, the default configuration); everything else starts with
+# "# ". Exit status 1 when a set-up failed or a check did not hold (targets
+# that are missed are reported, not failures).
 #
 # Knobs (environment): BENCH_MESSAGES [10000] BENCH_SIZE [20480]
 # BENCH_SESSIONS [20] BENCH_WARMUP [300] BENCH_INGEST [10000]
 # BENCH_BIG_BYTES [52428800] BENCH_PAR_SESSIONS [100] BENCH_PAR_MESSAGES [1000]
+# BENCH_SOCKETS [both] (unix or inet: only that kind), BENCH_TCP_AB=1 (also
+# the null milter with the listener's TCP_NODELAY alone), BENCH_PROBE_MS
+# [50] (one latency probe every so many ms during capture runs),
+# BENCH_DRAIN_MAX [120] (s to wait for the database to catch up).
 # BENCH_PROFILE=1 also runs `crmgate ingest` of 1,000 messages under
 # callgrind (slow, not counted in the figures; output in var/bench/profile).
 # BENCH_PERF=1 records 8 s of `perf record` on the milter and the
-# PostgreSQL backends during the timed runs (b) and (c) and prints the top
+# PostgreSQL backends during the timed milter runs and prints the top
 # symbols. BENCH_PG_SET="NAME=VALUE ..." sets PostgreSQL parameters for the
 # crmgate database, for experiments: synchronous_commit=off (what the WAL
 # flush costs), or session_preload_libraries=auto_explain
 # auto_explain.log_min_duration=0 auto_explain.log_nested_statements=on
 # auto_explain.sample_rate=0.02 (plans in var/bench/log/postgres.log).
-# BENCH_SOCKETS=unix puts both milters on UNIX sockets under var/bench/run
-# instead of loopback TCP.
 # Postfix, smtp-sink and friends live in sbin, which a minimal PATH lacks.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 set -u
