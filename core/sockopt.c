@@ -88,7 +88,7 @@ static crm_result parse_spec(const char *spec, bool *is_unix_r,
 /* The local TCP port of socket fd, 0 when fd is no IPv4/IPv6 socket. */
 static unsigned local_port(int fd)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return 0;
