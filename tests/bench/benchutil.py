@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """benchutil.py - measuring helpers of tests/bench/run.sh.
 
-  benchutil.py cpu-snap OUT NAME=PID...
+  benchutil.py cpu-snap OUT NAME=PID... [NAME=exe:PREFIX...]
       CPU ticks used so far by each process tree (the process, its live
-      descendants, and its reaped children via cutime/cstime), plus the
+      descendants, and its reaped children via cutime/cstime), and by the
+      other live processes whose executable lies under PREFIX, plus the
       whole machine's busy/idle ticks from /proc/stat, as JSON in OUT.
   benchutil.py cpu-diff A B MESSAGES [TREE:FIGURE,...]
       Prints "# cpu ..." lines: seconds and ms/message per tree between two
       snapshots, the machine's busy share, and what other programs used;
       and for each TREE:FIGURE a line "bench: FIGURE MS ms" (CPU ms of that
-      tree per message).
+      tree per message; TREE may be A+B, the sum).
   benchutil.py probe HOST PORT OUT INTERVAL_MS SIZE FROM TO TAG
       Until OUT.stop exists: every INTERVAL_MS one message of about SIZE
       bytes (Message-ID <probe-TAG-PID-N@bench.acme4.test>) over a new SMTP
@@ -64,18 +65,29 @@ def all_procs():
     return procs
 
 
-def tree_ticks(procs, root):
+def tree_pids(procs, root):
     if root not in procs:
-        return 0
+        return set()
     children = {}
     for pid, st in procs.items():
         children.setdefault(st["ppid"], []).append(pid)
-    total, todo = 0, [root]
+    seen, todo = set(), [root]
     while todo:
         p = todo.pop()
-        total += procs[p]["ticks"]
+        seen.add(p)
         todo.extend(children.get(p, []))
-    return total
+    return seen
+
+
+def tree_ticks(procs, root):
+    return sum(procs[p]["ticks"] for p in tree_pids(procs, root))
+
+
+def exe_of(pid):
+    try:
+        return os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return ""
 
 
 def machine():
@@ -88,10 +100,23 @@ def machine():
 def cpu_snap(out, specs):
     procs = all_procs()
     snap = {"time": time.time(), "machine": machine(), "trees": {}}
+    counted = set()
+    by_exe = []
     for spec in specs:
         name, pid = spec.split("=", 1)
         if pid.isdigit():
-            snap["trees"][name] = tree_ticks(procs, int(pid))
+            pids = tree_pids(procs, int(pid))
+            counted |= pids
+            snap["trees"][name] = sum(procs[p]["ticks"] for p in pids)
+        elif pid.startswith("exe:"):
+            by_exe.append((name, pid[4:]))
+    # NAME=exe:PREFIX: every other process whose executable lies under
+    # PREFIX (e.g. an ingest process the milter does not parent), outside
+    # the trees above; exited ones are not seen, hence trees first.
+    for name, prefix in by_exe:
+        snap["trees"][name] = sum(
+            st["ticks"] for pid, st in procs.items()
+            if pid not in counted and exe_of(pid).startswith(prefix))
     with open(out, "w") as f:
         json.dump(snap, f)
 
@@ -122,7 +147,8 @@ def cpu_diff(a_path, b_path, messages, figs=""):
              idle, max(busy - ours, 0.0)))
     for spec in filter(None, figs.split(",")):
         tree, fig = spec.split(":", 1)
-        print("bench: %s %.3f ms" % (fig, per_msg.get(tree, float("nan"))))
+        val = sum(per_msg.get(t, float("nan")) for t in tree.split("+"))
+        print("bench: %s %.3f ms" % (fig, val))
 
 
 def probe(host, port, out, interval_ms, size, mfrom, rcpt, tag):

@@ -220,6 +220,9 @@ cpu_snap() { # OUT
     m=$(milter_pid)
     [[ -n $m ]] && trees+=("crmgate-milter=$m")
     [[ -n $NULL_PID ]] && trees+=("null-milter=$NULL_PID")
+    # our other programs not parented by the milter (a journal ingest
+    # process of its own, say): counted with the milter's figure
+    trees+=("crmgate-other=exe:$BUILD/bin/")
     python3 "$BENCH_DIR/benchutil.py" cpu-snap "$1" "${trees[@]}"
 }
 
@@ -479,7 +482,7 @@ run_capture() {
     set_postfix_milter on
     start_sampler "$MPID" "$WORK/$name.rss"
     smtp_setup "$name" capture \
-        "crmgate-milter:milter_cpu_ms_per_msg$sfx,postgres:postgres_cpu_ms_per_msg$sfx,postfix:postfix_cpu_ms_per_msg$sfx"
+        "crmgate-milter+crmgate-other:milter_cpu_ms_per_msg$sfx,postgres:postgres_cpu_ms_per_msg$sfx,postfix:postfix_cpu_ms_per_msg$sfx"
     stop_sampler
     fig "capture${sfx:-_tcp}_msgs_per_s" "$(printf %.0f "$RATE")" msg/s
     [[ -z $sfx ]] && fig capture_msgs_per_s "$(printf %.0f "$RATE")" msg/s
