@@ -88,9 +88,9 @@ $(BUILD)/bin/crmgate: $(CLI_OBJ) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/null-milter: $(BUILD)/tests/bench/null_milter.o
+$(BUILD)/tests/null-milter: $(BUILD)/tests/bench/null_milter.o $(LIBCORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lmilter -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ -lmilter $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCORE)
 	@mkdir -p $(dir $@)

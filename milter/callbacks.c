@@ -23,6 +23,7 @@
 
 #include "crmgate/io.h"
 #include "crmgate/log.h"
+#include "crmgate/sockopt.h"
 #include "milter.h"
 
 /* Answer for a step whose no-reply flag is nr_flag. */
@@ -156,6 +157,8 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 
 static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 {
+    /* the first callback after each of our replies: ACK at once again */
+    (void)sockopt_quickack_ctx(ctx);
     milter_conn *c = conn_get(ctx);
     milter_msg_free(&c->msg);
     milter_msg *m = g_new0(milter_msg, 1);

@@ -19,6 +19,7 @@
 
 #include "crmgate/log.h"
 #include "crmgate/message.h"
+#include "crmgate/sockopt.h"
 #include "milter.h"
 #include <stdbool.h>
 
@@ -128,6 +129,11 @@ int main(int argc, char **argv)
         log_fatal(EX_SOFTWARE, "milter: cannot register with libmilter");
     if (smfi_opensocket(1) != MI_SUCCESS)
         log_fatal(EX_UNAVAILABLE, "milter: cannot listen on %s", sock);
+    /* TCP only: no Nagle/delayed-ACK stall with the MTA (core/sockopt.c) */
+    crm_result tuned = sockopt_tune_listener(sock);
+    if (tuned)
+        log_warn("milter: socket=%s tcp tuning failed: %s", sock,
+                 crm_strerror(tuned));
 
     int listen_fd = milter_find_listener();
     if (listen_fd < 0)

@@ -1,13 +1,25 @@
 #!/usr/bin/env python3
 """benchutil.py - measuring helpers of tests/bench/run.sh.
 
-  benchutil.py cpu-snap OUT NAME=PID...
+  benchutil.py cpu-snap OUT NAME=PID... [NAME=exe:PREFIX...]
       CPU ticks used so far by each process tree (the process, its live
-      descendants, and its reaped children via cutime/cstime), plus the
+      descendants, and its reaped children via cutime/cstime), and by the
+      other live processes whose executable lies under PREFIX, plus the
       whole machine's busy/idle ticks from /proc/stat, as JSON in OUT.
-  benchutil.py cpu-diff A B MESSAGES
+  benchutil.py cpu-diff A B MESSAGES [TREE:FIGURE,...]
       Prints "# cpu ..." lines: seconds and ms/message per tree between two
-      snapshots, the machine's busy share, and what other programs used.
+      snapshots, the machine's busy share, and what other programs used;
+      and for each TREE:FIGURE a line "bench: FIGURE MS ms" (CPU ms of that
+      tree per message; TREE may be A+B, the sum).
+  benchutil.py probe HOST PORT OUT INTERVAL_MS SIZE FROM TO TAG
+      Until OUT.stop exists: every INTERVAL_MS one message of about SIZE
+      bytes (Message-ID <probe-TAG-PID-N@bench.acme4.test>) over a new SMTP
+      connection; one line "MESSAGE-ID SENT ACCEPTED" (epoch seconds; the
+      time the 250 to the end of DATA arrived) per message in OUT.
+  benchutil.py probe-stats OUT DB
+      Latency from ACCEPTED (OUT) to the capture's commit time (DB: lines
+      "MESSAGE-ID EPOCH COMMIT_TS_KNOWN" from PostgreSQL): p50, p99, max in
+      ms, and how many probes have no capture.
   benchutil.py rss PID OUT
       Samples VmRSS of PID every 0.1 s and keeps the maximum (kB) in OUT,
       until PID exits or OUT.stop exists.
@@ -53,18 +65,29 @@ def all_procs():
     return procs
 
 
-def tree_ticks(procs, root):
+def tree_pids(procs, root):
     if root not in procs:
-        return 0
+        return set()
     children = {}
     for pid, st in procs.items():
         children.setdefault(st["ppid"], []).append(pid)
-    total, todo = 0, [root]
+    seen, todo = set(), [root]
     while todo:
         p = todo.pop()
-        total += procs[p]["ticks"]
+        seen.add(p)
         todo.extend(children.get(p, []))
-    return total
+    return seen
+
+
+def tree_ticks(procs, root):
+    return sum(procs[p]["ticks"] for p in tree_pids(procs, root))
+
+
+def exe_of(pid):
+    try:
+        return os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return ""
 
 
 def machine():
@@ -77,15 +100,28 @@ def machine():
 def cpu_snap(out, specs):
     procs = all_procs()
     snap = {"time": time.time(), "machine": machine(), "trees": {}}
+    counted = set()
+    by_exe = []
     for spec in specs:
         name, pid = spec.split("=", 1)
         if pid.isdigit():
-            snap["trees"][name] = tree_ticks(procs, int(pid))
+            pids = tree_pids(procs, int(pid))
+            counted |= pids
+            snap["trees"][name] = sum(procs[p]["ticks"] for p in pids)
+        elif pid.startswith("exe:"):
+            by_exe.append((name, pid[4:]))
+    # NAME=exe:PREFIX: every other process whose executable lies under
+    # PREFIX (e.g. an ingest process the milter does not parent), outside
+    # the trees above; exited ones are not seen, hence trees first.
+    for name, prefix in by_exe:
+        snap["trees"][name] = sum(
+            st["ticks"] for pid, st in procs.items()
+            if pid not in counted and exe_of(pid).startswith(prefix))
     with open(out, "w") as f:
         json.dump(snap, f)
 
 
-def cpu_diff(a_path, b_path, messages):
+def cpu_diff(a_path, b_path, messages, figs=""):
     with open(a_path) as f:
         a = json.load(f)
     with open(b_path) as f:
@@ -94,7 +130,7 @@ def cpu_diff(a_path, b_path, messages):
     busy = (b["machine"]["busy"] - a["machine"]["busy"]) / HZ
     idle = (b["machine"]["idle"] - a["machine"]["idle"]) / HZ
     ncpu = os.cpu_count() or 1
-    parts, ours = [], 0.0
+    parts, ours, per_msg = [], 0.0, {}
     for name, t1 in b["trees"].items():
         t0 = a["trees"].get(name)
         if t0 is None:
@@ -103,11 +139,73 @@ def cpu_diff(a_path, b_path, messages):
         ours += secs
         per = " %.3f ms/msg" % (secs * 1000 / messages) if messages else ""
         parts.append("%s %.2f s%s" % (name, secs, per))
+        per_msg[name] = secs * 1000 / messages if messages else float("nan")
     print("# cpu over %.1f s wall: %s" % (wall, "; ".join(parts)))
     print("# cpu machine: busy %.1f s of %.1f s available (%d cores, %.0f%%), "
           "idle %.1f s; not in the trees above: %.1f s"
           % (busy, wall * ncpu, ncpu, 100 * busy / max(wall * ncpu, 1e-9),
              idle, max(busy - ours, 0.0)))
+    for spec in filter(None, figs.split(",")):
+        tree, fig = spec.split(":", 1)
+        val = sum(per_msg.get(t, float("nan")) for t in tree.split("+"))
+        print("bench: %s %.3f ms" % (fig, val))
+
+
+def probe(host, port, out, interval_ms, size, mfrom, rcpt, tag):
+    import smtplib
+    body = ("Probe message: the bench measures how long after the end of "
+            "DATA its capture is committed.\r\n") * max(size // 90, 1)
+    stop = out + ".stop"
+    n = 0
+    period = interval_ms / 1000.0
+    nxt = time.time()
+    with open(out, "w") as f:
+        while not os.path.exists(stop):
+            n += 1
+            mid = "probe-%s-%d-%d@bench.acme4.test" % (tag, os.getpid(), n)
+            msg = ("From: <%s>\r\nTo: <%s>\r\nSubject: latency probe %d\r\n"
+                   "Date: %s\r\nMessage-ID: <%s>\r\n\r\n%s"
+                   % (mfrom, rcpt, n,
+                      time.strftime("%a, %d %b %Y %H:%M:%S +0000",
+                                    time.gmtime()), mid, body))
+            t0 = time.time()
+            try:
+                s = smtplib.SMTP(host, int(port), timeout=60)
+                s.sendmail(mfrom, [rcpt], msg.encode())
+                t1 = time.time()
+                s.quit()
+                f.write("%s %.6f %.6f\n" % (mid, t0, t1))
+            except (OSError, smtplib.SMTPException) as e:
+                f.write("# error %s: %s\n" % (mid, e))
+            f.flush()
+            nxt += period
+            delay = nxt - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                nxt = time.time()
+
+
+def probe_stats(out, db):
+    sent = {}
+    with open(out) as f:
+        for line in f:
+            if line.startswith("probe-"):
+                mid, _t0, t1 = line.split()
+                sent[mid] = float(t1)
+    got, exact = {}, 0
+    with open(db) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] in sent:
+                got[parts[0]] = float(parts[1])
+                exact += parts[2] == "t"
+    vals = sorted((got[m] - sent[m]) * 1000 for m in got)
+    print("probes=%d captured=%d missing=%d p50=%.1f p99=%.1f max=%.1f "
+          "commit_ts=%s" % (len(sent), len(got), len(sent) - len(got),
+                            pct(vals, 50), pct(vals, 99),
+                            vals[-1] if vals else float("nan"),
+                            "yes" if got and exact == len(got) else "no"))
 
 
 def rss(pid, out):
@@ -239,7 +337,12 @@ def main():
     if cmd == "cpu-snap":
         cpu_snap(args[0], args[1:])
     elif cmd == "cpu-diff":
-        cpu_diff(args[0], args[1], int(args[2]))
+        cpu_diff(args[0], args[1], int(args[2]), args[3] if len(args) > 3 else "")
+    elif cmd == "probe":
+        probe(args[0], args[1], args[2], float(args[3]), int(args[4]), args[5],
+              args[6], args[7])
+    elif cmd == "probe-stats":
+        probe_stats(args[0], args[1])
     elif cmd == "rss":
         rss(int(args[0]), args[1])
     elif cmd == "eom":
