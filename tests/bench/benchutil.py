@@ -273,7 +273,10 @@ def pct(vals, p):
 
 
 def eom(log, first):
-    rx = re.compile(r"capture queue_id=\S+ .* eom_ms=([0-9.]+) session_ms=([0-9.]+)")
+    # The milter logs "journal queue_id=Q ... eom_ms=T" when it answers end
+    # of message; its ingester logs "capture queue_id=Q ... stored new=..."
+    # once the capture is committed.
+    rx = re.compile(r"journal queue_id=\S+ .* eom_ms=([0-9.]+)")
     vals, counts = [], {"stored": 0, "spooled": 0, "lost": 0, "skipped": 0,
                         "new": 0, "dup": 0}
     with open(log, errors="replace") as f:
@@ -281,16 +284,16 @@ def eom(log, first):
             if n < first:
                 continue
             m = rx.search(line)
-            if not m:
+            if m:
+                vals.append(float(m.group(1)))
                 continue
-            vals.append(float(m.group(1)))
-            if " stored new=" in line:
+            if "capture LOST" in line:
+                counts["lost"] += 1
+            elif "capture queue_id=" not in line:
+                continue
+            elif " stored new=" in line:
                 counts["stored"] += 1
                 counts["new" if " new=yes" in line else "dup"] += 1
-            elif " spooled file=" in line:
-                counts["spooled"] += 1
-            elif "capture LOST" in line:
-                counts["lost"] += 1
             elif " skipped reason=" in line:
                 counts["skipped"] += 1
     vals.sort()

@@ -516,7 +516,7 @@ run_capture() {
     # message row each (smtp-source and the probes; the warm-up is counted
     # before).
     local total=$((MESSAGES + PROBES)) ev_run=$((EV1 - EV0)) msg_run=$((MSG1 - MSG0)) spool_files
-    spool_files=$(find "$CRMGATE_SPOOL_DIR" -maxdepth 1 -type f ! -name 'tmp-body-*' 2>/dev/null | wc -l)
+    spool_files=$(find "$CRMGATE_SPOOL_DIR" -maxdepth 1 -type f -name '*.msg' 2>/dev/null | wc -l)
     say "($name) database: capture_events +$ev_run, messages +$msg_run for $MESSAGES + $PROBES probes; spool files: $spool_files"
     fig "capture_events_stored$sfx" "$ev_run" events
     fig "capture_messages_rows$sfx" "$msg_run" rows
