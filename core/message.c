@@ -29,26 +29,22 @@
 #include "crmgate/message.h"
 #include "message_int.h"
 
+#include "crmgate/io.h"
+#include "crmgate/mime_guard.h"
+
+#include <errno.h>
 #include <fcntl.h>
+#include <glib/gstdio.h>
+#include <jansson.h>
 #include <string.h>
+#include <unistd.h>
+
+/* A guarded copy up to this size stays in memory, a larger one goes to an
+   unlinked temporary file. */
+#define MSG_GUARD_MEMORY (4 * 1024 * 1024)
 
 #define MSG_ID_MAX 998
 #define MSG_SUBJECT_MAX 16384
-#define MSG_WARNINGS_MAX 64
-#define MSG_WARNING_ITEM_MAX 200
-
-static gpointer library_init_once(gpointer data)
-{
-    (void)data;
-    g_mime_init();
-    return NULL;
-}
-
-void message_library_init(void)
-{
-    static GOnce once = G_ONCE_INIT;
-    g_once(&once, library_init_once, NULL);
-}
 
 void message_limits_default(message_limits *lim)
 {
@@ -58,46 +54,16 @@ void message_limits_default(message_limits *lim)
     lim->max_parts = 500;
     lim->max_addresses = 500;
     lim->max_references = 32;
+    mime_guard_limits g;
+    mime_guard_limits_default(&g);
+    lim->part_header_bytes = g.part_header_bytes;
+    lim->part_headers = g.part_headers;
+    lim->total_header_bytes = g.total_header_bytes;
+    lim->total_headers = g.total_headers;
+    lim->line_bytes = g.line_bytes;
 }
 
 /* ---- strings from the wire ---- */
-
-/* Length of s cut to at most max bytes on a UTF-8 character boundary
-   (s is valid UTF-8). */
-static gsize utf8_cut_len(const char *s, gsize len, gsize max)
-{
-    if (len <= max)
-        return len;
-    while (max > 0 && ((guchar)s[max] & 0xC0) == 0x80)
-        max--;
-    return max;
-}
-
-/* Returns valid UTF-8 without NUL bytes, cut to max bytes; *cut_r (may
-   be NULL) tells whether it was cut. len < 0: s is NUL-terminated. */
-char *message_int_clean_text(const char *s, gssize len, gsize max, bool *cut_r)
-{
-    gsize n = s == NULL ? 0 : len < 0 ? strlen(s) : (gsize)len;
-    if (cut_r != NULL)
-        *cut_r = false;
-    if (n == 0)
-        return g_strdup("");
-    GString *nonul = g_string_sized_new(n);
-    for (const char *p = s, *end = s + n; p < end;) {
-        const char *nul = memchr(p, '\0', (size_t)(end - p));
-        const char *stop = nul != NULL ? nul : end;
-        g_string_append_len(nonul, p, stop - p);
-        p = stop + (nul != NULL);
-    }
-    char *v = g_utf8_make_valid(nonul->str, (gssize)nonul->len);
-    g_string_free(nonul, TRUE);
-    gsize vlen = strlen(v);
-    gsize keep = utf8_cut_len(v, vlen, max);
-    if (cut_r != NULL)
-        *cut_r = keep < vlen;
-    v[keep] = '\0';
-    return v;
-}
 
 static bool blank(const char *s)
 {
@@ -108,30 +74,6 @@ static bool blank(const char *s)
 }
 
 /* ---- warnings ---- */
-
-/* Keeps at most MSG_WARNINGS_MAX warnings, then one "further warnings
-   omitted"; an identical warning is kept once. */
-void message_int_add_warning(crm_message *msg, const char *fmt, ...)
-{
-    if (msg->warnings->len > MSG_WARNINGS_MAX)
-        return;
-    if (msg->warnings->len == MSG_WARNINGS_MAX) {
-        g_ptr_array_add(msg->warnings, g_strdup("further warnings omitted"));
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *raw = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    char *w = message_int_clean_text(raw, -1, 4 * MSG_WARNING_ITEM_MAX, NULL);
-    for (guint i = 0; i < msg->warnings->len; i++) {
-        if (strcmp(g_ptr_array_index(msg->warnings, i), w) == 0) {
-            g_free(w);
-            return;
-        }
-    }
-    g_ptr_array_add(msg->warnings, w);
-}
 
 /* GMime's parser complaints, by GMimeParserWarning value. */
 static const char *const parser_warning_texts[] = {
@@ -494,14 +436,6 @@ static void read_headers(parse_ctx *ctx, GMimeMessage *m)
 
 /* ---- digest ---- */
 
-void message_int_sha256_hex(const crypto_hash_sha256_state *st, char out[65])
-{
-    crypto_hash_sha256_state copy = *st;
-    unsigned char bin[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&copy, bin);
-    sodium_bin2hex(out, 65, bin, sizeof(bin));
-}
-
 typedef struct {
     crypto_hash_sha256_state running;   /* everything fed so far */
     crypto_hash_sha256_state committed; /* up to the last non-space byte */
@@ -626,6 +560,106 @@ static int header_count(GMimeObject *obj)
     return hl != NULL ? g_mime_header_list_get_count(hl) : 0;
 }
 
+/* ---- the MIME guard ---- */
+
+/* Where the guarded copy goes: memory, then a temporary file. */
+typedef struct {
+    GByteArray *mem;
+    int fd;
+    bool failed;
+} guard_sink;
+
+static void sink_write(const char *data, gsize len, gpointer user)
+{
+    guard_sink *k = user;
+    if (k->failed)
+        return;
+    if (k->fd < 0 && k->mem->len + len > MSG_GUARD_MEMORY) {
+        g_autofree char *path = NULL;
+        k->fd = g_file_open_tmp("crmgate-parse-XXXXXX", &path, NULL);
+        if (k->fd < 0 || g_unlink(path) != 0 ||
+            !io_write_all(k->fd, k->mem->data, k->mem->len)) {
+            k->failed = true;
+            return;
+        }
+        g_byte_array_set_size(k->mem, 0);
+    }
+    if (k->fd >= 0)
+        k->failed = !io_write_all(k->fd, data, len);
+    else
+        g_byte_array_append(k->mem, (const guint8 *)data, (guint)len);
+}
+
+static void guard_limits(const message_limits *lim, mime_guard_limits *g)
+{
+    g->max_parts = lim->max_parts;
+    g->max_depth = lim->max_depth;
+    g->part_header_bytes = lim->part_header_bytes;
+    g->part_headers = lim->part_headers;
+    g->total_header_bytes = lim->total_header_bytes;
+    g->total_headers = lim->total_headers;
+    g->line_bytes = lim->line_bytes;
+}
+
+/* Feeds stream from start to its end through g. */
+static crm_result guard_pass(GMimeStream *stream, gint64 start, mime_guard *g)
+{
+    if (g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET) != start)
+        return CRM_ERR_IO;
+    g_autofree char *buf = g_malloc(MSG_CHUNK);
+    ssize_t n;
+    while ((n = g_mime_stream_read(stream, buf, MSG_CHUNK)) > 0)
+        mime_guard_feed(g, buf, (gsize)n);
+    mime_guard_finish(g);
+    return n < 0 ? CRM_ERR_IO : CRM_OK;
+}
+
+/* Scans stream through the guard. Sets *guarded_r to NULL when the
+   message is within every bound (parse stream itself), else to a new
+   stream over the bounded copy; the guard's warnings go to msg. */
+static crm_result guard_stream(GMimeStream *stream, gint64 start,
+                               const message_limits *lim, crm_message *msg,
+                               GMimeStream **guarded_r)
+{
+    *guarded_r = NULL;
+    mime_guard_limits gl;
+    guard_limits(lim, &gl);
+    mime_guard *g = mime_guard_new(&gl, NULL, NULL);
+    crm_result r = guard_pass(stream, start, g);
+    bool changed = mime_guard_changed(g);
+    mime_guard_free(&g);
+    if (r != CRM_OK || !changed)
+        return r;
+
+    guard_sink k = {.mem = g_byte_array_new(), .fd = -1};
+    g = mime_guard_new(&gl, sink_write, &k);
+    r = guard_pass(stream, start, g);
+    GPtrArray *w = mime_guard_warnings(g);
+    for (guint i = 0; i < w->len; i++)
+        message_int_add_warning(msg, "%s",
+                                (const char *)g_ptr_array_index(w, i));
+    g_ptr_array_unref(w);
+    mime_guard_free(&g);
+    if (r == CRM_OK && k.failed)
+        r = CRM_ERR_IO;
+    if (r != CRM_OK) {
+        g_byte_array_unref(k.mem);
+        if (k.fd >= 0)
+            close(k.fd);
+        return r;
+    }
+    if (k.fd >= 0) {
+        g_byte_array_unref(k.mem);
+        *guarded_r = g_mime_stream_fs_new(k.fd); /* owns the fd */
+    } else {
+        *guarded_r = g_mime_stream_mem_new_with_byte_array(k.mem); /* owns */
+    }
+    g_mime_stream_seek(*guarded_r, 0, GMIME_STREAM_SEEK_SET);
+    return CRM_OK;
+}
+
+/* ---- parsing ---- */
+
 crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
                                 crm_message **msg_r)
 {
@@ -648,9 +682,21 @@ crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
         ctx.lim = *lim;
     else
         message_limits_default(&ctx.lim);
+
+    GMimeStream *guarded = NULL;
+    crm_result r = guard_stream(stream, start, &ctx.lim, ctx.msg, &guarded);
+    if (r != CRM_OK) {
+        message_free(&ctx.msg);
+        g_ptr_array_unref(ctx.plain);
+        g_ptr_array_unref(ctx.html);
+        return r;
+    }
+    if (guarded == NULL)
+        g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET);
     ctx.opts = parser_options_new(&ctx);
 
-    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+    GMimeParser *parser =
+        g_mime_parser_new_with_stream(guarded != NULL ? guarded : stream);
     g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
     g_mime_parser_set_persist_stream(parser, TRUE);
     GMimeMessage *m = g_mime_parser_construct_message(parser, ctx.opts);
@@ -666,12 +712,14 @@ crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
         message_int_walk(&ctx, top, 0, true);
         message_int_read_body_text(&ctx);
     }
-    crm_result r = digest_pass(ctx.msg, stream, start, m);
+    r = digest_pass(ctx.msg, stream, start, m);
     if (r == CRM_OK && ctx.msg->raw_size == 0)
         r = CRM_ERR_PARSE;
 
     if (m != NULL)
         g_object_unref(m);
+    if (guarded != NULL)
+        g_object_unref(guarded);
     g_mime_parser_options_free(ctx.opts);
     g_ptr_array_unref(ctx.plain);
     g_ptr_array_unref(ctx.html);
@@ -681,6 +729,33 @@ crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
     }
     *msg_r = ctx.msg;
     return CRM_OK;
+}
+
+crm_result message_parse_fd(int fd, gint64 offset, const message_limits *lim,
+                            crm_message **msg_r)
+{
+    *msg_r = NULL;
+    if (fd < 0 || offset < 0)
+        return CRM_ERR_USAGE;
+    message_library_init();
+    /* The dup shares the file offset, which GMime's stream moves: put it
+       back afterwards. */
+    off_t saved = lseek(fd, 0, SEEK_CUR);
+    int d = saved < 0 ? -1 : dup(fd);
+    if (d < 0)
+        return CRM_ERR_IO;
+    GMimeStream *s = g_mime_stream_fs_new_with_bounds(d, offset, -1);
+    crm_result r = message_parse_stream(s, lim, msg_r);
+    g_object_unref(s);
+    int saved_errno = errno;
+    if (lseek(fd, saved, SEEK_SET) != saved && r == CRM_OK) {
+        message_free(msg_r);
+        r = CRM_ERR_IO;
+    }
+    errno = saved_errno;
+    if (r == CRM_ERR_USAGE)
+        r = CRM_ERR_IO;
+    return r;
 }
 
 crm_result message_parse_bytes(const char *data, gsize len,
@@ -702,12 +777,11 @@ crm_result message_parse_file(const char *path, const message_limits *lim,
                               crm_message **msg_r)
 {
     *msg_r = NULL;
-    message_library_init();
-    GMimeStream *s = g_mime_stream_fs_open(path, O_RDONLY | O_CLOEXEC, 0, NULL);
-    if (s == NULL)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return CRM_ERR_IO;
-    crm_result r = message_parse_stream(s, lim, msg_r);
-    g_object_unref(s);
+    crm_result r = message_parse_fd(fd, 0, lim, msg_r);
+    close(fd);
     return r;
 }
 

@@ -4,10 +4,12 @@
  * public API is include/crmgate/message.h.
  *
  * message.c owns the parse context (message_parse_stream keeps it on its
- * stack for one call), the warnings and the text cleaning; message_mime.c
- * walks the MIME tree into body candidates and attachments and builds
- * msg->text. Functions shared between the two are prefixed message_int_;
- * everything else in either file is static.
+ * stack for one call) and the top-level headers; message_mime.c walks the
+ * MIME tree into body candidates and attachments and builds msg->text;
+ * message_util.c holds what both need (text cleaning, warnings, SHA-256)
+ * and calls neither, so the calls go one way: message.c -> message_mime.c
+ * -> message_util.c. Shared functions are prefixed message_int_; everything
+ * else in these files is static.
  */
 #ifndef CRMGATE_MESSAGE_INT_H
 #define CRMGATE_MESSAGE_INT_H
@@ -19,8 +21,9 @@
 #include <sodium.h>
 #include <stdbool.h>
 
-#define MSG_CHUNK 65536   /* bytes per streaming read */
-#define MSG_NAME_MAX 1024 /* display names, addresses, file names */
+#define MSG_CHUNK 65536          /* bytes per streaming read */
+#define MSG_NAME_MAX 1024        /* display names, addresses, file names */
+#define MSG_WARNING_ITEM_MAX 200 /* bytes of quoted input in a warning */
 
 /* One message_parse_stream call: the message being filled and its bounds. */
 typedef struct {
@@ -36,6 +39,16 @@ typedef struct {
 
 /* message.c */
 
+/* Parses a message from stream (read from its current position to its
+   end; the stream must be seekable), through the MIME guard. Returns CRM_OK
+   with *msg_r set, even for malformed input (see warnings); CRM_ERR_PARSE
+   only when nothing at all could be read; CRM_ERR_USAGE for a stream that
+   cannot seek. */
+crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
+                                crm_message **msg_r);
+
+/* message_util.c */
+
 /* Returns valid UTF-8 without NUL bytes, cut to max bytes; *cut_r (may
    be NULL) tells whether it was cut. len < 0: s is NUL-terminated. */
 char *message_int_clean_text(const char *s, gssize len, gsize max, bool *cut_r);
@@ -43,6 +56,11 @@ char *message_int_clean_text(const char *s, gssize len, gsize max, bool *cut_r);
 /* Adds a warning to msg (cleaned to UTF-8, deduplicated, bounded). */
 void message_int_add_warning(crm_message *msg, const char *fmt, ...)
     G_GNUC_PRINTF(2, 3);
+
+/* Writes the lower-case hex SHA-256 of what st has seen (st itself is not
+   finished, so it can go on). libsodium's SHA-256 is about three times
+   faster than GChecksum's, and capture hashes every byte it stores. */
+void message_int_sha256_hex(const crypto_hash_sha256_state *st, char out[65]);
 
 /* message_mime.c */
 
@@ -55,10 +73,5 @@ void message_int_walk(parse_ctx *ctx, GMimeObject *obj, guint depth,
 /* Joins the body candidates (text/plain, else converted HTML) into
    msg->text, at most text_max bytes. Call after message_int_walk. */
 void message_int_read_body_text(parse_ctx *ctx);
-
-/* Writes the lower-case hex SHA-256 of what st has seen (st itself is not
-   finished, so it can go on). libsodium's SHA-256 is about three times
-   faster than GChecksum's, and capture hashes every byte it stores. */
-void message_int_sha256_hex(const crypto_hash_sha256_state *st, char out[65]);
 
 #endif

@@ -249,13 +249,8 @@ static crm_result replay_one(const crm_config *cfg, db_conn *db, int fd,
     };
     message_limits lim;
     ingest_message_limits(cfg, &lim);
-    int dupfd = dup(fd);
-    GMimeStream *fs = g_mime_stream_fs_new(dupfd);
-    GMimeStream *sub = g_mime_stream_substream(fs, off, -1);
     crm_message *msg = NULL;
-    crm_result r = message_parse_stream(sub, &lim, &msg);
-    g_object_unref(sub);
-    g_object_unref(fs);
+    crm_result r = message_parse_fd(fd, off, &lim, &msg);
     if (r) {
         json_decref(ej);
         *error_r = g_strdup_printf("message: %s", crm_strerror(r));

@@ -68,16 +68,7 @@ static crm_result parse(milter_msg *m, crm_message **msg_r)
     if (m->spill_fd < 0)
         return message_parse_bytes((const char *)m->mem->data, m->mem->len,
                                    &lim, msg_r);
-    int fd = dup(m->spill_fd);
-    if (fd < 0)
-        return CRM_ERR_IO;
-    /* The dup shares the spill file's offset, which is at its end after the
-       writes; g_mime_stream_fs_new() would start the stream there. */
-    GMimeStream *s = g_mime_stream_fs_new_with_bounds(fd, 0, -1);
-    g_mime_stream_seek(s, 0, GMIME_STREAM_SEEK_SET);
-    crm_result r = message_parse_stream(s, &lim, msg_r);
-    g_object_unref(s);
-    return r;
+    return message_parse_fd(m->spill_fd, 0, &lim, msg_r);
 }
 
 static char *spool(milter_msg *m, const ingest_envelope *env, const char *why)

@@ -10,6 +10,7 @@
  */
 #include "crmgate/message.h"
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

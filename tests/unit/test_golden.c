@@ -15,6 +15,7 @@
  */
 #include "crmgate/message.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
