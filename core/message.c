@@ -650,7 +650,8 @@ static crm_result guard_stream(GMimeStream *stream, gint64 start,
     }
     if (k.fd >= 0) {
         g_byte_array_unref(k.mem);
-        *guarded_r = g_mime_stream_fs_new(k.fd); /* owns the fd */
+        /* owns the fd; bounds from 0, as the fd's offset is at its end */
+        *guarded_r = g_mime_stream_fs_new_with_bounds(k.fd, 0, -1);
     } else {
         *guarded_r = g_mime_stream_mem_new_with_byte_array(k.mem); /* owns */
     }

@@ -208,8 +208,7 @@ static char *boundary_param(mime_guard *g, const char *raw)
 
 static bool is_rfc822(const char *subtype)
 {
-    static const char *const names[] = {"rfc822", "rfc2822", "global",
-                                        "news"};
+    static const char *const names[] = {"rfc822", "rfc2822", "global", "news"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
         if (g_ascii_strcasecmp(subtype, names[i]) == 0)
             return true;
@@ -252,8 +251,8 @@ static bool lwsp_rest(const char *s, gsize from, gsize n)
 
 /* Checks line s (n bytes with its line end) against the enclosing
    boundaries, innermost first; *level_r gets the frame index. */
-static boundary_kind match_boundary(const mime_guard *g, const char *s,
-                                    gsize n, guint *level_r)
+static boundary_kind match_boundary(const mime_guard *g, const char *s, gsize n,
+                                    guint *level_r)
 {
     if (n < 2 || s[0] != '-' || s[1] != '-')
         return B_NONE;
@@ -333,12 +332,12 @@ static void header_flush(mime_guard *g)
         g->st.headers_part_count++;
         return;
     }
-    if (!e->hdr_stored || e->bytes + e->hdr_len > g->lim.part_header_bytes) {
-        g->st.headers_part_bytes++;
-        return;
-    }
     if (g->total_headers >= g->lim.total_headers) {
         g->st.headers_total_count++;
+        return;
+    }
+    if (!e->hdr_stored || e->bytes + e->hdr_len > g->lim.part_header_bytes) {
+        g->st.headers_part_bytes++;
         return;
     }
     if (g->total_bytes + e->hdr_len > g->lim.total_header_bytes) {
@@ -377,10 +376,10 @@ static void headers_end(mime_guard *g, const char *s, gsize n, bool has_body)
         boundary = boundary_param(g, e->ct_raw);
         multipart = boundary != NULL;
     } else if (g_ascii_strcasecmp(type, "message") == 0 && is_rfc822(subtype)) {
-        message = !e->have_cte ||
-                  (e->cte != GMIME_CONTENT_ENCODING_BASE64 &&
-                   e->cte != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
-                   e->cte != GMIME_CONTENT_ENCODING_UUENCODE);
+        message =
+            !e->have_cte || (e->cte != GMIME_CONTENT_ENCODING_BASE64 &&
+                             e->cte != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
+                             e->cte != GMIME_CONTENT_ENCODING_UUENCODE);
     }
     if (!has_body) {
         g->state = ST_BODY; /* the boundary line follows */
@@ -501,8 +500,7 @@ static void overflow(mime_guard *g)
     if (g->state == ST_BODY)
         g->st.body_lines_folded++;
     g_string_truncate(l, max);
-    g_string_append(l, l->str[max - 1] != '\r' && g->eol_crlf ? "\r\n"
-                                                               : "\n");
+    g_string_append(l, l->str[max - 1] != '\r' && g->eol_crlf ? "\r\n" : "\n");
     take_line(g);
     if (carry_cr)
         g_string_append_c(l, '\r');
@@ -610,31 +608,31 @@ GPtrArray *mime_guard_warnings(const mime_guard *g)
     const mime_guard_limits *l = &g->lim;
     GPtrArray *w = g_ptr_array_new_with_free_func(g_free);
     if (s->headers_part_count)
-        g_ptr_array_add(w, g_strdup_printf(
-                               "%" G_GUINT64_FORMAT " headers past the "
+        g_ptr_array_add(
+            w, g_strdup_printf("%" G_GUINT64_FORMAT " headers past the "
                                "per-part limit of %u were not captured",
                                s->headers_part_count, l->part_headers));
     if (s->headers_part_bytes)
-        g_ptr_array_add(w, g_strdup_printf(
-                               "%" G_GUINT64_FORMAT " headers past the "
+        g_ptr_array_add(
+            w, g_strdup_printf("%" G_GUINT64_FORMAT " headers past the "
                                "per-part limit of %zu header bytes were not "
                                "captured",
                                s->headers_part_bytes, l->part_header_bytes));
     if (s->headers_total_count)
-        g_ptr_array_add(w, g_strdup_printf(
-                               "%" G_GUINT64_FORMAT " headers past the total "
+        g_ptr_array_add(
+            w, g_strdup_printf("%" G_GUINT64_FORMAT " headers past the total "
                                "limit of %u were not captured",
                                s->headers_total_count, l->total_headers));
     if (s->headers_total_bytes)
-        g_ptr_array_add(w, g_strdup_printf(
-                               "%" G_GUINT64_FORMAT " headers past the total "
+        g_ptr_array_add(
+            w, g_strdup_printf("%" G_GUINT64_FORMAT " headers past the total "
                                "limit of %zu header bytes were not captured",
                                s->headers_total_bytes, l->total_header_bytes));
     if (s->parts_dropped)
-        g_ptr_array_add(w, g_strdup_printf(
-                               "%" G_GUINT64_FORMAT " MIME parts past the "
-                               "limit of %u were not captured",
-                               s->parts_dropped, l->max_parts));
+        g_ptr_array_add(w, g_strdup_printf("%" G_GUINT64_FORMAT
+                                           " MIME parts past the "
+                                           "limit of %u were not captured",
+                                           s->parts_dropped, l->max_parts));
     if (s->parts_opaque)
         g_ptr_array_add(
             w, g_strdup_printf("%" G_GUINT64_FORMAT " MIME containers at the "
@@ -642,18 +640,18 @@ GPtrArray *mime_guard_warnings(const mime_guard *g)
                                "kept as opaque attachments",
                                s->parts_opaque, l->max_depth));
     if (s->header_lines_cut)
-        g_ptr_array_add(w, g_strdup_printf(
-                               "%" G_GUINT64_FORMAT " header lines longer "
+        g_ptr_array_add(
+            w, g_strdup_printf("%" G_GUINT64_FORMAT " header lines longer "
                                "than %zu bytes were cut at the bound",
                                s->header_lines_cut, l->line_bytes));
     if (s->body_lines_folded)
-        g_ptr_array_add(w, g_strdup_printf(
-                               "%" G_GUINT64_FORMAT " body lines longer than "
+        g_ptr_array_add(
+            w, g_strdup_printf("%" G_GUINT64_FORMAT " body lines longer than "
                                "%zu bytes were folded at the bound",
                                s->body_lines_folded, l->line_bytes));
     if (s->duplicate_content_types)
-        g_ptr_array_add(w, g_strdup_printf(
-                               "%" G_GUINT64_FORMAT " repeated Content-Type "
+        g_ptr_array_add(
+            w, g_strdup_printf("%" G_GUINT64_FORMAT " repeated Content-Type "
                                "headers were dropped (the first is kept)",
                                s->duplicate_content_types));
     return w;

@@ -46,8 +46,7 @@ typedef struct {
 } mime_guard_stats;
 
 /* Receives the bounded copy, in order. */
-typedef void (*mime_guard_write_fn)(const char *data, gsize len,
-                                    gpointer user);
+typedef void (*mime_guard_write_fn)(const char *data, gsize len, gpointer user);
 
 typedef struct mime_guard mime_guard;
 

@@ -8,8 +8,8 @@
 #include "crmgate/message.h"
 #include "message_test.h"
 
-#include <jansson.h>
 #include <glib/gstdio.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
