@@ -199,11 +199,22 @@ static char *clean_id(parse_ctx *ctx, const char *id, const char *what)
     return out;
 }
 
+/* The raw (undecoded, folded) value of the first header called name. */
+static const char *raw_header(GMimeObject *obj, const char *name)
+{
+    GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+    GMimeHeader *h =
+        hl != NULL ? g_mime_header_list_get_header(hl, name) : NULL;
+    return h != NULL ? g_mime_header_get_raw_value(h) : NULL;
+}
+
 static void read_ids(parse_ctx *ctx, GMimeObject *obj)
 {
     crm_message *msg = ctx->msg;
-    const char *mid = g_mime_message_get_message_id(GMIME_MESSAGE(obj));
-    const char *raw = g_mime_object_get_header(obj, "Message-ID");
+    /* the first Message-ID (GMime's own field holds the last one) */
+    const char *raw = raw_header(obj, "Message-ID");
+    g_autofree char *mid =
+        raw != NULL ? g_mime_utils_decode_message_id(raw) : NULL;
     if (mid != NULL)
         msg->message_id = clean_id(ctx, mid, "Message-ID");
     if (msg->message_id == NULL && raw != NULL)
@@ -333,15 +344,17 @@ static char *requote_8bit_words(const char *raw)
     return g_string_free(o, FALSE);
 }
 
-/* The addresses of every header called name, re-parsed from raw values
-   with 8-bit encoded words requoted; NULL when GMime's list is right. */
-static InternetAddressList *
-reparse_addresses(parse_ctx *ctx, GMimeHeaderList *hl, const char *name)
+/* The addresses of every header called name (only the first when
+   first_only), re-parsed from raw values with 8-bit encoded words
+   requoted; NULL when GMime's list is right. */
+static InternetAddressList *reparse_addresses(parse_ctx *ctx,
+                                              GMimeHeaderList *hl,
+                                              const char *name, bool first_only)
 {
     int n = g_mime_header_list_get_count(hl);
     GPtrArray *values = g_ptr_array_new_with_free_func(g_free);
-    bool changed = false;
-    for (int i = 0; i < n; i++) {
+    bool changed = first_only;
+    for (int i = 0; i < n && !(first_only && values->len > 0); i++) {
         GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
         const char *raw = g_mime_header_get_raw_value(h);
         if (raw == NULL ||
@@ -369,27 +382,32 @@ reparse_addresses(parse_ctx *ctx, GMimeHeaderList *hl, const char *name)
 
 static void read_addresses(parse_ctx *ctx, GMimeMessage *m)
 {
+    /* From, Sender and Reply-To: the first header only (what clients
+       show); repeated To, Cc and Bcc headers all count */
     static const struct {
         GMimeAddressType type;
         const char *header;
         size_t field;
+        bool first_only;
     } headers[] = {
-        {GMIME_ADDRESS_TYPE_FROM, "From", G_STRUCT_OFFSET(crm_message, from)},
+        {GMIME_ADDRESS_TYPE_FROM, "From", G_STRUCT_OFFSET(crm_message, from),
+         true},
         {GMIME_ADDRESS_TYPE_SENDER, "Sender",
-         G_STRUCT_OFFSET(crm_message, sender)},
-        {GMIME_ADDRESS_TYPE_TO, "To", G_STRUCT_OFFSET(crm_message, to)},
-        {GMIME_ADDRESS_TYPE_CC, "Cc", G_STRUCT_OFFSET(crm_message, cc)},
-        {GMIME_ADDRESS_TYPE_BCC, "Bcc", G_STRUCT_OFFSET(crm_message, bcc)},
+         G_STRUCT_OFFSET(crm_message, sender), true},
+        {GMIME_ADDRESS_TYPE_TO, "To", G_STRUCT_OFFSET(crm_message, to), false},
+        {GMIME_ADDRESS_TYPE_CC, "Cc", G_STRUCT_OFFSET(crm_message, cc), false},
+        {GMIME_ADDRESS_TYPE_BCC, "Bcc", G_STRUCT_OFFSET(crm_message, bcc),
+         false},
         {GMIME_ADDRESS_TYPE_REPLY_TO, "Reply-To",
-         G_STRUCT_OFFSET(crm_message, reply_to)},
+         G_STRUCT_OFFSET(crm_message, reply_to), true},
     };
     GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
     for (size_t i = 0; i < G_N_ELEMENTS(headers); i++) {
         GPtrArray *out =
             G_STRUCT_MEMBER(GPtrArray *, ctx->msg, headers[i].field);
         bool cut = false;
-        InternetAddressList *fixed =
-            reparse_addresses(ctx, hl, headers[i].header);
+        InternetAddressList *fixed = reparse_addresses(
+            ctx, hl, headers[i].header, headers[i].first_only);
         flatten_addresses(
             ctx,
             fixed != NULL ? fixed
@@ -411,10 +429,12 @@ static void read_headers(parse_ctx *ctx, GMimeMessage *m)
     read_ids(ctx, obj);
     read_addresses(ctx, m);
 
-    GDateTime *d = g_mime_message_get_date(m);
+    /* the first Date, the first Subject (GMime's fields hold the last) */
+    const char *date = g_mime_object_get_header(obj, "Date");
+    GDateTime *d = date != NULL ? g_mime_utils_header_decode_date(date) : NULL;
     if (d != NULL) {
-        msg->date = g_date_time_ref(d);
-    } else if (g_mime_object_get_header(obj, "Date") != NULL) {
+        msg->date = d;
+    } else if (date != NULL) {
         g_autofree char *raw = message_int_clean_text(
             g_mime_object_get_header(obj, "Date"), -1, 100, NULL);
         message_int_add_warning(msg, "unparseable Date: %s", raw);
@@ -422,7 +442,9 @@ static void read_headers(parse_ctx *ctx, GMimeMessage *m)
         message_int_add_warning(msg, "no Date header");
     }
 
-    const char *subject = g_mime_message_get_subject(m);
+    const char *raw_subject = raw_header(obj, "Subject");
+    g_autofree char *subject =
+        raw_subject != NULL ? message_int_decode_header(raw_subject) : NULL;
     if (subject != NULL) {
         bool cut = false;
         g_free(msg->subject);

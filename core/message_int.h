@@ -62,6 +62,11 @@ void message_int_add_warning(crm_message *msg, const char *fmt, ...)
    faster than GChecksum's, and capture hashes every byte it stores. */
 void message_int_sha256_hex(const crypto_hash_sha256_state *st, char out[65]);
 
+/* Decodes a raw header value: unfolded, RFC 2047 encoded words decoded
+   and joined (white space between adjacent encoded words dropped), UTF-8
+   (not yet cleaned), trimmed. */
+char *message_int_decode_header(const char *raw);
+
 /* message_mime.c */
 
 /* Walks the MIME tree from obj: body candidates into ctx->plain and
