@@ -324,6 +324,13 @@ crm_config *config_new_defaults(void)
     cfg->attachment_store_bytes = 10485760;
     cfg->open_deals_linked = 3;
     cfg->max_recipients = 1000;
+    cfg->max_parts = 500;
+    cfg->max_depth = 8;
+    cfg->part_header_bytes = 65536;
+    cfg->part_headers = 1000;
+    cfg->total_header_bytes = 262144;
+    cfg->total_headers = 5000;
+    cfg->line_bytes = 65536;
     cfg->milter_socket = g_strdup("inet:8891@127.0.0.1");
     cfg->spool_dir = g_strdup("var/spool");
     cfg->replay_interval_s = 30;

@@ -355,6 +355,13 @@ static void test_config_limits(void)
     g_assert_cmpuint(lim.line_bytes, ==, def.line_bytes);
     g_assert_cmpuint(lim.total_headers, ==, def.total_headers);
     config_free(&cfg);
+    cfg = config_new_defaults();
+    ingest_message_limits(cfg, &lim);
+    g_assert_cmpuint(lim.max_depth, ==, def.max_depth);
+    g_assert_cmpuint(lim.part_headers, ==, def.part_headers);
+    g_assert_cmpuint(lim.part_header_bytes, ==, def.part_header_bytes);
+    g_assert_cmpuint(lim.total_header_bytes, ==, def.total_header_bytes);
+    config_free(&cfg);
     g_assert_cmpint(load_conf(dir, "max_depth = 0", &cfg, &err), ==,
                     CRM_ERR_CONFIG);
     g_assert_nonnull(strstr(err, "max_depth"));
