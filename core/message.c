@@ -421,6 +421,58 @@ static void read_addresses(parse_ctx *ctx, GMimeMessage *m)
     }
 }
 
+/* Whether v holds a time as RFC 5322 writes it: HH:MM or HH:MM:SS as a
+   token of its own. GMime reads "10:00:t" as midnight. */
+static bool date_time_ok(const char *v)
+{
+    for (const char *c = strchr(v, ':'); c != NULL; c = strchr(c + 1, ':')) {
+        const char *h = c;
+        while (h > v && g_ascii_isdigit(h[-1]))
+            h--;
+        if (c - h < 1 || c - h > 2 || (h > v && !g_ascii_isspace(h[-1])))
+            continue;
+        const char *p = c + 1;
+        if (!g_ascii_isdigit(p[0]) || !g_ascii_isdigit(p[1]))
+            continue;
+        p += 2;
+        if (p[0] == ':') {
+            if (!g_ascii_isdigit(p[1]) || !g_ascii_isdigit(p[2]))
+                continue;
+            p += 3;
+        }
+        return *p == '\0' || g_ascii_isspace(*p);
+    }
+    return false;
+}
+
+/* The date of the first Date header with a well-formed time, else of the
+   first one GMime can decode; NULL when none. */
+static GDateTime *read_date(GMimeObject *obj)
+{
+    GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+    int n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+    GDateTime *fallback = NULL;
+    for (int i = 0; i < n; i++) {
+        GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+        const char *v = g_mime_header_get_value(h);
+        if (v == NULL || g_ascii_strcasecmp(g_mime_header_get_name(h), "Date"))
+            continue;
+        GDateTime *d = g_mime_utils_header_decode_date(v);
+        if (d == NULL)
+            continue;
+        if (date_time_ok(v)) {
+            if (fallback != NULL)
+                g_date_time_unref(fallback);
+            return d;
+        }
+        if (fallback == NULL)
+            fallback = d;
+        else
+            g_date_time_unref(d);
+    }
+    return fallback;
+}
+
 static void read_headers(parse_ctx *ctx, GMimeMessage *m)
 {
     GMimeObject *obj = GMIME_OBJECT(m);
@@ -429,14 +481,14 @@ static void read_headers(parse_ctx *ctx, GMimeMessage *m)
     read_ids(ctx, obj);
     read_addresses(ctx, m);
 
-    /* the first Date, the first Subject (GMime's fields hold the last) */
+    /* the first Subject; the first Date with a well-formed time, else the
+       first that decodes at all (GMime's own fields hold the last) */
     const char *date = g_mime_object_get_header(obj, "Date");
-    GDateTime *d = date != NULL ? g_mime_utils_header_decode_date(date) : NULL;
+    GDateTime *d = read_date(obj);
     if (d != NULL) {
         msg->date = d;
     } else if (date != NULL) {
-        g_autofree char *raw = message_int_clean_text(
-            g_mime_object_get_header(obj, "Date"), -1, 100, NULL);
+        g_autofree char *raw = message_int_clean_text(date, -1, 100, NULL);
         message_int_add_warning(msg, "unparseable Date: %s", raw);
     } else {
         message_int_add_warning(msg, "no Date header");

@@ -563,6 +563,21 @@ static void test_first_of_repeated_headers(void)
     g_assert_cmpstr(addr_at(msg->from, 0)->name, ==, "First");
     g_assert_cmpuint(msg->reply_to->len, ==, 1);
     g_assert_cmpstr(addr_at(msg->reply_to, 0)->address, ==, "r1@example.com");
+    message_free(&msg);
+
+    /* a Date whose time is broken gives way to the next good one */
+    msg = parse("From: a@example.com\n"
+                "Date: Tue, 7 Apr 2026 10:00:t <x@example.com>\n"
+                "Date: Tue, 7 Apr 2026 10:00:01 +0000\n\nbody\n");
+    g_assert_nonnull(msg->date);
+    g_assert_cmpint(g_date_time_to_unix(msg->date), ==, 1775556001);
+    message_free(&msg);
+    msg = parse("From: a@example.com\nDate: 7 Apr 2026 10:00:t\n\nbody\n");
+    g_assert_nonnull(msg->date); /* the only one, as GMime reads it */
+    message_free(&msg);
+
+    msg = parse("From: a@example.com\nTo: t1@example.com\n"
+                "To: t2@example.com\n\nbody\n");
     /* recipients of every To header count */
     g_assert_cmpuint(msg->to->len, ==, 2);
     message_free(&msg);
