@@ -6,8 +6,10 @@
  * (about 50 bytes of memory per byte of a flood of tiny headers), so a
  * 5 MB message could cost 300 MB. The guard sees the bytes first and only
  * lets through what the limits allow, in O(bounds) memory: one line buffer
- * (line_bytes), one pending header (part_header_bytes), a stack of at most
- * max_depth multipart boundaries and a 64 KiB output buffer.
+ * (line_bytes), one pending header and the kept headers of one block
+ * (part_header_bytes each), a stack of at most max_depth multipart
+ * boundaries and a 64 KiB output buffer. The copy of a copy is the copy:
+ * run over its own output with the same limits, the guard cuts nothing.
  *
  * It follows GMime's own reading (gmime-parser.c, 3.2), so that the
  * structure it bounds is the one GMime will build from the copy:
@@ -31,8 +33,9 @@
  * (the blank line that ends the block is kept); parts past max_parts are
  * dropped up to the closing boundary of their multipart; a container at
  * max_depth (or a message/rfc822 whose inner message would pass max_parts)
- * gets "Content-Type: application/octet-stream" appended to its headers
- * (GMime uses the last one), so GMime keeps it as one opaque leaf; a header
+ * has its Content-Type replaced by "Content-Type: application/octet-stream"
+ * (the header block is held until its end for that), so GMime keeps it as
+ * one opaque leaf; a header
  * line longer than line_bytes is cut there, a body line is folded there (a
  * line break inserted: base64 decodes the same, text keeps every byte).
  * The copy is never longer than the input plus one line end per fold and
@@ -70,6 +73,8 @@ typedef struct {
     bool hdr_stored; /* hdr holds all of it */
     bool have_ct;
     char *ct_raw; /* raw value of the kept Content-Type */
+    gsize ct_off; /* where it is in the block */
+    gsize ct_len;
     bool have_cte;
     GMimeContentEncoding cte;
 } guard_entity;
@@ -81,6 +86,7 @@ struct mime_guard {
     mime_guard_stats st;
     GMimeParserOptions *opts;
     GString *out;
+    GString *block; /* the kept headers of the block being read */
     GString *line;
     bool discard;    /* dropping the rest of an over-long header line */
     bool discard_cr; /* the last byte dropped was a CR */
@@ -124,12 +130,28 @@ static void flush_out(mime_guard *g)
 
 static void emit(mime_guard *g, const char *s, gsize n)
 {
+    if (g->state == ST_HEADERS) {
+        g_string_append_len(g->block, s, (gssize)n);
+        return;
+    }
     g->st.bytes_out += n;
     if (g->write == NULL)
         return;
     g_string_append_len(g->out, s, (gssize)n);
     if (g->out->len >= GUARD_OUT_CHUNK)
         flush_out(g);
+}
+
+/* Writes the header block out (it was held back so that its Content-Type
+   can still be replaced); the state must no longer be ST_HEADERS. */
+static void block_out(mime_guard *g)
+{
+    GString *b = g->block;
+    guard_state st = g->state;
+    g->state = ST_BODY;
+    emit(g, b->str, b->len);
+    g->state = st;
+    g_string_truncate(b, 0);
 }
 
 /* ---- reading values as GMime does ---- */
@@ -348,11 +370,14 @@ static void header_flush(mime_guard *g)
     e->bytes += e->hdr_len;
     g->total_headers++;
     g->total_bytes += e->hdr_len;
+    gsize at = g->block->len;
     emit(g, e->hdr->str, e->hdr->len);
     char *value = NULL;
     if (header_named(e->hdr, "Content-Type", &value)) {
         e->have_ct = true;
         e->ct_raw = value;
+        e->ct_off = at;
+        e->ct_len = e->hdr->len;
     } else if (!e->have_cte &&
                header_named(e->hdr, "Content-Transfer-Encoding", &value)) {
         e->have_cte = true;
@@ -383,17 +408,23 @@ static void headers_end(mime_guard *g, const char *s, gsize n, bool has_body)
     }
     if (!has_body) {
         g->state = ST_BODY; /* the boundary line follows */
+        block_out(g);
         return;
     }
     if ((multipart || message) &&
         (e->depth >= g->lim.max_depth ||
          (message && g->st.parts >= g->lim.max_parts))) {
+        /* the Content-Type becomes an opaque one, in its place */
         const char *eol = n >= 2 && s[n - 2] == '\r' ? "\r\n" : "\n";
-        emit(g, GUARD_OPAQUE, strlen(GUARD_OPAQUE));
-        emit(g, eol, strlen(eol));
+        g_autofree char *opaque = g_strconcat(GUARD_OPAQUE, eol, NULL);
+        if (e->have_ct)
+            g_string_erase(g->block, (gssize)e->ct_off, (gssize)e->ct_len);
+        g_string_insert(g->block, e->have_ct ? (gssize)e->ct_off : -1, opaque);
         g->st.parts_opaque++;
         multipart = message = false;
     }
+    g->state = ST_BODY;
+    block_out(g);
     emit(g, s, n);
     if (multipart) {
         guard_frame *f = g_new0(guard_frame, 1);
@@ -528,6 +559,7 @@ mime_guard *mime_guard_new(const mime_guard_limits *lim,
         g->opts, GMIME_RFC_COMPLIANCE_LOOSE);
     g->out = g_string_sized_new(write != NULL ? GUARD_OUT_CHUNK + 1024 : 0);
     g->line = g_string_sized_new(1024);
+    g->block = g_string_sized_new(1024);
     g->frames = g_ptr_array_new_with_free_func(frame_free);
     g->e.hdr = g_string_sized_new(256);
     entity_start(g, 0, false);
@@ -583,8 +615,11 @@ void mime_guard_finish(mime_guard *g)
     g->finished = true;
     g->discard = false;
     take_line(g);
-    if (g->state == ST_HEADERS)
+    if (g->state == ST_HEADERS) {
         header_flush(g);
+        g->state = ST_BODY;
+        block_out(g);
+    }
     flush_out(g);
 }
 
@@ -665,6 +700,7 @@ void mime_guard_free(mime_guard **gp)
     g_mime_parser_options_free(g->opts);
     g_string_free(g->out, TRUE);
     g_string_free(g->line, TRUE);
+    g_string_free(g->block, TRUE);
     g_ptr_array_unref(g->frames);
     g_free(g->e.ct_raw);
     g_string_free(g->e.hdr, TRUE);

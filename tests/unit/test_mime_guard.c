@@ -425,6 +425,17 @@ static void test_chunked(void)
     g_assert_cmpuint(whole_st.headers_total_count, >, 0);
     g_assert_cmpuint(whole_st.parts_opaque, >, 0);
     g_assert_cmpuint(whole_st.duplicate_content_types, >, 0);
+    /* the copy is within every bound: a second pass keeps it as it is */
+    mime_guard_stats again_st;
+    GString *again = run_guard(whole, &lim, 0, &again_st);
+    g_assert_cmpstr(again->str, ==, whole->str);
+    g_assert_cmpuint(
+        again_st.parts_dropped + again_st.parts_opaque +
+            again_st.body_lines_folded + again_st.header_lines_cut +
+            again_st.headers_part_count + again_st.headers_total_count +
+            again_st.duplicate_content_types,
+        ==, 0);
+    g_string_free(again, TRUE);
     for (guint max_chunk = 1; max_chunk <= 4096; max_chunk *= 4) {
         for (int round = 0; round < 5; round++) {
             mime_guard_stats st;
