@@ -27,7 +27,9 @@
  *    checked against every enclosing multipart, innermost first; a
  *    boundary of an outer one ends the inner ones.
  * A part keeps only its first Content-Type header (GMime would use the
- * last, mail clients and Python's email package use the first).
+ * last, mail clients and Python's email package use the first), and keeps
+ * it past the header bounds when it is at most GUARD_CT_MAX bytes, so that
+ * a flood of headers does not change what the part is (it still counts).
  *
  * Cuts: headers past the per-part or total count or bytes are dropped
  * (the blank line that ends the block is kept); parts past max_parts are
@@ -50,6 +52,9 @@
 
 #define GUARD_OUT_CHUNK 65536
 #define GUARD_OPAQUE "Content-Type: application/octet-stream"
+/* The first Content-Type of a part up to this size is kept past the
+   header bounds: it decides the structure. */
+#define GUARD_CT_MAX 1024
 
 typedef enum { ST_HEADERS, ST_BODY, ST_SKIP } guard_state;
 typedef enum { B_NONE, B_DELIM, B_CLOSE } boundary_kind;
@@ -315,13 +320,24 @@ static bool header_may_fit(const mime_guard *g)
            g->total_headers < g->lim.total_headers;
 }
 
+/* How much of the pending header is worth storing: all of it when it may
+   be kept, else up to GUARD_CT_MAX while it may be the part's
+   Content-Type. */
+static gsize store_max(const mime_guard *g)
+{
+    gsize max = header_may_fit(g) ? g->lim.part_header_bytes : 0;
+    if (!g->e.have_ct)
+        max = MAX(max, GUARD_CT_MAX);
+    return max;
+}
+
 static void header_start(mime_guard *g, const char *s, gsize n)
 {
     guard_entity *e = &g->e;
     e->hdr_open = true;
     e->hdr_len = n;
     g_string_truncate(e->hdr, 0);
-    e->hdr_stored = header_may_fit(g) && n <= g->lim.part_header_bytes;
+    e->hdr_stored = n <= store_max(g);
     if (e->hdr_stored)
         g_string_append_len(e->hdr, s, (gssize)n);
 }
@@ -330,7 +346,7 @@ static void header_continue(mime_guard *g, const char *s, gsize n)
 {
     guard_entity *e = &g->e;
     e->hdr_len += n;
-    if (e->hdr_stored && e->hdr->len + n <= g->lim.part_header_bytes) {
+    if (e->hdr_stored && e->hdr->len + n <= store_max(g)) {
         g_string_append_len(e->hdr, s, (gssize)n);
     } else {
         e->hdr_stored = false;
@@ -345,24 +361,24 @@ static void header_flush(mime_guard *g)
     if (!e->hdr_open)
         return;
     e->hdr_open = false;
-    if (e->hdr_stored && e->have_ct &&
-        header_named(e->hdr, "Content-Type", NULL)) {
+    bool ct = e->hdr_stored && header_named(e->hdr, "Content-Type", NULL);
+    if (ct && e->have_ct) {
         g->st.duplicate_content_types++;
         return;
     }
-    if (e->headers >= g->lim.part_headers) {
+    if (ct && e->hdr_len <= GUARD_CT_MAX) {
+        /* kept whatever the bounds (and counted) */
+    } else if (e->headers >= g->lim.part_headers) {
         g->st.headers_part_count++;
         return;
-    }
-    if (g->total_headers >= g->lim.total_headers) {
+    } else if (g->total_headers >= g->lim.total_headers) {
         g->st.headers_total_count++;
         return;
-    }
-    if (!e->hdr_stored || e->bytes + e->hdr_len > g->lim.part_header_bytes) {
+    } else if (!e->hdr_stored ||
+               e->bytes + e->hdr_len > g->lim.part_header_bytes) {
         g->st.headers_part_bytes++;
         return;
-    }
-    if (g->total_bytes + e->hdr_len > g->lim.total_header_bytes) {
+    } else if (g->total_bytes + e->hdr_len > g->lim.total_header_bytes) {
         g->st.headers_total_bytes++;
         return;
     }
@@ -417,8 +433,15 @@ static void headers_end(mime_guard *g, const char *s, gsize n, bool has_body)
         /* the Content-Type becomes an opaque one, in its place */
         const char *eol = n >= 2 && s[n - 2] == '\r' ? "\r\n" : "\n";
         g_autofree char *opaque = g_strconcat(GUARD_OPAQUE, eol, NULL);
-        if (e->have_ct)
+        /* the totals count what is written, so that the copy reads the
+           same when guarded again */
+        g->total_bytes += strlen(opaque);
+        if (e->have_ct) {
             g_string_erase(g->block, (gssize)e->ct_off, (gssize)e->ct_len);
+            g->total_bytes -= e->ct_len;
+        } else {
+            g->total_headers++;
+        }
         g_string_insert(g->block, e->have_ct ? (gssize)e->ct_off : -1, opaque);
         g->st.parts_opaque++;
         multipart = message = false;
