@@ -1,16 +1,32 @@
 /*
  * message.c - capture parsing: one RFC 5322 message read with GMime 3 into
- * the crm_message model of message.h. Here: the public API, the top-level
- * headers, the digest and the warnings; message_mime.c walks the MIME tree
- * (body text, attachments); message_int.h is what the two share.
+ * the crm_message model of message.h. Here: the public API, the MIME guard
+ * pass, the top-level headers and the digest; message_mime.c walks the MIME
+ * tree (body text, attachments); message_util.c holds the leaf helpers
+ * (text cleaning, warnings, RFC 2047 decoding); message_int.h is what they
+ * share. Calls go one way: message.c -> message_mime.c -> message_util.c.
+ *
+ * Every parse first reads the input through the MIME guard (mime_guard.h)
+ * without copying it; a message within every bound is then parsed as it is,
+ * otherwise the guard's bounded copy is parsed instead (in memory up to
+ * MSG_GUARD_MEMORY, then in an unlinked temporary file) and its warnings
+ * come first in msg->warnings. So GMime, which keeps every header and part
+ * as objects (about 50 bytes per byte for a flood of tiny headers), never
+ * sees more than the bounds allow.
  *
  * GMime parses with per-call options (fallback charsets UTF-8,
  * windows-1252, iso-8859-1; loose address and RFC 2047 rules) whose warning
  * callback turns parser complaints into msg->warnings. The stream must be
  * seekable: GMime keeps part contents as substreams of it (nothing is
- * copied into memory), and a second pass over it computes raw_size and the
- * digest. message_parse_bytes wraps a copy of the buffer in a memory
- * stream; message_parse_file opens the file read-only.
+ * copied into memory), and a last pass over the original computes raw_size
+ * and the digest. message_parse_bytes wraps a copy of the buffer in a
+ * memory stream; message_parse_file and message_parse_fd read the file.
+ *
+ * Single-valued headers come from their first occurrence (GMime's own
+ * fields hold the last): Message-ID, Subject (decoded by our RFC 2047
+ * decoder: GMime drops words of long encoded subjects), From, Sender,
+ * Reply-To; Date from the first with a well-formed time, else the first
+ * that decodes.
  *
  * Digest: SHA-256 over the Message-ID (or ""), the raw From, Date and
  * Subject values (the first of each, CR and LF removed, trimmed), each
@@ -19,12 +35,9 @@
  * headers do not count, so copies altered by relays hash alike.
  *
  * Limits: ids keep 998 bytes, names and addresses 1 KiB, the subject
- * 16 KiB; max_addresses and max_references bound the lists; at most
- * MSG_WARNINGS_MAX warnings are kept. Each cut adds a warning. Body, parts
- * and attachments: see message_mime.c. Not bounded here: GMime keeps every
- * header of every part as objects in memory (about 50 bytes per byte for a
- * flood of tiny headers, measured), so callers must bound the input size
- * before parsing.
+ * 16 KiB; max_addresses and max_references bound the lists; parts, depth,
+ * headers and lines are bounded by the guard. Each cut adds a warning.
+ * Body, parts and attachments: see message_mime.c.
  */
 #include "crmgate/message.h"
 #include "message_int.h"
