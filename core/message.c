@@ -399,20 +399,20 @@ static void read_addresses(parse_ctx *ctx, GMimeMessage *m)
        show); repeated To, Cc and Bcc headers all count */
     static const struct {
         GMimeAddressType type;
+        bool first_only;
         const char *header;
         size_t field;
-        bool first_only;
     } headers[] = {
-        {GMIME_ADDRESS_TYPE_FROM, "From", G_STRUCT_OFFSET(crm_message, from),
-         true},
-        {GMIME_ADDRESS_TYPE_SENDER, "Sender",
-         G_STRUCT_OFFSET(crm_message, sender), true},
-        {GMIME_ADDRESS_TYPE_TO, "To", G_STRUCT_OFFSET(crm_message, to), false},
-        {GMIME_ADDRESS_TYPE_CC, "Cc", G_STRUCT_OFFSET(crm_message, cc), false},
-        {GMIME_ADDRESS_TYPE_BCC, "Bcc", G_STRUCT_OFFSET(crm_message, bcc),
-         false},
-        {GMIME_ADDRESS_TYPE_REPLY_TO, "Reply-To",
-         G_STRUCT_OFFSET(crm_message, reply_to), true},
+        {GMIME_ADDRESS_TYPE_FROM, true, "From",
+         G_STRUCT_OFFSET(crm_message, from)},
+        {GMIME_ADDRESS_TYPE_SENDER, true, "Sender",
+         G_STRUCT_OFFSET(crm_message, sender)},
+        {GMIME_ADDRESS_TYPE_TO, false, "To", G_STRUCT_OFFSET(crm_message, to)},
+        {GMIME_ADDRESS_TYPE_CC, false, "Cc", G_STRUCT_OFFSET(crm_message, cc)},
+        {GMIME_ADDRESS_TYPE_BCC, false, "Bcc",
+         G_STRUCT_OFFSET(crm_message, bcc)},
+        {GMIME_ADDRESS_TYPE_REPLY_TO, true, "Reply-To",
+         G_STRUCT_OFFSET(crm_message, reply_to)},
     };
     GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
     for (size_t i = 0; i < G_N_ELEMENTS(headers); i++) {
