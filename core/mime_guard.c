@@ -39,7 +39,10 @@
  * (the header block is held until its end for that), so GMime keeps it as
  * one opaque leaf; a header
  * line longer than line_bytes is cut there, a body line is folded there (a
- * line break inserted: base64 decodes the same, text keeps every byte).
+ * line break inserted: base64 decodes the same, text keeps every byte);
+ * the preamble and the epilogue of a multipart (and the whole body of a
+ * multipart without boundary), which GMime keeps as strings in memory and
+ * capture never uses, are kept up to line_bytes each.
  * The copy is never longer than the input plus one line end per fold and
  * one header line per opaque container.
  */
@@ -99,6 +102,8 @@ struct mime_guard {
     bool eol_crlf; /* the first line ended with CRLF */
     bool finished;
     guard_state state;
+    bool face;         /* ST_BODY is a multipart preamble or epilogue */
+    gsize face_bytes;  /* its bytes so far */
     guint skip_level;  /* ST_SKIP: the frame whose parts are dropped */
     GPtrArray *frames; /* guard_frame *, innermost last */
     guint total_headers;
@@ -309,6 +314,7 @@ static void entity_start(mime_guard *g, guint depth, bool digest_parent)
     e->hdr = hdr;
     e->depth = depth;
     e->digest_parent = digest_parent;
+    g->face = false;
     g->st.parts++;
     g->state = ST_HEADERS;
 }
@@ -412,10 +418,11 @@ static void headers_end(mime_guard *g, const char *s, gsize n, bool has_body)
         type = g_strdup(e->digest_parent ? "message" : "text");
         subtype = g_strdup(e->digest_parent ? "rfc822" : "plain");
     }
-    bool multipart = false, message = false;
+    bool multipart = false, message = false, face = false;
     if (g_ascii_strcasecmp(type, "multipart") == 0 && e->have_ct) {
         boundary = boundary_param(g, e->ct_raw);
         multipart = boundary != NULL;
+        face = true; /* without a boundary GMime keeps it all as preamble */
     } else if (g_ascii_strcasecmp(type, "message") == 0 && is_rfc822(subtype)) {
         message =
             !e->have_cte || (e->cte != GMIME_CONTENT_ENCODING_BASE64 &&
@@ -444,11 +451,13 @@ static void headers_end(mime_guard *g, const char *s, gsize n, bool has_body)
         }
         g_string_insert(g->block, e->have_ct ? (gssize)e->ct_off : -1, opaque);
         g->st.parts_opaque++;
-        multipart = message = false;
+        multipart = message = face = false;
     }
     g->state = ST_BODY;
     block_out(g);
     emit(g, s, n);
+    g->face = face;
+    g->face_bytes = 0;
     if (multipart) {
         guard_frame *f = g_new0(guard_frame, 1);
         f->dashed = g_strconcat("--", boundary, NULL);
@@ -475,6 +484,8 @@ static void on_boundary(mime_guard *g, boundary_kind b, guint level,
         emit(g, s, n);
         g_ptr_array_set_size(g->frames, level);
         g->state = ST_BODY; /* the epilogue */
+        g->face = true;
+        g->face_bytes = 0;
         return;
     }
     if (skipping || g->st.parts >= g->lim.max_parts) {
@@ -485,6 +496,20 @@ static void on_boundary(mime_guard *g, boundary_kind b, guint level,
     }
     emit(g, s, n);
     entity_start(g, f->depth + 1, f->digest);
+}
+
+/* A body line: preambles and epilogues (GMime keeps them as strings in
+   memory) are kept up to line_bytes each. */
+static void emit_body(mime_guard *g, const char *s, gsize n)
+{
+    if (g->face) {
+        g->face_bytes += n;
+        if (g->face_bytes > g->lim.line_bytes) {
+            g->st.face_bytes_dropped += n;
+            return;
+        }
+    }
+    emit(g, s, n);
 }
 
 static bool blank_line(const char *s, gsize n)
@@ -519,7 +544,7 @@ static void process_line(mime_guard *g, const char *s, gsize n)
         if (b != B_NONE)
             on_boundary(g, b, level, s, n);
         else if (g->state == ST_BODY)
-            emit(g, s, n);
+            emit_body(g, s, n);
         return;
     }
 }
@@ -657,7 +682,8 @@ bool mime_guard_changed(const mime_guard *g)
     return s->parts_dropped || s->parts_opaque || s->headers_part_count ||
            s->headers_part_bytes || s->headers_total_count ||
            s->headers_total_bytes || s->header_lines_cut ||
-           s->body_lines_folded || s->duplicate_content_types;
+           s->body_lines_folded || s->duplicate_content_types ||
+           s->face_bytes_dropped;
 }
 
 GPtrArray *mime_guard_warnings(const mime_guard *g)
@@ -707,6 +733,12 @@ GPtrArray *mime_guard_warnings(const mime_guard *g)
             w, g_strdup_printf("%" G_GUINT64_FORMAT " body lines longer than "
                                "%zu bytes were folded at the bound",
                                s->body_lines_folded, l->line_bytes));
+    if (s->face_bytes_dropped)
+        g_ptr_array_add(
+            w, g_strdup_printf("%" G_GUINT64_FORMAT " bytes of multipart "
+                               "preamble or epilogue past %zu bytes each were "
+                               "not captured",
+                               s->face_bytes_dropped, l->line_bytes));
     if (s->duplicate_content_types)
         g_ptr_array_add(
             w, g_strdup_printf("%" G_GUINT64_FORMAT " repeated Content-Type "

@@ -25,7 +25,9 @@ typedef struct {
     guint part_headers;       /* headers per part */
     gsize total_header_bytes; /* header bytes of all parts */
     guint total_headers;      /* headers of all parts */
-    gsize line_bytes;         /* line length without its line end */
+    gsize line_bytes;         /* line length without its line end; also
+                                 the preamble and the epilogue kept per
+                                 multipart */
 } mime_guard_limits;
 
 typedef struct {
@@ -43,6 +45,8 @@ typedef struct {
     guint64 body_lines_folded;       /* body lines folded at line_bytes */
     guint64 duplicate_content_types; /* second and later Content-Type
                                         headers of a part, dropped */
+    guint64 face_bytes_dropped;      /* preamble and epilogue bytes past
+                                        line_bytes per multipart */
 } mime_guard_stats;
 
 /* Receives the bounded copy, in order. */

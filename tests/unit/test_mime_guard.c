@@ -300,6 +300,44 @@ static void test_totals(void)
     g_string_free(s, TRUE);
 }
 
+static void test_preamble_epilogue(void)
+{
+    /* 8 MB of preamble and of epilogue around two parts (GMime would keep
+       both as strings) */
+    GString *s = g_string_new("From: a@example.com\nSubject: faces\n"
+                              "Content-Type: multipart/mixed; boundary=E\n\n");
+    for (int i = 0; i < 100000; i++)
+        g_string_append(s, "preamble line of eighty bytes or so, which no "
+                           "mail client ever shows to anyone\n");
+    g_string_append(s, "--E\nContent-Type: text/plain\n\nthe text\n"
+                       "--E\nContent-Type: image/png; name=p.png\n\nPNG\n"
+                       "--E--\n");
+    gsize pre = s->len;
+    for (int i = 0; i < 100000; i++)
+        g_string_append(s, "epilogue line of eighty bytes or so, which no "
+                           "mail client ever shows to anyone\n");
+    g_assert_cmpuint(s->len - pre, >, 7000000);
+    crm_message *msg = parse_bounded(s, NULL, GROWTH_MAX_KB);
+    g_assert_cmpstr(msg->text, ==, "the text");
+    g_assert_cmpuint(msg->attachments->len, ==, 1);
+    g_assert_cmpstr(att_at(msg, 0)->filename, ==, "p.png");
+    g_assert_true(has_warning(msg, "bytes of multipart preamble or epilogue "
+                                   "past 65536 bytes each were not captured"));
+    message_free(&msg);
+    g_string_free(s, TRUE);
+
+    /* a multipart without a boundary is all preamble to GMime */
+    s = g_string_new("From: a@example.com\nSubject: no boundary\n"
+                     "Content-Type: multipart/mixed\n\n");
+    for (int i = 0; i < 100000; i++)
+        g_string_append(s, "--x\nContent-Type: text/plain\n\nno part\n");
+    msg = parse_bounded(s, NULL, GROWTH_MAX_KB);
+    g_assert_cmpstr(msg->subject, ==, "no boundary");
+    g_assert_true(has_warning(msg, "bytes of multipart preamble or epilogue"));
+    message_free(&msg);
+    g_string_free(s, TRUE);
+}
+
 /* ---- the guard on its own ---- */
 
 static void collect(const char *data, gsize len, gpointer user)
@@ -519,6 +557,7 @@ int main(int argc, char **argv)
     g_test_add_func("/guard/deep-nesting", test_deep_nesting);
     g_test_add_func("/guard/long-line", test_long_line);
     g_test_add_func("/guard/totals", test_totals);
+    g_test_add_func("/guard/preamble-epilogue", test_preamble_epilogue);
     g_test_add_func("/guard/unchanged", test_unchanged);
     g_test_add_func("/guard/cuts-in-copy", test_cuts_in_copy);
     g_test_add_func("/guard/chunked", test_chunked);
