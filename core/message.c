@@ -19,8 +19,9 @@
  * callback turns parser complaints into msg->warnings. The stream must be
  * seekable: GMime keeps part contents as substreams of it (nothing is
  * copied into memory), and a last pass over the original computes raw_size
- * and the digest. message_parse_bytes wraps a copy of the buffer in a
- * memory stream; message_parse_file and message_parse_fd read the file.
+ * and the digest. message_parse_bytes reads the caller's buffer in place
+ * and copies it into a memory stream only when GMime parses it as it is;
+ * message_parse_file and message_parse_fd read the file.
  *
  * Single-valued headers come from their first occurrence (GMime's own
  * fields hold the last): Message-ID, Subject (decoded by our RFC 2047
@@ -521,6 +522,37 @@ static void read_headers(parse_ctx *ctx, GMimeMessage *m)
     }
 }
 
+/* ---- the input ---- */
+
+/* What is parsed: a seekable stream from start, or a caller's buffer
+   (read in place, copied into a stream only when GMime needs it). */
+typedef struct {
+    GMimeStream *stream;
+    gint64 start;
+    const char *buf;
+    gsize len;
+} msg_source;
+
+typedef void (*chunk_fn)(const char *data, gsize len, gpointer user);
+
+/* Calls fn for the whole input, in pieces of at most MSG_CHUNK bytes. */
+static crm_result source_read(const msg_source *src, chunk_fn fn, gpointer user)
+{
+    if (src->buf != NULL) {
+        for (gsize off = 0; off < src->len; off += MSG_CHUNK)
+            fn(src->buf + off, MIN(MSG_CHUNK, src->len - off), user);
+        return CRM_OK;
+    }
+    if (g_mime_stream_seek(src->stream, src->start, GMIME_STREAM_SEEK_SET) !=
+        src->start)
+        return CRM_ERR_IO;
+    g_autofree char *buf = g_malloc(MSG_CHUNK);
+    ssize_t n;
+    while ((n = g_mime_stream_read(src->stream, buf, MSG_CHUNK)) > 0)
+        fn(buf, (gsize)n, user);
+    return n < 0 ? CRM_ERR_IO : CRM_OK;
+}
+
 /* ---- digest ---- */
 
 typedef struct {
@@ -591,35 +623,39 @@ static void digest_feed(digest_state *d, const char *buf, gsize n, char *tmp)
 }
 
 /* Reads stream from start to its end for raw_size and the digest. */
-static crm_result digest_pass(crm_message *msg, GMimeStream *stream,
-                              gint64 start, GMimeMessage *m)
+typedef struct {
+    crm_message *msg;
+    digest_state d;
+    char *tmp;
+} digest_run;
+
+static void digest_chunk(const char *data, gsize len, gpointer user)
 {
-    if (g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET) != start)
-        return CRM_ERR_IO;
-    digest_state d = {.in_headers = true};
-    crypto_hash_sha256_init(&d.running);
+    digest_run *run = user;
+    run->msg->raw_size += len;
+    digest_feed(&run->d, data, len, run->tmp);
+}
+
+/* Reads the input for raw_size and the digest. */
+static crm_result digest_pass(crm_message *msg, const msg_source *src,
+                              GMimeMessage *m)
+{
+    digest_run run = {.msg = msg, .d = {.in_headers = true}};
+    digest_state *d = &run.d;
+    crypto_hash_sha256_init(&d->running);
     const char *id = msg->message_id != NULL ? msg->message_id : "";
-    crypto_hash_sha256_update(&d.running, (const guchar *)id, strlen(id));
-    crypto_hash_sha256_update(&d.running, (const guchar *)"\n", 1);
+    crypto_hash_sha256_update(&d->running, (const guchar *)id, strlen(id));
+    crypto_hash_sha256_update(&d->running, (const guchar *)"\n", 1);
     static const char *const names[] = {"From", "Date", "Subject"};
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
-        digest_header(&d.running, m != NULL ? GMIME_OBJECT(m) : NULL, names[i]);
-    d.committed = d.running;
-
-    char *buf = g_malloc(MSG_CHUNK);
-    char *tmp = g_malloc(MSG_CHUNK + 1);
-    ssize_t n;
-    crm_result r = CRM_OK;
+        digest_header(&d->running, m != NULL ? GMIME_OBJECT(m) : NULL,
+                      names[i]);
+    d->committed = d->running;
+    run.tmp = g_malloc(MSG_CHUNK + 1);
     msg->raw_size = 0;
-    while ((n = g_mime_stream_read(stream, buf, MSG_CHUNK)) > 0) {
-        msg->raw_size += (gsize)n;
-        digest_feed(&d, buf, (gsize)n, tmp);
-    }
-    if (n < 0)
-        r = CRM_ERR_IO;
-    message_int_sha256_hex(&d.committed, msg->digest);
-    g_free(buf);
-    g_free(tmp);
+    crm_result r = source_read(src, digest_chunk, &run);
+    message_int_sha256_hex(&d->committed, msg->digest);
+    g_free(run.tmp);
     return r;
 }
 
@@ -688,31 +724,30 @@ static void guard_limits(const message_limits *lim, mime_guard_limits *g)
     g->line_bytes = lim->line_bytes;
 }
 
-/* Feeds stream from start to its end through g. */
-static crm_result guard_pass(GMimeStream *stream, gint64 start, mime_guard *g)
+static void guard_chunk(const char *data, gsize len, gpointer user)
 {
-    if (g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET) != start)
-        return CRM_ERR_IO;
-    g_autofree char *buf = g_malloc(MSG_CHUNK);
-    ssize_t n;
-    while ((n = g_mime_stream_read(stream, buf, MSG_CHUNK)) > 0)
-        mime_guard_feed(g, buf, (gsize)n);
-    mime_guard_finish(g);
-    return n < 0 ? CRM_ERR_IO : CRM_OK;
+    mime_guard_feed(user, data, len);
 }
 
-/* Scans stream through the guard. Sets *guarded_r to NULL when the
-   message is within every bound (parse stream itself), else to a new
+/* Feeds the whole input through g. */
+static crm_result guard_pass(const msg_source *src, mime_guard *g)
+{
+    crm_result r = source_read(src, guard_chunk, g);
+    mime_guard_finish(g);
+    return r;
+}
+
+/* Scans the input through the guard. Sets *guarded_r to NULL when the
+   message is within every bound (parse the input itself), else to a new
    stream over the bounded copy; the guard's warnings go to msg. */
-static crm_result guard_stream(GMimeStream *stream, gint64 start,
-                               const message_limits *lim, crm_message *msg,
-                               GMimeStream **guarded_r)
+static crm_result guard_input(const msg_source *src, const message_limits *lim,
+                              crm_message *msg, GMimeStream **guarded_r)
 {
     *guarded_r = NULL;
     mime_guard_limits gl;
     guard_limits(lim, &gl);
     mime_guard *g = mime_guard_new(&gl, NULL, NULL);
-    crm_result r = guard_pass(stream, start, g);
+    crm_result r = guard_pass(src, g);
     bool changed = mime_guard_changed(g);
     mime_guard_free(&g);
     if (r != CRM_OK || !changed)
@@ -720,7 +755,7 @@ static crm_result guard_stream(GMimeStream *stream, gint64 start,
 
     guard_sink k = {.mem = g_byte_array_new(), .fd = -1};
     g = mime_guard_new(&gl, sink_write, &k);
-    r = guard_pass(stream, start, g);
+    r = guard_pass(src, g);
     GPtrArray *w = mime_guard_warnings(g);
     for (guint i = 0; i < w->len; i++)
         message_int_add_warning(msg, "%s",
@@ -748,19 +783,10 @@ static crm_result guard_stream(GMimeStream *stream, gint64 start,
 
 /* ---- parsing ---- */
 
-crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
-                                crm_message **msg_r)
+/* Parses src (see message_parse_stream). */
+static crm_result parse_source(const msg_source *src, const message_limits *lim,
+                               crm_message **msg_r)
 {
-    *msg_r = NULL;
-    if (stream == NULL)
-        return CRM_ERR_USAGE;
-    message_library_init();
-
-    gint64 start = g_mime_stream_tell(stream);
-    if (start < 0 ||
-        g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET) != start)
-        return CRM_ERR_USAGE; /* not seekable */
-
     parse_ctx ctx = {
         .msg = message_new(),
         .plain = g_ptr_array_new(),
@@ -772,19 +798,24 @@ crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
         message_limits_default(&ctx.lim);
 
     GMimeStream *guarded = NULL;
-    crm_result r = guard_stream(stream, start, &ctx.lim, ctx.msg, &guarded);
+    crm_result r = guard_input(src, &ctx.lim, ctx.msg, &guarded);
     if (r != CRM_OK) {
         message_free(&ctx.msg);
         g_ptr_array_unref(ctx.plain);
         g_ptr_array_unref(ctx.html);
         return r;
     }
-    if (guarded == NULL)
-        g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET);
+    /* GMime reads the bounded copy, or the input as it is */
+    GMimeStream *in = guarded;
+    if (in == NULL && src->stream != NULL) {
+        in = g_object_ref(src->stream);
+        g_mime_stream_seek(in, src->start, GMIME_STREAM_SEEK_SET);
+    } else if (in == NULL) {
+        in = g_mime_stream_mem_new_with_buffer(src->buf, src->len);
+    }
     ctx.opts = parser_options_new(&ctx);
 
-    GMimeParser *parser =
-        g_mime_parser_new_with_stream(guarded != NULL ? guarded : stream);
+    GMimeParser *parser = g_mime_parser_new_with_stream(in);
     g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
     g_mime_parser_set_persist_stream(parser, TRUE);
     GMimeMessage *m = g_mime_parser_construct_message(parser, ctx.opts);
@@ -800,14 +831,13 @@ crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
         message_int_walk(&ctx, top, 0, true);
         message_int_read_body_text(&ctx);
     }
-    r = digest_pass(ctx.msg, stream, start, m);
+    r = digest_pass(ctx.msg, src, m);
     if (r == CRM_OK && ctx.msg->raw_size == 0)
         r = CRM_ERR_PARSE;
 
     if (m != NULL)
         g_object_unref(m);
-    if (guarded != NULL)
-        g_object_unref(guarded);
+    g_object_unref(in);
     g_mime_parser_options_free(ctx.opts);
     g_ptr_array_unref(ctx.plain);
     g_ptr_array_unref(ctx.html);
@@ -817,6 +847,21 @@ crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
     }
     *msg_r = ctx.msg;
     return CRM_OK;
+}
+
+crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
+                                crm_message **msg_r)
+{
+    *msg_r = NULL;
+    if (stream == NULL)
+        return CRM_ERR_USAGE;
+    message_library_init();
+    gint64 start = g_mime_stream_tell(stream);
+    if (start < 0 ||
+        g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET) != start)
+        return CRM_ERR_USAGE; /* not seekable */
+    msg_source src = {.stream = stream, .start = start};
+    return parse_source(&src, lim, msg_r);
 }
 
 crm_result message_parse_fd(int fd, gint64 offset, const message_limits *lim,
@@ -855,10 +900,8 @@ crm_result message_parse_bytes(const char *data, gsize len,
     if (len == 0)
         return CRM_ERR_PARSE;
     message_library_init();
-    GMimeStream *s = g_mime_stream_mem_new_with_buffer(data, len);
-    crm_result r = message_parse_stream(s, lim, msg_r);
-    g_object_unref(s);
-    return r;
+    msg_source src = {.buf = data, .len = len};
+    return parse_source(&src, lim, msg_r);
 }
 
 crm_result message_parse_file(const char *path, const message_limits *lim,
