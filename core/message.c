@@ -1,15 +1,16 @@
 /*
  * message.c - capture parsing: one RFC 5322 message read with GMime 3 into
- * the crm_message model of message.h. Here: the public API, the MIME guard
- * pass, the top-level headers and the digest; message_mime.c walks the MIME
- * tree (body text, attachments); message_util.c holds the leaf helpers
+ * the crm_message model of message.h. Here: the public API and the
+ * top-level headers; message_input.c reads the input (guard pass, digest);
+ * message_mime.c walks the MIME tree (body text, attachments);
+ * message_json.c writes the outputs; message_util.c holds the leaf helpers
  * (text cleaning, warnings, RFC 2047 decoding); message_int.h is what they
- * share. Calls go one way: message.c -> message_mime.c -> message_util.c.
+ * share. Calls go one way, from message.c down to message_util.c.
  *
  * Every parse first reads the input through the MIME guard (mime_guard.h)
  * without copying it; a message within every bound is then parsed as it is,
- * otherwise the guard's bounded copy is parsed instead (in memory up to
- * MSG_GUARD_MEMORY, then in an unlinked temporary file) and its warnings
+ * otherwise the guard's bounded copy is parsed instead (message_input.c:
+ * in memory up to 4 MiB, then in an unlinked temporary file) and its warnings
  * come first in msg->warnings. So GMime, which keeps every header and part
  * as objects (about 50 bytes per byte for a flood of tiny headers), never
  * sees more than the bounds allow.
@@ -29,11 +30,7 @@
  * Reply-To; Date from the first with a well-formed time, else the first
  * that decodes.
  *
- * Digest: SHA-256 over the Message-ID (or ""), the raw From, Date and
- * Subject values (the first of each, CR and LF removed, trimmed), each
- * followed by "\n", then the raw body (after the first empty line) with
- * CRLF read as LF and trailing white space dropped. Received and all other
- * headers do not count, so copies altered by relays hash alike.
+ * Digest: see message_input.c.
  *
  * Limits: ids keep 998 bytes, names and addresses 1 KiB, the subject
  * 16 KiB; max_addresses and max_references bound the lists; parts, depth,
@@ -43,19 +40,12 @@
 #include "crmgate/message.h"
 #include "message_int.h"
 
-#include "crmgate/io.h"
 #include "crmgate/mime_guard.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glib/gstdio.h>
-#include <jansson.h>
 #include <string.h>
 #include <unistd.h>
-
-/* A guarded copy up to this size stays in memory, a larger one goes to an
-   unlinked temporary file. */
-#define MSG_GUARD_MEMORY (4 * 1024 * 1024)
 
 #define MSG_ID_MAX 998
 #define MSG_SUBJECT_MAX 16384
@@ -522,143 +512,6 @@ static void read_headers(parse_ctx *ctx, GMimeMessage *m)
     }
 }
 
-/* ---- the input ---- */
-
-/* What is parsed: a seekable stream from start, or a caller's buffer
-   (read in place, copied into a stream only when GMime needs it). */
-typedef struct {
-    GMimeStream *stream;
-    gint64 start;
-    const char *buf;
-    gsize len;
-} msg_source;
-
-typedef void (*chunk_fn)(const char *data, gsize len, gpointer user);
-
-/* Calls fn for the whole input, in pieces of at most MSG_CHUNK bytes. */
-static crm_result source_read(const msg_source *src, chunk_fn fn, gpointer user)
-{
-    if (src->buf != NULL) {
-        for (gsize off = 0; off < src->len; off += MSG_CHUNK)
-            fn(src->buf + off, MIN(MSG_CHUNK, src->len - off), user);
-        return CRM_OK;
-    }
-    if (g_mime_stream_seek(src->stream, src->start, GMIME_STREAM_SEEK_SET) !=
-        src->start)
-        return CRM_ERR_IO;
-    g_autofree char *buf = g_malloc(MSG_CHUNK);
-    ssize_t n;
-    while ((n = g_mime_stream_read(src->stream, buf, MSG_CHUNK)) > 0)
-        fn(buf, (gsize)n, user);
-    return n < 0 ? CRM_ERR_IO : CRM_OK;
-}
-
-/* ---- digest ---- */
-
-typedef struct {
-    crypto_hash_sha256_state running;   /* everything fed so far */
-    crypto_hash_sha256_state committed; /* up to the last non-space byte */
-    bool in_headers;
-    gsize line_len; /* header line length, CRs not counted */
-    bool pending_cr;
-} digest_state;
-
-static void digest_header(crypto_hash_sha256_state *sum, GMimeObject *obj,
-                          const char *name)
-{
-    GMimeHeaderList *hl =
-        obj != NULL ? g_mime_object_get_header_list(obj) : NULL;
-    GMimeHeader *h =
-        hl != NULL ? g_mime_header_list_get_header(hl, name) : NULL;
-    const char *raw = h != NULL ? g_mime_header_get_raw_value(h) : NULL;
-    if (raw != NULL) {
-        /* unfolded and trimmed, so that CRLF and LF copies agree */
-        GString *v = g_string_new(NULL);
-        for (const char *p = raw; *p != '\0'; p++)
-            if (*p != '\r' && *p != '\n')
-                g_string_append_c(v, *p);
-        g_strstrip(v->str);
-        crypto_hash_sha256_update(sum, (const guchar *)v->str, strlen(v->str));
-        g_string_free(v, TRUE);
-    }
-    crypto_hash_sha256_update(sum, (const guchar *)"\n", 1);
-}
-
-/* Feeds one chunk of raw input; body bytes go in with CRLF as LF. */
-static void digest_feed(digest_state *d, const char *buf, gsize n, char *tmp)
-{
-    gsize i = 0, o = 0;
-    for (; d->in_headers && i < n; i++) {
-        if (buf[i] == '\r')
-            continue;
-        if (buf[i] != '\n') {
-            d->line_len++;
-            continue;
-        }
-        if (d->line_len == 0)
-            d->in_headers = false;
-        d->line_len = 0;
-    }
-    for (; i < n; i++) {
-        if (d->pending_cr) {
-            d->pending_cr = false;
-            if (buf[i] != '\n')
-                tmp[o++] = '\r';
-        }
-        if (buf[i] == '\r')
-            d->pending_cr = true;
-        else
-            tmp[o++] = buf[i];
-    }
-    gsize last = o;
-    while (last > 0 && g_ascii_isspace(tmp[last - 1]))
-        last--;
-    if (last > 0) {
-        crypto_hash_sha256_update(&d->running, (const guchar *)tmp, last);
-        d->committed = d->running;
-    }
-    if (o > last)
-        crypto_hash_sha256_update(&d->running, (const guchar *)tmp + last,
-                                  o - last);
-}
-
-/* Reads stream from start to its end for raw_size and the digest. */
-typedef struct {
-    crm_message *msg;
-    digest_state d;
-    char *tmp;
-} digest_run;
-
-static void digest_chunk(const char *data, gsize len, gpointer user)
-{
-    digest_run *run = user;
-    run->msg->raw_size += len;
-    digest_feed(&run->d, data, len, run->tmp);
-}
-
-/* Reads the input for raw_size and the digest. */
-static crm_result digest_pass(crm_message *msg, const msg_source *src,
-                              GMimeMessage *m)
-{
-    digest_run run = {.msg = msg, .d = {.in_headers = true}};
-    digest_state *d = &run.d;
-    crypto_hash_sha256_init(&d->running);
-    const char *id = msg->message_id != NULL ? msg->message_id : "";
-    crypto_hash_sha256_update(&d->running, (const guchar *)id, strlen(id));
-    crypto_hash_sha256_update(&d->running, (const guchar *)"\n", 1);
-    static const char *const names[] = {"From", "Date", "Subject"};
-    for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
-        digest_header(&d->running, m != NULL ? GMIME_OBJECT(m) : NULL,
-                      names[i]);
-    d->committed = d->running;
-    run.tmp = g_malloc(MSG_CHUNK + 1);
-    msg->raw_size = 0;
-    crm_result r = source_read(src, digest_chunk, &run);
-    message_int_sha256_hex(&d->committed, msg->digest);
-    g_free(run.tmp);
-    return r;
-}
-
 /* ---- parsing ---- */
 
 static GMimeParserOptions *parser_options_new(parse_ctx *ctx)
@@ -683,106 +536,6 @@ static int header_count(GMimeObject *obj)
     return hl != NULL ? g_mime_header_list_get_count(hl) : 0;
 }
 
-/* ---- the MIME guard ---- */
-
-/* Where the guarded copy goes: memory, then a temporary file. */
-typedef struct {
-    GByteArray *mem;
-    int fd;
-    bool failed;
-} guard_sink;
-
-static void sink_write(const char *data, gsize len, gpointer user)
-{
-    guard_sink *k = user;
-    if (k->failed)
-        return;
-    if (k->fd < 0 && k->mem->len + len > MSG_GUARD_MEMORY) {
-        g_autofree char *path = NULL;
-        k->fd = g_file_open_tmp("crmgate-parse-XXXXXX", &path, NULL);
-        if (k->fd < 0 || g_unlink(path) != 0 ||
-            !io_write_all(k->fd, k->mem->data, k->mem->len)) {
-            k->failed = true;
-            return;
-        }
-        g_byte_array_set_size(k->mem, 0);
-    }
-    if (k->fd >= 0)
-        k->failed = !io_write_all(k->fd, data, len);
-    else
-        g_byte_array_append(k->mem, (const guint8 *)data, (guint)len);
-}
-
-static void guard_limits(const message_limits *lim, mime_guard_limits *g)
-{
-    g->max_parts = lim->max_parts;
-    g->max_depth = lim->max_depth;
-    g->part_header_bytes = lim->part_header_bytes;
-    g->part_headers = lim->part_headers;
-    g->total_header_bytes = lim->total_header_bytes;
-    g->total_headers = lim->total_headers;
-    g->line_bytes = lim->line_bytes;
-}
-
-static void guard_chunk(const char *data, gsize len, gpointer user)
-{
-    mime_guard_feed(user, data, len);
-}
-
-/* Feeds the whole input through g. */
-static crm_result guard_pass(const msg_source *src, mime_guard *g)
-{
-    crm_result r = source_read(src, guard_chunk, g);
-    mime_guard_finish(g);
-    return r;
-}
-
-/* Scans the input through the guard. Sets *guarded_r to NULL when the
-   message is within every bound (parse the input itself), else to a new
-   stream over the bounded copy; the guard's warnings go to msg. */
-static crm_result guard_input(const msg_source *src, const message_limits *lim,
-                              crm_message *msg, GMimeStream **guarded_r)
-{
-    *guarded_r = NULL;
-    mime_guard_limits gl;
-    guard_limits(lim, &gl);
-    mime_guard *g = mime_guard_new(&gl, NULL, NULL);
-    crm_result r = guard_pass(src, g);
-    bool changed = mime_guard_changed(g);
-    mime_guard_free(&g);
-    if (r != CRM_OK || !changed)
-        return r;
-
-    guard_sink k = {.mem = g_byte_array_new(), .fd = -1};
-    g = mime_guard_new(&gl, sink_write, &k);
-    r = guard_pass(src, g);
-    GPtrArray *w = mime_guard_warnings(g);
-    for (guint i = 0; i < w->len; i++)
-        message_int_add_warning(msg, "%s",
-                                (const char *)g_ptr_array_index(w, i));
-    g_ptr_array_unref(w);
-    mime_guard_free(&g);
-    if (r == CRM_OK && k.failed)
-        r = CRM_ERR_IO;
-    if (r != CRM_OK) {
-        g_byte_array_unref(k.mem);
-        if (k.fd >= 0)
-            close(k.fd);
-        return r;
-    }
-    if (k.fd >= 0) {
-        g_byte_array_unref(k.mem);
-        /* owns the fd; bounds from 0, as the fd's offset is at its end */
-        *guarded_r = g_mime_stream_fs_new_with_bounds(k.fd, 0, -1);
-    } else {
-        *guarded_r = g_mime_stream_mem_new_with_byte_array(k.mem); /* owns */
-    }
-    g_mime_stream_seek(*guarded_r, 0, GMIME_STREAM_SEEK_SET);
-    return CRM_OK;
-}
-
-/* ---- parsing ---- */
-
 /* Parses src (see message_parse_stream). */
 static crm_result parse_source(const msg_source *src, const message_limits *lim,
                                crm_message **msg_r)
@@ -798,7 +551,7 @@ static crm_result parse_source(const msg_source *src, const message_limits *lim,
         message_limits_default(&ctx.lim);
 
     GMimeStream *guarded = NULL;
-    crm_result r = guard_input(src, &ctx.lim, ctx.msg, &guarded);
+    crm_result r = message_int_guard(src, &ctx.lim, ctx.msg, &guarded);
     if (r != CRM_OK) {
         message_free(&ctx.msg);
         g_ptr_array_unref(ctx.plain);
@@ -831,7 +584,7 @@ static crm_result parse_source(const msg_source *src, const message_limits *lim,
         message_int_walk(&ctx, top, 0, true);
         message_int_read_body_text(&ctx);
     }
-    r = digest_pass(ctx.msg, src, m);
+    r = message_int_digest(ctx.msg, src, m);
     if (r == CRM_OK && ctx.msg->raw_size == 0)
         r = CRM_ERR_PARSE;
 
@@ -914,109 +667,4 @@ crm_result message_parse_file(const char *path, const message_limits *lim,
     crm_result r = message_parse_fd(fd, 0, lim, msg_r);
     close(fd);
     return r;
-}
-
-/* ---- output ---- */
-
-static json_t *json_str(const char *s)
-{
-    if (s == NULL)
-        return json_null();
-    json_t *j = json_string(s);
-    if (j == NULL) {
-        g_autofree char *v = message_int_clean_text(s, -1, G_MAXSIZE, NULL);
-        j = json_string(v);
-    }
-    return j != NULL ? j : json_null();
-}
-
-static json_t *json_addrs(const GPtrArray *list)
-{
-    json_t *a = json_array();
-    for (guint i = 0; i < list->len; i++) {
-        const message_addr *ad = g_ptr_array_index(list, i);
-        json_array_append_new(a, json_pack("{s:o, s:o}", "name",
-                                           json_str(ad->name), "address",
-                                           json_str(ad->address)));
-    }
-    return a;
-}
-
-/* RFC 3339 with the date's own offset, e.g. 1994-10-07T16:15:05-07:00. */
-static char *format_date(GDateTime *d)
-{
-    gint64 off = g_date_time_get_utc_offset(d) / G_TIME_SPAN_MINUTE;
-    char sign = off < 0 ? '-' : '+';
-    if (off < 0)
-        off = -off;
-    return g_strdup_printf(
-        "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", g_date_time_get_year(d),
-        g_date_time_get_month(d), g_date_time_get_day_of_month(d),
-        g_date_time_get_hour(d), g_date_time_get_minute(d),
-        g_date_time_get_second(d), sign, (int)(off / 60), (int)(off % 60));
-}
-
-json_t *message_to_json(const crm_message *msg)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "message_id", json_str(msg->message_id));
-    json_object_set_new(o, "subject", json_str(msg->subject));
-    if (msg->date != NULL) {
-        g_autofree char *d = format_date(msg->date);
-        json_object_set_new(o, "date", json_str(d));
-    } else {
-        json_object_set_new(o, "date", json_null());
-    }
-    json_object_set_new(o, "from", json_addrs(msg->from));
-    json_object_set_new(o, "to", json_addrs(msg->to));
-    json_object_set_new(o, "cc", json_addrs(msg->cc));
-    json_object_set_new(o, "reply_to", json_addrs(msg->reply_to));
-    json_object_set_new(o, "in_reply_to", json_str(msg->in_reply_to));
-    json_t *refs = json_array();
-    for (guint i = 0; i < msg->references->len; i++)
-        json_array_append_new(refs,
-                              json_str(g_ptr_array_index(msg->references, i)));
-    json_object_set_new(o, "references", refs);
-    json_object_set_new(o, "text", json_str(msg->text));
-    json_t *atts = json_array();
-    for (guint i = 0; i < msg->attachments->len; i++) {
-        const message_attachment *a = g_ptr_array_index(msg->attachments, i);
-        json_array_append_new(
-            atts,
-            json_pack("{s:o, s:o, s:I, s:s}", "filename", json_str(a->filename),
-                      "content_type", json_str(a->content_type), "size",
-                      (json_int_t)a->size, "sha256", a->sha256));
-    }
-    json_object_set_new(o, "attachments", atts);
-    json_t *warns = json_array();
-    for (guint i = 0; i < msg->warnings->len; i++)
-        json_array_append_new(warns,
-                              json_str(g_ptr_array_index(msg->warnings, i)));
-    json_object_set_new(o, "warnings", warns);
-    return o;
-}
-
-char *message_snippet(const crm_message *msg, guint max_chars)
-{
-    GString *s = g_string_new(NULL);
-    bool space = false;
-    guint chars = 0;
-    for (const char *p = msg->text; *p != '\0' && chars < max_chars;
-         p = g_utf8_next_char(p)) {
-        gunichar c = g_utf8_get_char(p);
-        if (g_unichar_isspace(c)) {
-            space = s->len > 0;
-            continue;
-        }
-        if (space) {
-            if (chars + 1 >= max_chars)
-                break; /* no trailing space */
-            g_string_append_c(s, ' ');
-            space = false;
-            chars++;
-        }
-        g_string_append_unichar(s, c);
-        chars++;
-    }
-    return g_string_free(s, FALSE);
 }

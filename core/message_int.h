@@ -4,12 +4,14 @@
  * public API is include/crmgate/message.h.
  *
  * message.c owns the parse context (message_parse_stream keeps it on its
- * stack for one call) and the top-level headers; message_mime.c walks the
- * MIME tree into body candidates and attachments and builds msg->text;
- * message_util.c holds what both need (text cleaning, warnings, SHA-256)
- * and calls neither, so the calls go one way: message.c -> message_mime.c
- * -> message_util.c. Shared functions are prefixed message_int_; everything
- * else in these files is static.
+ * stack for one call) and the top-level headers; message_input.c reads the
+ * input (MIME guard pass, digest); message_mime.c walks the MIME tree into
+ * body candidates and attachments and builds msg->text; message_json.c
+ * writes the outputs; message_util.c holds what all need (text cleaning,
+ * warnings, SHA-256, RFC 2047) and calls none of them, so calls go one
+ * way: message.c -> message_input.c, message_mime.c -> message_util.c. Shared
+ * functions are prefixed message_int_; everything else in these files is
+ * static.
  */
 #ifndef CRMGATE_MESSAGE_INT_H
 #define CRMGATE_MESSAGE_INT_H
@@ -37,6 +39,15 @@ typedef struct {
     GPtrArray *html;
 } parse_ctx;
 
+/* What a parse reads: a seekable stream from start, or a caller's buffer
+   (read in place, copied into a stream only when GMime needs it). */
+typedef struct {
+    GMimeStream *stream;
+    gint64 start;
+    const char *buf;
+    gsize len;
+} msg_source;
+
 /* message.c */
 
 /* Parses a message from stream (read from its current position to its
@@ -46,6 +57,19 @@ typedef struct {
    cannot seek. */
 crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
                                 crm_message **msg_r);
+
+/* message_input.c */
+
+/* Scans the input through the MIME guard. Sets *guarded_r to NULL when the
+   message is within every bound (parse the input itself), else to a new
+   stream over the bounded copy; the guard's warnings go to msg. */
+crm_result message_int_guard(const msg_source *src, const message_limits *lim,
+                             crm_message *msg, GMimeStream **guarded_r);
+
+/* Reads the input for msg->raw_size and msg->digest (m gives the From,
+   Date and Subject values; may be NULL). */
+crm_result message_int_digest(crm_message *msg, const msg_source *src,
+                              GMimeMessage *m);
 
 /* message_util.c */
 
