@@ -112,7 +112,7 @@ void message_free(crm_message **msgp);
    sha256}), warnings (array of strings). */
 json_t *message_to_json(const crm_message *msg);
 
-/* Gives memory freed by parses back to the system (glibc keeps it in its
+/* Gives memory freed by parses back to the kernel (glibc keeps it in its
    arenas otherwise); for daemons to call after a batch. */
 void message_release_memory(void);
 
