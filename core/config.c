@@ -37,6 +37,13 @@ static const int_range ranges[] = {
     {"attachment_store_bytes", 0, 512L * 1024 * 1024},
     {"open_deals_linked", 0, 100},
     {"max_recipients", 1, 100000},
+    {"max_parts", 1, 100000},
+    {"max_depth", 1, 64},
+    {"part_header_bytes", 1024, 16 * 1024 * 1024},
+    {"part_headers", 10, 1000000},
+    {"total_header_bytes", 4096, 64L * 1024 * 1024},
+    {"total_headers", 10, 10000000},
+    {"line_bytes", 1000, 16 * 1024 * 1024},
     {"replay_interval", 1, 86400},
     {"timeout", 1, 3600},
     {"drain_timeout", 0, 3600},
@@ -136,6 +143,13 @@ static cfg_opt_t limits_opts[] = {
     CFG_INT("attachment_store_bytes", 10485760, CFGF_NONE),
     CFG_INT("open_deals_linked", 3, CFGF_NONE),
     CFG_INT("max_recipients", 1000, CFGF_NONE),
+    CFG_INT("max_parts", 500, CFGF_NONE),
+    CFG_INT("max_depth", 8, CFGF_NONE),
+    CFG_INT("part_header_bytes", 65536, CFGF_NONE),
+    CFG_INT("part_headers", 1000, CFGF_NONE),
+    CFG_INT("total_header_bytes", 262144, CFGF_NONE),
+    CFG_INT("total_headers", 5000, CFGF_NONE),
+    CFG_INT("line_bytes", 65536, CFGF_NONE),
     CFG_END(),
 };
 
@@ -427,6 +441,13 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, bool read_files,
         (gsize)cfg_getint(lim, "attachment_store_bytes");
     cfg->open_deals_linked = (guint)cfg_getint(lim, "open_deals_linked");
     cfg->max_recipients = (guint)cfg_getint(lim, "max_recipients");
+    cfg->max_parts = (guint)cfg_getint(lim, "max_parts");
+    cfg->max_depth = (guint)cfg_getint(lim, "max_depth");
+    cfg->part_header_bytes = (gsize)cfg_getint(lim, "part_header_bytes");
+    cfg->part_headers = (guint)cfg_getint(lim, "part_headers");
+    cfg->total_header_bytes = (gsize)cfg_getint(lim, "total_header_bytes");
+    cfg->total_headers = (guint)cfg_getint(lim, "total_headers");
+    cfg->line_bytes = (gsize)cfg_getint(lim, "line_bytes");
 
     g_free(cfg->milter_socket);
     cfg->milter_socket = g_strdup(cfg_getstr(mil, "socket"));
@@ -460,6 +481,13 @@ static cfg_t *config_table_new(void)
         {"limits", "attachment_store_bytes"},
         {"limits", "open_deals_linked"},
         {"limits", "max_recipients"},
+        {"limits", "max_parts"},
+        {"limits", "max_depth"},
+        {"limits", "part_header_bytes"},
+        {"limits", "part_headers"},
+        {"limits", "total_header_bytes"},
+        {"limits", "total_headers"},
+        {"limits", "line_bytes"},
         {"milter", "replay_interval"},
         {"milter", "timeout"},
         {"milter", "drain_timeout"},

@@ -46,6 +46,13 @@ void ingest_message_limits(const crm_config *cfg, message_limits *lim)
     message_limits_default(lim);
     lim->text_max = cfg->text_bytes;
     lim->attachment_store_max = cfg->attachment_store_bytes;
+    lim->max_parts = cfg->max_parts;
+    lim->max_depth = cfg->max_depth;
+    lim->part_header_bytes = cfg->part_header_bytes;
+    lim->part_headers = cfg->part_headers;
+    lim->total_header_bytes = cfg->total_header_bytes;
+    lim->total_headers = cfg->total_headers;
+    lim->line_bytes = cfg->line_bytes;
 }
 
 bool ingest_is_capture_rcpt(const crm_config *cfg, const char *rcpt)

@@ -1,56 +1,54 @@
 /*
  * message.c - capture parsing: one RFC 5322 message read with GMime 3 into
- * the crm_message model of message.h. Here: the public API, the top-level
- * headers, the digest and the warnings; message_mime.c walks the MIME tree
- * (body text, attachments); message_int.h is what the two share.
+ * the crm_message model of message.h. Here: the public API and the
+ * top-level headers; message_input.c reads the input (guard pass, digest);
+ * message_mime.c walks the MIME tree (body text, attachments);
+ * message_json.c writes the outputs; message_util.c holds the leaf helpers
+ * (text cleaning, warnings, RFC 2047 decoding); message_int.h is what they
+ * share. Calls go one way, from message.c down to message_util.c.
+ *
+ * Every parse first reads the input through the MIME guard (mime_guard.h)
+ * without copying it; a message within every bound is then parsed as it is,
+ * otherwise the guard's bounded copy is parsed instead (message_input.c:
+ * in memory up to 4 MiB, then in an unlinked temporary file) and its warnings
+ * come first in msg->warnings. So GMime, which keeps every header and part
+ * as objects (about 50 bytes per byte for a flood of tiny headers), never
+ * sees more than the bounds allow.
  *
  * GMime parses with per-call options (fallback charsets UTF-8,
  * windows-1252, iso-8859-1; loose address and RFC 2047 rules) whose warning
  * callback turns parser complaints into msg->warnings. The stream must be
  * seekable: GMime keeps part contents as substreams of it (nothing is
- * copied into memory), and a second pass over it computes raw_size and the
- * digest. message_parse_bytes wraps a copy of the buffer in a memory
- * stream; message_parse_file opens the file read-only.
+ * copied into memory), and a last pass over the original computes raw_size
+ * and the digest. message_parse_bytes reads the caller's buffer in place
+ * and copies it into a memory stream only when GMime parses it as it is;
+ * message_parse_file and message_parse_fd read the file.
  *
- * Digest: SHA-256 over the Message-ID (or ""), the raw From, Date and
- * Subject values (the first of each, CR and LF removed, trimmed), each
- * followed by "\n", then the raw body (after the first empty line) with
- * CRLF read as LF and trailing white space dropped. Received and all other
- * headers do not count, so copies altered by relays hash alike.
+ * Single-valued headers come from their first occurrence (GMime's own
+ * fields hold the last): Message-ID, Subject (decoded by our RFC 2047
+ * decoder: GMime drops words of long encoded subjects), From, Sender,
+ * Reply-To; Date from the first with a well-formed time, else the first
+ * that decodes.
+ *
+ * Digest: see message_input.c.
  *
  * Limits: ids keep 998 bytes, names and addresses 1 KiB, the subject
- * 16 KiB; max_addresses and max_references bound the lists; at most
- * MSG_WARNINGS_MAX warnings are kept. Each cut adds a warning. Body, parts
- * and attachments: see message_mime.c. Not bounded here: GMime keeps every
- * header of every part as objects in memory (about 50 bytes per byte for a
- * flood of tiny headers, measured), so callers must bound the input size
- * before parsing.
+ * 16 KiB; max_addresses and max_references bound the lists; parts, depth,
+ * headers and lines are bounded by the guard. Each cut adds a warning.
+ * Body, parts and attachments: see message_mime.c.
  */
 #include "crmgate/message.h"
 #include "message_int.h"
 
+#include "crmgate/mime_guard.h"
+
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-
-#include "crmgate/rfc3339.h"
+#include <unistd.h>
 
 #define MSG_ID_MAX 998
 #define MSG_SUBJECT_MAX 16384
-#define MSG_WARNINGS_MAX 64
-#define MSG_WARNING_ITEM_MAX 200
-
-static gpointer library_init_once(gpointer data)
-{
-    (void)data;
-    g_mime_init();
-    return NULL;
-}
-
-void message_library_init(void)
-{
-    static GOnce once = G_ONCE_INIT;
-    g_once(&once, library_init_once, NULL);
-}
 
 void message_limits_default(message_limits *lim)
 {
@@ -60,46 +58,16 @@ void message_limits_default(message_limits *lim)
     lim->max_parts = 500;
     lim->max_addresses = 500;
     lim->max_references = 32;
+    mime_guard_limits g;
+    mime_guard_limits_default(&g);
+    lim->part_header_bytes = g.part_header_bytes;
+    lim->part_headers = g.part_headers;
+    lim->total_header_bytes = g.total_header_bytes;
+    lim->total_headers = g.total_headers;
+    lim->line_bytes = g.line_bytes;
 }
 
 /* ---- strings from the wire ---- */
-
-/* Length of s cut to at most max bytes on a UTF-8 character boundary
-   (s is valid UTF-8). */
-static gsize utf8_cut_len(const char *s, gsize len, gsize max)
-{
-    if (len <= max)
-        return len;
-    while (max > 0 && ((guchar)s[max] & 0xC0) == 0x80)
-        max--;
-    return max;
-}
-
-/* Returns valid UTF-8 without NUL bytes, cut to max bytes; *cut_r (may
-   be NULL) tells whether it was cut. len < 0: s is NUL-terminated. */
-char *message_int_clean_text(const char *s, gssize len, gsize max, bool *cut_r)
-{
-    gsize n = s == NULL ? 0 : len < 0 ? strlen(s) : (gsize)len;
-    if (cut_r != NULL)
-        *cut_r = false;
-    if (n == 0)
-        return g_strdup("");
-    GString *nonul = g_string_sized_new(n);
-    for (const char *p = s, *end = s + n; p < end;) {
-        const char *nul = memchr(p, '\0', (size_t)(end - p));
-        const char *stop = nul != NULL ? nul : end;
-        g_string_append_len(nonul, p, stop - p);
-        p = stop + (nul != NULL);
-    }
-    char *v = g_utf8_make_valid(nonul->str, (gssize)nonul->len);
-    g_string_free(nonul, TRUE);
-    gsize vlen = strlen(v);
-    gsize keep = utf8_cut_len(v, vlen, max);
-    if (cut_r != NULL)
-        *cut_r = keep < vlen;
-    v[keep] = '\0';
-    return v;
-}
 
 static bool blank(const char *s)
 {
@@ -110,30 +78,6 @@ static bool blank(const char *s)
 }
 
 /* ---- warnings ---- */
-
-/* Keeps at most MSG_WARNINGS_MAX warnings, then one "further warnings
-   omitted"; an identical warning is kept once. */
-void message_int_add_warning(crm_message *msg, const char *fmt, ...)
-{
-    if (msg->warnings->len > MSG_WARNINGS_MAX)
-        return;
-    if (msg->warnings->len == MSG_WARNINGS_MAX) {
-        g_ptr_array_add(msg->warnings, g_strdup("further warnings omitted"));
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *raw = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    char *w = message_int_clean_text(raw, -1, 4 * MSG_WARNING_ITEM_MAX, NULL);
-    for (guint i = 0; i < msg->warnings->len; i++) {
-        if (strcmp(g_ptr_array_index(msg->warnings, i), w) == 0) {
-            g_free(w);
-            return;
-        }
-    }
-    g_ptr_array_add(msg->warnings, w);
-}
 
 /* GMime's parser complaints, by GMimeParserWarning value. */
 static const char *const parser_warning_texts[] = {
@@ -259,11 +203,22 @@ static char *clean_id(parse_ctx *ctx, const char *id, const char *what)
     return out;
 }
 
+/* The raw (undecoded, folded) value of the first header called name. */
+static const char *raw_header(GMimeObject *obj, const char *name)
+{
+    GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+    GMimeHeader *h =
+        hl != NULL ? g_mime_header_list_get_header(hl, name) : NULL;
+    return h != NULL ? g_mime_header_get_raw_value(h) : NULL;
+}
+
 static void read_ids(parse_ctx *ctx, GMimeObject *obj)
 {
     crm_message *msg = ctx->msg;
-    const char *mid = g_mime_message_get_message_id(GMIME_MESSAGE(obj));
-    const char *raw = g_mime_object_get_header(obj, "Message-ID");
+    /* the first Message-ID (GMime's own field holds the last one) */
+    const char *raw = raw_header(obj, "Message-ID");
+    g_autofree char *mid =
+        raw != NULL ? g_mime_utils_decode_message_id(raw) : NULL;
     if (mid != NULL)
         msg->message_id = clean_id(ctx, mid, "Message-ID");
     if (msg->message_id == NULL && raw != NULL)
@@ -393,15 +348,17 @@ static char *requote_8bit_words(const char *raw)
     return g_string_free(o, FALSE);
 }
 
-/* The addresses of every header called name, re-parsed from raw values
-   with 8-bit encoded words requoted; NULL when GMime's list is right. */
-static InternetAddressList *
-reparse_addresses(parse_ctx *ctx, GMimeHeaderList *hl, const char *name)
+/* The addresses of every header called name (only the first when
+   first_only), re-parsed from raw values with 8-bit encoded words
+   requoted; NULL when GMime's list is right. */
+static InternetAddressList *reparse_addresses(parse_ctx *ctx,
+                                              GMimeHeaderList *hl,
+                                              const char *name, bool first_only)
 {
     int n = g_mime_header_list_get_count(hl);
     GPtrArray *values = g_ptr_array_new_with_free_func(g_free);
-    bool changed = false;
-    for (int i = 0; i < n; i++) {
+    bool changed = first_only;
+    for (int i = 0; i < n && !(first_only && values->len > 0); i++) {
         GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
         const char *raw = g_mime_header_get_raw_value(h);
         if (raw == NULL ||
@@ -429,18 +386,23 @@ reparse_addresses(parse_ctx *ctx, GMimeHeaderList *hl, const char *name)
 
 static void read_addresses(parse_ctx *ctx, GMimeMessage *m)
 {
+    /* From, Sender and Reply-To: the first header only (what clients
+       show); repeated To, Cc and Bcc headers all count */
     static const struct {
         GMimeAddressType type;
+        bool first_only;
         const char *header;
         size_t field;
     } headers[] = {
-        {GMIME_ADDRESS_TYPE_FROM, "From", G_STRUCT_OFFSET(crm_message, from)},
-        {GMIME_ADDRESS_TYPE_SENDER, "Sender",
+        {GMIME_ADDRESS_TYPE_FROM, true, "From",
+         G_STRUCT_OFFSET(crm_message, from)},
+        {GMIME_ADDRESS_TYPE_SENDER, true, "Sender",
          G_STRUCT_OFFSET(crm_message, sender)},
-        {GMIME_ADDRESS_TYPE_TO, "To", G_STRUCT_OFFSET(crm_message, to)},
-        {GMIME_ADDRESS_TYPE_CC, "Cc", G_STRUCT_OFFSET(crm_message, cc)},
-        {GMIME_ADDRESS_TYPE_BCC, "Bcc", G_STRUCT_OFFSET(crm_message, bcc)},
-        {GMIME_ADDRESS_TYPE_REPLY_TO, "Reply-To",
+        {GMIME_ADDRESS_TYPE_TO, false, "To", G_STRUCT_OFFSET(crm_message, to)},
+        {GMIME_ADDRESS_TYPE_CC, false, "Cc", G_STRUCT_OFFSET(crm_message, cc)},
+        {GMIME_ADDRESS_TYPE_BCC, false, "Bcc",
+         G_STRUCT_OFFSET(crm_message, bcc)},
+        {GMIME_ADDRESS_TYPE_REPLY_TO, true, "Reply-To",
          G_STRUCT_OFFSET(crm_message, reply_to)},
     };
     GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
@@ -448,8 +410,8 @@ static void read_addresses(parse_ctx *ctx, GMimeMessage *m)
         GPtrArray *out =
             G_STRUCT_MEMBER(GPtrArray *, ctx->msg, headers[i].field);
         bool cut = false;
-        InternetAddressList *fixed =
-            reparse_addresses(ctx, hl, headers[i].header);
+        InternetAddressList *fixed = reparse_addresses(
+            ctx, hl, headers[i].header, headers[i].first_only);
         flatten_addresses(
             ctx,
             fixed != NULL ? fixed
@@ -463,6 +425,58 @@ static void read_addresses(parse_ctx *ctx, GMimeMessage *m)
     }
 }
 
+/* Whether v holds a time as RFC 5322 writes it: HH:MM or HH:MM:SS as a
+   token of its own. GMime reads "10:00:t" as midnight. */
+static bool date_time_ok(const char *v)
+{
+    for (const char *c = strchr(v, ':'); c != NULL; c = strchr(c + 1, ':')) {
+        const char *h = c;
+        while (h > v && g_ascii_isdigit(h[-1]))
+            h--;
+        if (c - h < 1 || c - h > 2 || (h > v && !g_ascii_isspace(h[-1])))
+            continue;
+        const char *p = c + 1;
+        if (!g_ascii_isdigit(p[0]) || !g_ascii_isdigit(p[1]))
+            continue;
+        p += 2;
+        if (p[0] == ':') {
+            if (!g_ascii_isdigit(p[1]) || !g_ascii_isdigit(p[2]))
+                continue;
+            p += 3;
+        }
+        return *p == '\0' || g_ascii_isspace(*p);
+    }
+    return false;
+}
+
+/* The date of the first Date header with a well-formed time, else of the
+   first one GMime can decode; NULL when none. */
+static GDateTime *read_date(GMimeObject *obj)
+{
+    GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+    int n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
+    GDateTime *fallback = NULL;
+    for (int i = 0; i < n; i++) {
+        GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+        const char *v = g_mime_header_get_value(h);
+        if (v == NULL || g_ascii_strcasecmp(g_mime_header_get_name(h), "Date"))
+            continue;
+        GDateTime *d = g_mime_utils_header_decode_date(v);
+        if (d == NULL)
+            continue;
+        if (date_time_ok(v)) {
+            if (fallback != NULL)
+                g_date_time_unref(fallback);
+            return d;
+        }
+        if (fallback == NULL)
+            fallback = d;
+        else
+            g_date_time_unref(d);
+    }
+    return fallback;
+}
+
 static void read_headers(parse_ctx *ctx, GMimeMessage *m)
 {
     GMimeObject *obj = GMIME_OBJECT(m);
@@ -471,18 +485,22 @@ static void read_headers(parse_ctx *ctx, GMimeMessage *m)
     read_ids(ctx, obj);
     read_addresses(ctx, m);
 
-    GDateTime *d = g_mime_message_get_date(m);
+    /* the first Subject; the first Date with a well-formed time, else the
+       first that decodes at all (GMime's own fields hold the last) */
+    const char *date = g_mime_object_get_header(obj, "Date");
+    GDateTime *d = read_date(obj);
     if (d != NULL) {
-        msg->date = g_date_time_ref(d);
-    } else if (g_mime_object_get_header(obj, "Date") != NULL) {
-        g_autofree char *raw = message_int_clean_text(
-            g_mime_object_get_header(obj, "Date"), -1, 100, NULL);
+        msg->date = d;
+    } else if (date != NULL) {
+        g_autofree char *raw = message_int_clean_text(date, -1, 100, NULL);
         message_int_add_warning(msg, "unparseable Date: %s", raw);
     } else {
         message_int_add_warning(msg, "no Date header");
     }
 
-    const char *subject = g_mime_message_get_subject(m);
+    const char *raw_subject = raw_header(obj, "Subject");
+    g_autofree char *subject =
+        raw_subject != NULL ? message_int_decode_header(raw_subject) : NULL;
     if (subject != NULL) {
         bool cut = false;
         g_free(msg->subject);
@@ -492,106 +510,6 @@ static void read_headers(parse_ctx *ctx, GMimeMessage *m)
             message_int_add_warning(msg, "Subject cut at %d bytes",
                                     MSG_SUBJECT_MAX);
     }
-}
-
-/* ---- digest ---- */
-
-typedef struct {
-    crm_sha256 running;   /* everything fed so far */
-    crm_sha256 committed; /* up to the last non-space byte */
-    bool in_headers;
-    gsize line_len; /* header line length, CRs not counted */
-    bool pending_cr;
-} digest_state;
-
-static void digest_header(crm_sha256 *sum, GMimeObject *obj, const char *name)
-{
-    GMimeHeaderList *hl =
-        obj != NULL ? g_mime_object_get_header_list(obj) : NULL;
-    GMimeHeader *h =
-        hl != NULL ? g_mime_header_list_get_header(hl, name) : NULL;
-    const char *raw = h != NULL ? g_mime_header_get_raw_value(h) : NULL;
-    if (raw != NULL) {
-        /* unfolded and trimmed, so that CRLF and LF copies agree */
-        GString *v = g_string_new(NULL);
-        for (const char *p = raw; *p != '\0'; p++)
-            if (*p != '\r' && *p != '\n')
-                g_string_append_c(v, *p);
-        g_strstrip(v->str);
-        crm_sha256_update(sum, (const guchar *)v->str, strlen(v->str));
-        g_string_free(v, TRUE);
-    }
-    crm_sha256_update(sum, (const guchar *)"\n", 1);
-}
-
-/* Feeds one chunk of raw input; body bytes go in with CRLF as LF. */
-static void digest_feed(digest_state *d, const char *buf, gsize n, char *tmp)
-{
-    gsize i = 0, o = 0;
-    for (; d->in_headers && i < n; i++) {
-        if (buf[i] == '\r')
-            continue;
-        if (buf[i] != '\n') {
-            d->line_len++;
-            continue;
-        }
-        if (d->line_len == 0)
-            d->in_headers = false;
-        d->line_len = 0;
-    }
-    for (; i < n; i++) {
-        if (d->pending_cr) {
-            d->pending_cr = false;
-            if (buf[i] != '\n')
-                tmp[o++] = '\r';
-        }
-        if (buf[i] == '\r')
-            d->pending_cr = true;
-        else
-            tmp[o++] = buf[i];
-    }
-    gsize last = o;
-    while (last > 0 && g_ascii_isspace(tmp[last - 1]))
-        last--;
-    if (last > 0) {
-        crm_sha256_update(&d->running, (const guchar *)tmp, last);
-        d->committed = d->running;
-    }
-    if (o > last)
-        crm_sha256_update(&d->running, (const guchar *)tmp + last, o - last);
-}
-
-/* Reads stream from start to its end for raw_size and the digest. */
-static crm_result digest_pass(crm_message *msg, GMimeStream *stream,
-                              gint64 start, GMimeMessage *m)
-{
-    if (g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET) != start)
-        return CRM_ERR_IO;
-    digest_state d = {.in_headers = true};
-    crm_sha256_init(&d.running);
-    const char *id = msg->message_id != NULL ? msg->message_id : "";
-    crm_sha256_update(&d.running, (const guchar *)id, strlen(id));
-    crm_sha256_update(&d.running, (const guchar *)"\n", 1);
-    static const char *const names[] = {"From", "Date", "Subject"};
-    for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
-        digest_header(&d.running, m != NULL ? GMIME_OBJECT(m) : NULL, names[i]);
-    d.committed = d.running;
-
-    char *buf = g_malloc(MSG_CHUNK);
-    char *tmp = g_malloc(MSG_CHUNK + 1);
-    ssize_t n;
-    crm_result r = CRM_OK;
-    msg->raw_size = 0;
-    while ((n = g_mime_stream_read(stream, buf, MSG_CHUNK)) > 0) {
-        msg->raw_size += (gsize)n;
-        digest_feed(&d, buf, (gsize)n, tmp);
-    }
-    if (n < 0)
-        r = CRM_ERR_IO;
-    crm_sha256_peek_hex(&d.committed, msg->digest);
-    g_free(buf);
-    g_free(tmp);
-    return r;
 }
 
 /* ---- parsing ---- */
@@ -618,19 +536,10 @@ static int header_count(GMimeObject *obj)
     return hl != NULL ? g_mime_header_list_get_count(hl) : 0;
 }
 
-crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
-                                crm_message **msg_r)
+/* Parses src (see message_parse_stream). */
+static crm_result parse_source(const msg_source *src, const message_limits *lim,
+                               crm_message **msg_r)
 {
-    *msg_r = NULL;
-    if (stream == NULL)
-        return CRM_ERR_USAGE;
-    message_library_init();
-
-    gint64 start = g_mime_stream_tell(stream);
-    if (start < 0 ||
-        g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET) != start)
-        return CRM_ERR_USAGE; /* not seekable */
-
     parse_ctx ctx = {
         .msg = message_new(),
         .plain = g_ptr_array_new(),
@@ -640,9 +549,26 @@ crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
         ctx.lim = *lim;
     else
         message_limits_default(&ctx.lim);
+
+    GMimeStream *guarded = NULL;
+    crm_result r = message_int_guard(src, &ctx.lim, ctx.msg, &guarded);
+    if (r != CRM_OK) {
+        message_free(&ctx.msg);
+        g_ptr_array_unref(ctx.plain);
+        g_ptr_array_unref(ctx.html);
+        return r;
+    }
+    /* GMime reads the bounded copy, or the input as it is */
+    GMimeStream *in = guarded;
+    if (in == NULL && src->stream != NULL) {
+        in = g_object_ref(src->stream);
+        g_mime_stream_seek(in, src->start, GMIME_STREAM_SEEK_SET);
+    } else if (in == NULL) {
+        in = g_mime_stream_mem_new_with_buffer(src->buf, src->len);
+    }
     ctx.opts = parser_options_new(&ctx);
 
-    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+    GMimeParser *parser = g_mime_parser_new_with_stream(in);
     g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
     g_mime_parser_set_persist_stream(parser, TRUE);
     GMimeMessage *m = g_mime_parser_construct_message(parser, ctx.opts);
@@ -658,12 +584,13 @@ crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
         message_int_walk(&ctx, top, 0, true);
         message_int_read_body_text(&ctx);
     }
-    crm_result r = digest_pass(ctx.msg, stream, start, m);
+    r = message_int_digest(ctx.msg, src, m);
     if (r == CRM_OK && ctx.msg->raw_size == 0)
         r = CRM_ERR_PARSE;
 
     if (m != NULL)
         g_object_unref(m);
+    g_object_unref(in);
     g_mime_parser_options_free(ctx.opts);
     g_ptr_array_unref(ctx.plain);
     g_ptr_array_unref(ctx.html);
@@ -675,6 +602,48 @@ crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
     return CRM_OK;
 }
 
+crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
+                                crm_message **msg_r)
+{
+    *msg_r = NULL;
+    if (stream == NULL)
+        return CRM_ERR_USAGE;
+    message_library_init();
+    gint64 start = g_mime_stream_tell(stream);
+    if (start < 0 ||
+        g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET) != start)
+        return CRM_ERR_USAGE; /* not seekable */
+    msg_source src = {.stream = stream, .start = start};
+    return parse_source(&src, lim, msg_r);
+}
+
+crm_result message_parse_fd(int fd, gint64 offset, const message_limits *lim,
+                            crm_message **msg_r)
+{
+    *msg_r = NULL;
+    if (fd < 0 || offset < 0)
+        return CRM_ERR_USAGE;
+    message_library_init();
+    /* The dup shares the file offset, which GMime's stream moves: put it
+       back afterwards. */
+    off_t saved = lseek(fd, 0, SEEK_CUR);
+    int d = saved < 0 ? -1 : dup(fd);
+    if (d < 0)
+        return CRM_ERR_IO;
+    GMimeStream *s = g_mime_stream_fs_new_with_bounds(d, offset, -1);
+    crm_result r = message_parse_stream(s, lim, msg_r);
+    g_object_unref(s);
+    int saved_errno = errno;
+    if (lseek(fd, saved, SEEK_SET) != saved && r == CRM_OK) {
+        message_free(msg_r);
+        r = CRM_ERR_IO;
+    }
+    errno = saved_errno;
+    if (r == CRM_ERR_USAGE)
+        r = CRM_ERR_IO;
+    return r;
+}
+
 crm_result message_parse_bytes(const char *data, gsize len,
                                const message_limits *lim, crm_message **msg_r)
 {
@@ -684,118 +653,18 @@ crm_result message_parse_bytes(const char *data, gsize len,
     if (len == 0)
         return CRM_ERR_PARSE;
     message_library_init();
-    GMimeStream *s = g_mime_stream_mem_new_with_buffer(data, len);
-    crm_result r = message_parse_stream(s, lim, msg_r);
-    g_object_unref(s);
-    return r;
+    msg_source src = {.buf = data, .len = len};
+    return parse_source(&src, lim, msg_r);
 }
 
 crm_result message_parse_file(const char *path, const message_limits *lim,
                               crm_message **msg_r)
 {
     *msg_r = NULL;
-    message_library_init();
-    GMimeStream *s = g_mime_stream_fs_open(path, O_RDONLY | O_CLOEXEC, 0, NULL);
-    if (s == NULL)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return CRM_ERR_IO;
-    crm_result r = message_parse_stream(s, lim, msg_r);
-    g_object_unref(s);
+    crm_result r = message_parse_fd(fd, 0, lim, msg_r);
+    close(fd);
     return r;
-}
-
-/* ---- output ---- */
-
-static json_t *json_str(const char *s)
-{
-    if (s == NULL)
-        return json_null();
-    json_t *j = json_string(s);
-    if (j == NULL) {
-        g_autofree char *v = message_int_clean_text(s, -1, G_MAXSIZE, NULL);
-        j = json_string(v);
-    }
-    return j != NULL ? j : json_null();
-}
-
-static json_t *json_addrs(const GPtrArray *list)
-{
-    json_t *a = json_array();
-    for (guint i = 0; i < list->len; i++) {
-        const message_addr *ad = g_ptr_array_index(list, i);
-        json_array_append_new(a, json_pack("{s:o, s:o}", "name",
-                                           json_str(ad->name), "address",
-                                           json_str(ad->address)));
-    }
-    return a;
-}
-
-/* RFC 3339 with the date's own offset, e.g. 1994-10-07T16:15:05-07:00. */
-static char *format_date(GDateTime *d)
-{
-    return rfc3339_format(d);
-}
-
-json_t *message_to_json(const crm_message *msg)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "message_id", json_str(msg->message_id));
-    json_object_set_new(o, "subject", json_str(msg->subject));
-    if (msg->date != NULL) {
-        g_autofree char *d = format_date(msg->date);
-        json_object_set_new(o, "date", json_str(d));
-    } else {
-        json_object_set_new(o, "date", json_null());
-    }
-    json_object_set_new(o, "from", json_addrs(msg->from));
-    json_object_set_new(o, "to", json_addrs(msg->to));
-    json_object_set_new(o, "cc", json_addrs(msg->cc));
-    json_object_set_new(o, "reply_to", json_addrs(msg->reply_to));
-    json_object_set_new(o, "in_reply_to", json_str(msg->in_reply_to));
-    json_t *refs = json_array();
-    for (guint i = 0; i < msg->references->len; i++)
-        json_array_append_new(refs,
-                              json_str(g_ptr_array_index(msg->references, i)));
-    json_object_set_new(o, "references", refs);
-    json_object_set_new(o, "text", json_str(msg->text));
-    json_t *atts = json_array();
-    for (guint i = 0; i < msg->attachments->len; i++) {
-        const message_attachment *a = g_ptr_array_index(msg->attachments, i);
-        json_array_append_new(
-            atts,
-            json_pack("{s:o, s:o, s:I, s:s}", "filename", json_str(a->filename),
-                      "content_type", json_str(a->content_type), "size",
-                      (json_int_t)a->size, "sha256", a->sha256));
-    }
-    json_object_set_new(o, "attachments", atts);
-    json_t *warns = json_array();
-    for (guint i = 0; i < msg->warnings->len; i++)
-        json_array_append_new(warns,
-                              json_str(g_ptr_array_index(msg->warnings, i)));
-    json_object_set_new(o, "warnings", warns);
-    return o;
-}
-
-char *message_snippet(const crm_message *msg, guint max_chars)
-{
-    GString *s = g_string_new(NULL);
-    bool space = false;
-    guint chars = 0;
-    for (const char *p = msg->text; *p != '\0' && chars < max_chars;
-         p = g_utf8_next_char(p)) {
-        gunichar c = g_utf8_get_char(p);
-        if (g_unichar_isspace(c)) {
-            space = s->len > 0;
-            continue;
-        }
-        if (space) {
-            if (chars + 1 >= max_chars)
-                break; /* no trailing space */
-            g_string_append_c(s, ' ');
-            space = false;
-            chars++;
-        }
-        g_string_append_unichar(s, c);
-        chars++;
-    }
-    return g_string_free(s, FALSE);
 }

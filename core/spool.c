@@ -485,15 +485,7 @@ static crm_result entry_load(const crm_config *cfg, const char *name,
     ingest_message_limits(cfg, &lim);
     if (opts && opts->on_parse)
         opts->on_parse(name, opts->hook_data);
-    int dupfd = dup(e->fd);
-    crm_result r = CRM_ERR_IO;
-    if (dupfd >= 0) {
-        GMimeStream *fs = g_mime_stream_fs_new_with_bounds(dupfd, 0, -1);
-        GMimeStream *sub = g_mime_stream_substream(fs, e->msg_off, -1);
-        r = message_parse_stream(sub, &lim, &e->msg);
-        g_object_unref(sub);
-        g_object_unref(fs);
-    }
+    crm_result r = message_parse_fd(e->fd, e->msg_off, &lim, &e->msg);
     if (opts && opts->on_parse)
         opts->on_parse(NULL, opts->hook_data);
     if (r) {

@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -35,6 +34,7 @@
 #include <unistd.h>
 
 #include "crmgate/log.h"
+#include "crmgate/message.h"
 #include "milter.h"
 
 extern char **environ;
@@ -416,7 +416,7 @@ int milter_ingester_main(void)
         }
         if (g_queue_is_empty(&in.order) || now < retry_at) {
             if (worked && g_queue_is_empty(&in.order)) {
-                malloc_trim(0); /* give a burst's memory back */
+                message_release_memory(); /* give a burst's memory back */
                 worked = false;
             }
             if (!in.pipe_open && g_queue_is_empty(&in.order))

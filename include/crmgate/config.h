@@ -55,6 +55,13 @@ typedef struct {
     gsize attachment_store_bytes; /* attachment content stored up to */
     guint open_deals_linked;      /* open deals linked per message */
     guint max_recipients;         /* envelope recipients recorded */
+    guint max_parts;              /* MIME parts parsed per message */
+    guint max_depth;              /* multipart / message/rfc822 nesting */
+    gsize part_header_bytes;      /* header bytes per MIME part */
+    guint part_headers;           /* headers per MIME part */
+    gsize total_header_bytes;     /* header bytes of all parts */
+    guint total_headers;          /* headers of all parts */
+    gsize line_bytes;             /* longer lines are cut or folded */
 
     /* milter */
     char *milter_socket;

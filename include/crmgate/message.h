@@ -5,14 +5,19 @@
  * Parsing never fails on malformed input: it recovers what it can and
  * records each problem in warnings. Every list and byte count is bounded by
  * message_limits; a bound that cuts something adds a warning (never a
- * silent cut). All strings are valid UTF-8.
+ * silent cut). All strings are valid UTF-8. Every parse goes through the
+ * MIME guard (mime_guard.h) first, so parts, nesting, headers and lines are
+ * bounded before GMime builds anything, and memory stays bounded whatever
+ * the input.
+ *
+ * Single-valued headers (Message-ID, Date, Subject, From, Sender,
+ * Reply-To) are read from their first occurrence, as mail clients and
+ * Python's email package show them.
  */
 #ifndef CRMGATE_MESSAGE_H
 #define CRMGATE_MESSAGE_H
 
 #include <glib.h>
-#include <gmime/gmime.h>
-#include <jansson.h>
 #include <stdbool.h>
 
 #include "crmgate/result.h"
@@ -38,7 +43,15 @@ typedef struct {
     guint max_parts;            /* MIME parts visited */
     guint max_addresses;        /* addresses kept per header */
     guint max_references;       /* References ids kept (the last ones) */
+    gsize part_header_bytes;    /* header bytes per MIME part */
+    guint part_headers;         /* headers per MIME part */
+    gsize total_header_bytes;   /* header bytes of all parts */
+    guint total_headers;        /* headers of all parts */
+    gsize line_bytes;           /* longer lines are cut (headers) or
+                                   folded (bodies) */
 } message_limits;
+
+typedef struct json_t json_t; /* jansson's, for message_to_json */
 
 typedef struct {
     char *message_id;      /* without <>; NULL when missing */
@@ -71,14 +84,17 @@ typedef struct {
 void message_library_init(void);
 
 /* Fills lim with the defaults (text 256 KiB, attachments 10 MiB, depth 8,
-   parts 500, addresses 500, references 32). */
+   parts 500, addresses 500, references 32, per part 64 KiB and 1000
+   headers, in total 256 KiB and 5000 headers, lines 64 KiB). */
 void message_limits_default(message_limits *lim);
 
-/* Parses a message from stream (read from its current position to its end).
-   Returns CRM_OK with *msg_r set, even for malformed input (see warnings);
-   CRM_ERR_PARSE only when nothing at all could be read. */
-crm_result message_parse_stream(GMimeStream *stream, const message_limits *lim,
-                                crm_message **msg_r);
+/* Parses the message in fd from offset to the end of the file. Returns
+   CRM_OK with *msg_r set, even for malformed input (see warnings);
+   CRM_ERR_PARSE only when nothing at all could be read; CRM_ERR_IO when fd
+   cannot be read or seeked. The caller's file offset is left where it
+   was. */
+crm_result message_parse_fd(int fd, gint64 offset, const message_limits *lim,
+                            crm_message **msg_r);
 /* Same, from a buffer (not taken over; the message copies what it keeps). */
 crm_result message_parse_bytes(const char *data, gsize len,
                                const message_limits *lim, crm_message **msg_r);
@@ -95,6 +111,10 @@ void message_free(crm_message **msgp);
    references (array), text, attachments ({filename, content_type, size,
    sha256}), warnings (array of strings). */
 json_t *message_to_json(const crm_message *msg);
+
+/* Gives memory freed by parses back to the kernel (glibc keeps it in its
+   arenas otherwise); for daemons to call after a batch. */
+void message_release_memory(void);
 
 /* Returns a newly allocated snippet: the first max_chars characters of text
    with runs of white space folded to one space. */

@@ -3,13 +3,15 @@
  * and, through HTML-only bodies, core/html_text.c).
  *
  * Each input is parsed twice: with the default limits, and with small ones
- * (few parts, shallow nesting, tiny text and store bounds) so that every cut
- * path runs. Each result goes through message_to_json, json_dumps and
+ * (few parts, shallow nesting, few and short headers and lines, tiny text
+ * and store bounds) so that every cut path, the MIME guard's included,
+ * runs. Each result goes through message_to_json, json_dumps and
  * message_snippet, and the invariants of message.h are checked: valid UTF-8
  * everywhere, lists within their bounds, text within text_max.
  */
 #include "crmgate/message.h"
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +89,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lim.max_parts = 4;
     lim.max_addresses = 2;
     lim.max_references = 2;
+    lim.part_headers = 6;
+    lim.part_header_bytes = 512;
+    lim.total_headers = 20;
+    lim.total_header_bytes = 2048;
+    lim.line_bytes = 100;
     run(data, size, &lim);
     return 0;
 }

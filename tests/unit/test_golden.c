@@ -25,6 +25,7 @@
 #include "crmgate/message.h"
 #include "golden.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 

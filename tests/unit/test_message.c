@@ -9,6 +9,7 @@
 #include "message_test.h"
 
 #include <glib/gstdio.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -485,27 +486,126 @@ static void test_json_and_snippet(void)
     message_free(&msg);
 }
 
-static void test_parse_stream_offset(void)
+static void test_parse_fd_offset(void)
 {
     const char *raw = "JUNKFrom: a@example.com\nSubject: s\n\nbody\n";
-    GMimeStream *s = g_mime_stream_mem_new_with_buffer(raw, strlen(raw));
-    g_mime_stream_seek(s, 4, GMIME_STREAM_SEEK_SET);
+    g_autofree char *path = NULL;
+    int fd = g_file_open_tmp("crmgate-test-XXXXXX", &path, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    g_unlink(path);
+    g_assert_cmpint(write(fd, raw, strlen(raw)), ==, (ssize_t)strlen(raw));
+    g_assert_cmpint(lseek(fd, 2, SEEK_SET), ==, 2);
     crm_message *msg = NULL;
-    g_assert_cmpint(message_parse_stream(s, NULL, &msg), ==, CRM_OK);
+    g_assert_cmpint(message_parse_fd(fd, 4, NULL, &msg), ==, CRM_OK);
     g_assert_cmpstr(msg->subject, ==, "s");
     g_assert_cmpuint(msg->raw_size, ==, strlen(raw) - 4);
+    /* the caller's offset is where it was */
+    g_assert_cmpint(lseek(fd, 0, SEEK_CUR), ==, 2);
     message_free(&msg);
-    g_object_unref(s);
+    close(fd);
 
     /* a pipe cannot be read twice: refused, not half parsed */
     int fds[2];
     g_assert_cmpint(pipe(fds), ==, 0);
     g_assert_cmpint(write(fds[1], raw, strlen(raw)), ==, (ssize_t)strlen(raw));
     close(fds[1]);
-    s = g_mime_stream_pipe_new(fds[0]);
-    g_assert_cmpint(message_parse_stream(s, NULL, &msg), ==, CRM_ERR_USAGE);
+    g_assert_cmpint(message_parse_fd(fds[0], 0, NULL, &msg), ==, CRM_ERR_IO);
     g_assert_null(msg);
-    g_object_unref(s);
+    close(fds[0]);
+}
+
+/* ---- fidelity against Python's email package ---- */
+
+static void test_subject_encoded_words(void)
+{
+    /* many B words, an empty word at the end, a blank continuation line:
+       every word decoded, the white space between words dropped */
+    crm_message *msg = parse(
+        "From: a@example.com\n"
+        "Subject: "
+        "=?UTF-8?B?0J/"
+        "RgNC40LLQtdGCLCDRjdGC0L4g0LTQu9C40L3QvdCw0Y8g0YLQtdC80LAg0L/"
+        "QuNGB0YzQvNCwIA==?=\n"
+        " =?UTF-8?B?"
+        "0LrQvtGC0L7RgNCw0Y8g0YDQsNC30LHQuNGC0LAg0L3QsCDQvNC90L7Qs9C+IA==?=\n"
+        " =?UTF-8?B?0LfQsNC60L7QtNC40YDQvtCy0LDQvdC90YvRhSDRgdC70L7QsiA=?=\n"
+        " =?UTF-8?B?0Lgg0LfQsNC60LDQvdGH0LjQstCw0LXRgtGB0Y8g0L/"
+        "Rg9GB0YLRi9C8?=\n"
+        " =?UTF-8?B?\?=\n" /* the empty word; \? avoids a trigraph */
+        " \t\n"
+        "\nbody\n");
+    g_assert_cmpstr(msg->subject, ==,
+                    "Привет, это длинная тема письма которая разбита на много "
+                    "закодированных слов и заканчивается пустым");
+    message_free(&msg);
+
+    /* a character split across two words of one charset */
+    msg = parse("From: a@example.com\r\nSubject: "
+                "=?UTF-8?B?4oKsdXI=?==?UTF-8?B?byDDvG4=?==?UTF-8?B?w69jb2Q=?==?"
+                "UTF-8?B?ZQ==?=\r\n\r\nbody\r\n");
+    g_assert_cmpstr(msg->subject, ==, "€uro ünïcode");
+    message_free(&msg);
+
+    /* plain text around words keeps its spaces; Q with underscores */
+    msg = parse("From: a@example.com\nSubject: Re:  =?UTF-8?Q?caf=C3=A9_au?=\n"
+                " =?ISO-8859-1?Q?_lait?= menu =?bogus\n\nbody\n");
+    g_assert_cmpstr(msg->subject, ==, "Re:  café au lait menu =?bogus");
+    message_free(&msg);
+}
+
+static void test_first_of_repeated_headers(void)
+{
+    crm_message *msg = parse("From: First <first@example.com>\n"
+                             "From: second@example.com\n"
+                             "Reply-To: r1@example.com\n"
+                             "Reply-To: r2@example.com\n"
+                             "To: t1@example.com\n"
+                             "To: t2@example.com\n"
+                             "Subject: first subject\n"
+                             "Subject: second subject\n"
+                             "Message-ID: <one@example.com>\n"
+                             "Message-ID: <two@example.com>\n"
+                             "Date: Mon, 1 Jan 2024 10:00:00 +0000\n"
+                             "Date: Tue, 2 Jan 2024 10:00:00 +0000\n"
+                             "\nbody\n");
+    g_assert_cmpstr(msg->subject, ==, "first subject");
+    g_assert_cmpstr(msg->message_id, ==, "one@example.com");
+    g_assert_nonnull(msg->date);
+    g_assert_cmpint(g_date_time_get_day_of_month(msg->date), ==, 1);
+    g_assert_cmpuint(msg->from->len, ==, 1);
+    g_assert_cmpstr(addr_at(msg->from, 0)->address, ==, "first@example.com");
+    g_assert_cmpstr(addr_at(msg->from, 0)->name, ==, "First");
+    g_assert_cmpuint(msg->reply_to->len, ==, 1);
+    g_assert_cmpstr(addr_at(msg->reply_to, 0)->address, ==, "r1@example.com");
+    message_free(&msg);
+
+    /* a Date whose time is broken gives way to the next good one */
+    msg = parse("From: a@example.com\n"
+                "Date: Tue, 7 Apr 2026 10:00:t <x@example.com>\n"
+                "Date: Tue, 7 Apr 2026 10:00:01 +0000\n\nbody\n");
+    g_assert_nonnull(msg->date);
+    g_assert_cmpint(g_date_time_to_unix(msg->date), ==, 1775556001);
+    message_free(&msg);
+    msg = parse("From: a@example.com\nDate: 7 Apr 2026 10:00:t\n\nbody\n");
+    g_assert_nonnull(msg->date); /* the only one, as GMime reads it */
+    message_free(&msg);
+
+    msg = parse("From: a@example.com\nTo: t1@example.com\n"
+                "To: t2@example.com\n\nbody\n");
+    /* recipients of every To header count */
+    g_assert_cmpuint(msg->to->len, ==, 2);
+    message_free(&msg);
+
+    /* the first Content-Type of a part wins, as in mail clients */
+    msg = parse("From: a@example.com\n"
+                "Content-Type: multipart/mixed; boundary=b\n"
+                "Content-Type: text/plain\n"
+                "\n--b\nContent-Type: text/plain\n\nthe text\n"
+                "--b\nContent-Type: image/png; name=a.png\n\nPNG\n--b--\n");
+    g_assert_cmpstr(msg->text, ==, "the text");
+    g_assert_cmpuint(msg->attachments->len, ==, 1);
+    g_assert_true(has_warning(msg, "repeated Content-Type"));
+    message_free(&msg);
 }
 
 /* ---- threads: the milter parses in several threads at once ---- */
@@ -578,7 +678,11 @@ int main(int argc, char **argv)
     g_test_add_func("/message/body/truncated", test_text_truncated);
     g_test_add_func("/message/digest", test_digest);
     g_test_add_func("/message/json-snippet", test_json_and_snippet);
-    g_test_add_func("/message/stream-offset", test_parse_stream_offset);
+    g_test_add_func("/message/fd-offset", test_parse_fd_offset);
     g_test_add_func("/message/threads", test_threads);
+    g_test_add_func("/message/subject-encoded-words",
+                    test_subject_encoded_words);
+    g_test_add_func("/message/first-of-repeated",
+                    test_first_of_repeated_headers);
     return g_test_run();
 }

@@ -3,7 +3,9 @@
  * nested messages), part and depth limits with their warnings, and bounded
  * memory while parsing a 20 MB message.
  */
+#include "crmgate/config.h"
 #include "crmgate/html_text.h"
+#include "crmgate/ingest.h"
 #include "crmgate/message.h"
 #include "message_test.h"
 
@@ -165,7 +167,8 @@ static void test_part_limits(void)
     lim.max_parts = 4;
     crm_message *msg = parse_lim(s->str, &lim);
     g_assert_cmpuint(msg->attachments->len, ==, 3);
-    g_assert_true(has_warning(msg, "max_parts=4"));
+    g_assert_true(
+        has_warning(msg, "7 MIME parts past the limit of 4 were not captured"));
     message_free(&msg);
     g_string_free(s, TRUE);
 
@@ -177,8 +180,13 @@ static void test_part_limits(void)
     for (int i = 11; i >= 0; i--)
         g_string_append_printf(s, "--b%d--\n", i);
     msg = parse(s->str);
-    g_assert_cmpuint(msg->attachments->len, ==, 0);
-    g_assert_true(has_warning(msg, "max_depth=8"));
+    /* the multipart at depth 8 is kept whole, as one opaque attachment */
+    g_assert_cmpuint(msg->attachments->len, ==, 1);
+    const message_attachment *deep = g_ptr_array_index(msg->attachments, 0);
+    g_assert_cmpstr(deep->content_type, ==, "application/octet-stream");
+    g_assert_cmpuint(deep->size, >, 0);
+    g_assert_true(has_warning(msg, "1 MIME containers at the nesting limit "
+                                   "of 8"));
     message_free(&msg);
     g_string_free(s, TRUE);
 }
@@ -290,11 +298,91 @@ static void test_long_filename(void)
     message_free(&m);
 }
 
+/* ---- parsing bounds from crmgate.conf ---- */
+
+static crm_result load_conf(const char *dir, const char *limits,
+                            crm_config **cfg_r, char **err_r)
+{
+    g_autofree char *fm = g_build_filename(dir, "free.txt", NULL);
+    g_assert_true(g_file_set_contents(fm, "gmail.com\n", -1, NULL));
+    g_autofree char *p = g_build_filename(dir, "c.conf", NULL);
+    g_autofree char *text = g_strdup_printf(
+        "mail { freemail_domains_file = \"free.txt\" }\nlimits { %s }\n",
+        limits);
+    g_assert_true(g_file_set_contents(p, text, -1, NULL));
+    return config_load(p, cfg_r, err_r);
+}
+
+static void test_config_limits(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("crmgate-lim-XXXXXX", NULL);
+    g_assert_nonnull(dir);
+    crm_config *cfg = NULL;
+    char *err = NULL;
+    g_assert_cmpint(load_conf(dir,
+                              "max_parts = 3 max_depth = 2 part_headers = 10 "
+                              "part_header_bytes = 2048 total_headers = 20 "
+                              "total_header_bytes = 8192 line_bytes = 1000",
+                              &cfg, &err),
+                    ==, CRM_OK);
+    message_limits lim;
+    ingest_message_limits(cfg, &lim);
+    g_assert_cmpuint(lim.max_parts, ==, 3);
+    g_assert_cmpuint(lim.max_depth, ==, 2);
+    g_assert_cmpuint(lim.part_headers, ==, 10);
+    g_assert_cmpuint(lim.part_header_bytes, ==, 2048);
+    g_assert_cmpuint(lim.total_headers, ==, 20);
+    g_assert_cmpuint(lim.total_header_bytes, ==, 8192);
+    g_assert_cmpuint(lim.line_bytes, ==, 1000);
+    GString *s = g_string_new("From: a@example.com\n"
+                              "Content-Type: multipart/mixed; boundary=b\n\n");
+    for (int i = 0; i < 5; i++)
+        g_string_append_printf(s, "--b\nContent-Type: image/gif\n\nGIF%d\n", i);
+    g_string_append(s, "--b--\n");
+    crm_message *msg = parse_lim(s->str, &lim);
+    g_assert_cmpuint(msg->attachments->len, ==, 2);
+    g_assert_true(has_warning(msg, "3 MIME parts past the limit of 3"));
+    message_free(&msg);
+    g_string_free(s, TRUE);
+    config_free(&cfg);
+
+    /* defaults without the keys; out of range is a config error */
+    g_assert_cmpint(load_conf(dir, "", &cfg, &err), ==, CRM_OK);
+    ingest_message_limits(cfg, &lim);
+    message_limits def;
+    message_limits_default(&def);
+    g_assert_cmpuint(lim.max_parts, ==, def.max_parts);
+    g_assert_cmpuint(lim.line_bytes, ==, def.line_bytes);
+    g_assert_cmpuint(lim.total_headers, ==, def.total_headers);
+    config_free(&cfg);
+    cfg = config_new_defaults();
+    ingest_message_limits(cfg, &lim);
+    g_assert_cmpuint(lim.max_depth, ==, def.max_depth);
+    g_assert_cmpuint(lim.part_headers, ==, def.part_headers);
+    g_assert_cmpuint(lim.part_header_bytes, ==, def.part_header_bytes);
+    g_assert_cmpuint(lim.total_header_bytes, ==, def.total_header_bytes);
+    config_free(&cfg);
+    g_assert_cmpint(load_conf(dir, "max_depth = 0", &cfg, &err), ==,
+                    CRM_ERR_CONFIG);
+    g_assert_nonnull(strstr(err, "max_depth"));
+    g_free(err);
+    err = NULL;
+    g_assert_cmpint(load_conf(dir, "line_bytes = 100", &cfg, &err), ==,
+                    CRM_ERR_CONFIG);
+    g_free(err);
+    g_autofree char *p1 = g_build_filename(dir, "c.conf", NULL);
+    g_autofree char *p2 = g_build_filename(dir, "free.txt", NULL);
+    g_unlink(p1);
+    g_unlink(p2);
+    g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     message_library_init();
     g_test_add_func("/message/attachment-base64", test_attachment_base64);
+    g_test_add_func("/message/config-limits", test_config_limits);
     g_test_add_func("/message/attachment-bad-base64",
                     test_attachment_bad_base64);
     g_test_add_func("/message/nested-message", test_nested_message);
