@@ -70,8 +70,31 @@ static bool is_body_kind(GMimeObject *obj, const char *subtype)
     return (f == NULL || *f == '\0') && !has_attachment_disposition(obj);
 }
 
+/* True when the leaf's content is nothing but white space (at most a few
+   bytes of it): such a branch of an alternative gives no body, and taking
+   it would hide the branch that does. */
+static bool is_blank_leaf(GMimeObject *obj)
+{
+    GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(obj));
+    GMimeStream *st = w != NULL ? g_mime_data_wrapper_get_stream(w) : NULL;
+    if (st == NULL)
+        return true;
+    gint64 len = g_mime_stream_length(st);
+    if (len < 0 || len > 8)
+        return false;
+    char buf[8];
+    GMimeStream *sub = g_mime_stream_substream(st, g_mime_stream_tell(st),
+                                               g_mime_stream_tell(st) + len);
+    gssize n = g_mime_stream_read(sub, buf, sizeof(buf));
+    g_object_unref(sub);
+    for (gssize i = 0; i < n; i++)
+        if (!g_ascii_isspace(buf[i]))
+            return false;
+    return true;
+}
+
 /* True when obj, or a multipart below it (a few levels, *budget nodes at
-   most), is a body candidate of the given subtype. */
+   most), is a body candidate of the given subtype with some content. */
 static bool holds_body(GMimeObject *obj, const char *subtype, int levels,
                        guint *budget)
 {
@@ -79,7 +102,7 @@ static bool holds_body(GMimeObject *obj, const char *subtype, int levels,
         return false;
     (*budget)--;
     if (is_body_kind(obj, subtype))
-        return true;
+        return !is_blank_leaf(obj);
     if (!GMIME_IS_MULTIPART(obj) || levels == 0)
         return false;
     GMimeMultipart *mp = GMIME_MULTIPART(obj);
