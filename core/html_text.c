@@ -355,6 +355,41 @@ static char *tidy(const GString *in)
     return g_string_free(o, FALSE);
 }
 
+/* Parses html; *stopped_r tells whether libxml2 gave up before the end
+   (its nesting limit). */
+static htmlDocPtr read_html(const char *html, gsize len, bool *stopped_r)
+{
+    *stopped_r = false;
+    htmlParserCtxtPtr ctxt = htmlNewParserCtxt();
+    if (ctxt == NULL)
+        return NULL;
+    htmlDocPtr doc = htmlCtxtReadMemory(
+        ctxt, html, (int)len, NULL, "UTF-8",
+        HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+            HTML_PARSE_NONET | HTML_PARSE_COMPACT | HTML_PARSE_IGNORE_ENC);
+    *stopped_r = ctxt->errNo == XML_ERR_INTERNAL_ERROR;
+    htmlFreeParserCtxt(ctxt);
+    return doc;
+}
+
+/* html with every tag replaced by a space (text and entities stay). */
+static char *strip_tags(const char *html)
+{
+    GString *o = g_string_sized_new(strlen(html) / 4);
+    bool in_tag = false;
+    for (const char *p = html; *p != '\0'; p++) {
+        if (*p == '<') {
+            in_tag = true;
+        } else if (*p == '>' && in_tag) {
+            in_tag = false;
+            g_string_append_c(o, ' ');
+        } else if (!in_tag) {
+            g_string_append_c(o, *p);
+        }
+    }
+    return g_string_free(o, FALSE);
+}
+
 char *html_text_convert(const char *html, gsize len, gsize max_out,
                         bool *truncated_r)
 {
@@ -372,10 +407,17 @@ char *html_text_convert(const char *html, gsize len, gsize max_out,
         len = INT_MAX;
     g_autofree char *valid = g_utf8_make_valid(html, (gssize)len);
 
-    htmlDocPtr doc = htmlReadMemory(
-        valid, (int)strlen(valid), NULL, "UTF-8",
-        HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-            HTML_PARSE_NONET | HTML_PARSE_COMPACT | HTML_PARSE_IGNORE_ENC);
+    bool stopped = false;
+    htmlDocPtr doc = read_html(valid, strlen(valid), &stopped);
+    if (stopped) {
+        /* libxml2 stops at its nesting limit (256 elements) and drops the
+           rest of the document: read it again without its tags, so the
+           text is kept even where the structure cannot be. */
+        if (doc != NULL)
+            xmlFreeDoc(doc);
+        g_autofree char *flat = strip_tags(valid);
+        doc = read_html(flat, strlen(flat), &stopped);
+    }
     if (doc == NULL)
         return g_strdup("");
 

@@ -203,6 +203,20 @@ static char *clean_id(parse_ctx *ctx, const char *id, const char *what)
     return out;
 }
 
+/* raw as UTF-8: itself when it is valid UTF-8, else its bytes read as
+   windows-1252 (iso-8859-1 for the few bytes that has no character for),
+   the fallback GMime uses for the Subject, so that an 8-bit Message-ID or
+   address is kept and reads like the Subject beside it. Newly allocated. */
+static char *eightbit_to_utf8(const char *raw)
+{
+    if (g_utf8_validate(raw, -1, NULL))
+        return g_strdup(raw);
+    char *out = g_convert(raw, -1, "UTF-8", "WINDOWS-1252", NULL, NULL, NULL);
+    if (out == NULL)
+        out = g_convert(raw, -1, "UTF-8", "ISO-8859-1", NULL, NULL, NULL);
+    return out != NULL ? out : g_utf8_make_valid(raw, -1);
+}
+
 /* The raw (undecoded, folded) value of the first header called name. */
 static const char *raw_header(GMimeObject *obj, const char *name)
 {
@@ -216,7 +230,9 @@ static void read_ids(parse_ctx *ctx, GMimeObject *obj)
 {
     crm_message *msg = ctx->msg;
     /* the first Message-ID (GMime's own field holds the last one) */
-    const char *raw = raw_header(obj, "Message-ID");
+    const char *raw8 = raw_header(obj, "Message-ID");
+    g_autofree char *raw_utf8 = raw8 != NULL ? eightbit_to_utf8(raw8) : NULL;
+    const char *raw = raw_utf8;
     g_autofree char *mid =
         raw != NULL ? g_mime_utils_decode_message_id(raw) : NULL;
     if (mid != NULL)
@@ -364,9 +380,14 @@ static InternetAddressList *reparse_addresses(parse_ctx *ctx,
         if (raw == NULL ||
             g_ascii_strcasecmp(g_mime_header_get_name(h), name) != 0)
             continue;
-        char *rq = requote_8bit_words(raw);
-        changed = changed || rq != NULL;
-        g_ptr_array_add(values, rq != NULL ? rq : g_strdup(raw));
+        /* 8-bit bytes inside encoded words are in the word's charset:
+           requote those first; what is left outside them is read with the
+           fallback charset. */
+        g_autofree char *rq = requote_8bit_words(raw);
+        const char *v = rq != NULL ? rq : raw;
+        char *utf8 = eightbit_to_utf8(v);
+        changed = changed || rq != NULL || strcmp(utf8, raw) != 0;
+        g_ptr_array_add(values, utf8);
     }
     InternetAddressList *list = NULL;
     if (changed) {
