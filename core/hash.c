@@ -9,6 +9,8 @@
  */
 #include "crmgate/hash.h"
 
+#include <gmime/gmime.h>
+
 void crm_sha256_init(crm_sha256 *h)
 {
     crypto_hash_sha256_init(&h->st);

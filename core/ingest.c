@@ -16,6 +16,7 @@
  */
 #include "crmgate/ingest.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -352,9 +353,9 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
         g_autofree char *from_utf8 =
             env->envelope_from ? g_utf8_make_valid(env->envelope_from, -1)
                                : NULL;
-        json_t *ev = json_pack(
-            "{s:s,s:s?,s:s?}", "source", env->source ? env->source : "cli",
-            "queue_id", qid_utf8, "envelope_from", from_utf8);
+        json_t *ev = json_pack("{s:s,s:s?,s:s?}", "source",
+                               env->source ? env->source : "cli", "queue_id",
+                               qid_utf8, "envelope_from", from_utf8);
         json_t *rcpts = json_array();
         for (guint i = 0; env->envelope_rcpts && i < env->envelope_rcpts->len &&
                           i < cfg->max_recipients;

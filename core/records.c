@@ -8,6 +8,7 @@
 #include "crmgate/records.h"
 
 #include <csv.h>
+#include <jansson.h>
 #include <string.h>
 
 #include "crmgate/addr.h"

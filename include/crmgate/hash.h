@@ -9,7 +9,8 @@
 #ifndef CRMGATE_HASH_H
 #define CRMGATE_HASH_H
 
-#include <gmime/gmime.h>
+#include <glib.h>
+typedef struct _GMimeObject GMimeObject; /* GMime's; only a pointer here */
 #include <sodium.h>
 #include <stddef.h>
 

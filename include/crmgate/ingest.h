@@ -16,7 +16,7 @@
 #define CRMGATE_INGEST_H
 
 #include <glib.h>
-#include <jansson.h>
+typedef struct json_t json_t; /* jansson's; only pointers here */
 #include <stdbool.h>
 
 #include "crmgate/config.h"

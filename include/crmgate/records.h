@@ -10,7 +10,7 @@
 #define CRMGATE_RECORDS_H
 
 #include <glib.h>
-#include <jansson.h>
+typedef struct json_t json_t; /* jansson's; only pointers here */
 #include <stdio.h>
 
 #include "crmgate/db.h"

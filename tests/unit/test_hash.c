@@ -3,6 +3,7 @@
  * streaming hash of a GMime object.
  */
 #include <glib.h>
+#include <gmime/gmime.h>
 #include <string.h>
 
 #include "crmgate/hash.h"

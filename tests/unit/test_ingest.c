@@ -3,6 +3,7 @@
  * real PostgreSQL (CRMGATE_TEST_DSN; those cases are skipped without it).
  */
 #include <glib.h>
+#include <jansson.h>
 #include <string.h>
 
 #include "crmgate/addr.h"

@@ -12,6 +12,7 @@
  * when their DSN is not set.
  */
 #include <glib.h>
+#include <jansson.h>
 #include <string.h>
 
 #include "crmgate/config.h"
