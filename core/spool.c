@@ -77,7 +77,8 @@ static char *get_bytes(json_t *o, const char *key)
 
 /* The envelope line, bounded to SPOOL_ENVELOPE_MAX; NULL only when jansson
    fails. */
-static char *envelope_json(const ingest_envelope *env, const spool_flags *fl)
+static char *envelope_json(const ingest_envelope *env, const spool_flags *fl,
+                           gint64 size)
 {
     json_t *o = json_object();
     if (!o)
@@ -90,6 +91,7 @@ static char *envelope_json(const ingest_envelope *env, const spool_flags *fl)
         set_bytes(o, "daemon_name", env->daemon_name) &&
         json_object_set_new(o, "non_smtpd", json_boolean(env->non_smtpd)) ==
             0 &&
+        json_object_set_new(o, "size", json_integer(size)) == 0 &&
         json_object_set_new(o, "spooled_us", json_integer(g_get_real_time())) ==
             0;
     if (ok && env->direction != INGEST_DIR_AUTO)
@@ -138,16 +140,6 @@ static char *envelope_json(const ingest_envelope *env, const spool_flags *fl)
     return s;
 }
 
-static bool fsync_dir(const char *dir)
-{
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return false;
-    bool ok = fsync(dfd) == 0;
-    close(dfd);
-    return ok;
-}
-
 static bool copy_fd(int out, int fd)
 {
     char *buf = g_malloc(COPY_CHUNK);
@@ -180,7 +172,13 @@ crm_result spool_write(const char *dir, const ingest_envelope *env,
         *error_r = g_strdup_printf("spool %s: %s", dir, g_strerror(errno));
         return CRM_ERR_IO;
     }
-    char *envline = envelope_json(env, flags);
+    struct stat sb;
+    if (!data && fstat(fd, &sb) != 0) {
+        *error_r = g_strdup_printf("spool: %s", g_strerror(errno));
+        return CRM_ERR_IO;
+    }
+    char *envline =
+        envelope_json(env, flags, data ? (gint64)len : (gint64)sb.st_size);
     if (!envline) {
         *error_r = g_strdup("spool: cannot encode the envelope");
         return CRM_ERR_INTERNAL;
@@ -190,8 +188,15 @@ crm_result spool_write(const char *dir, const ingest_envelope *env,
                         (int)getpid(), g_atomic_int_add(&spool_seq, 1));
     g_autofree char *tmp = g_strdup_printf("%s/tmp-%s", dir, name);
     g_autofree char *final = g_strdup_printf("%s/%s", dir, name);
+    /* Written under a temporary name and locked; renamed while still
+       locked (readers skip a locked entry), then one fdatasync makes data,
+       file and name durable together (the rename is in the same
+       filesystem journal transaction on ext4 and XFS). A crash before the
+       sync leaves at most an entry shorter than its "size", which was
+       never acknowledged and which readers set aside. */
     int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    bool ok = out >= 0;
+    bool ok = out >= 0 && flock(out, LOCK_EX) == 0;
+    bool renamed = false;
     if (ok)
         ok = io_write_all(out, envline, strlen(envline)) &&
              io_write_all(out, "\n", 1);
@@ -199,23 +204,16 @@ crm_result spool_write(const char *dir, const ingest_envelope *env,
     if (ok)
         ok = data ? io_write_all(out, data, len) : copy_fd(out, fd);
     if (ok)
+        ok = renamed = rename(tmp, final) == 0;
+    if (ok)
         ok = fdatasync(out) == 0;
     int saved = errno;
     if (out >= 0 && close(out) != 0 && ok) {
         ok = false;
         saved = errno;
     }
-    if (ok && rename(tmp, final) != 0) {
-        ok = false;
-        saved = errno;
-    }
-    if (ok && !fsync_dir(dir)) {
-        /* The file is complete under its final name; only the directory
-           entry may not be on disk yet. Say so, but the entry stands. */
-        log_warn("spool: fsync of %s failed: %s", dir, g_strerror(errno));
-    }
     if (!ok) {
-        unlink(tmp);
+        unlink(renamed ? final : tmp);
         *error_r =
             g_strdup_printf("spool write %s: %s", tmp, g_strerror(saved));
         g_free(name);
@@ -447,6 +445,16 @@ static crm_result entry_load(const crm_config *cfg, const char *name,
         return CRM_ERR_PARSE;
     }
     json_t *ej = e->ej;
+    json_t *want = json_object_get(ej, "size");
+    if (json_is_integer(want) &&
+        (gint64)sb.st_size < e->msg_off + json_integer_value(want)) {
+        *why_r = g_strdup_printf(
+            "incomplete: %" G_GINT64_FORMAT " of %" JSON_INTEGER_FORMAT
+            " message bytes (the milter stopped while writing it, before "
+            "it answered)",
+            (gint64)sb.st_size - e->msg_off, json_integer_value(want));
+        return CRM_ERR_PARSE;
+    }
     e->rcpts = g_ptr_array_new_with_free_func(g_free);
     size_t i;
     json_t *v;

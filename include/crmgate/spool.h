@@ -7,9 +7,14 @@
  *
  * One file per message: a first line with the envelope as JSON (bounded
  * to SPOOL_ENVELOPE_MAX when written and when read), then the raw message
- * bytes. Files are written under a temporary name, fsync'd, renamed and
- * the directory fsync'd, so a file that exists is complete. Readers take
- * an exclusive flock per file, so the ingester and `crmgate spool replay`
+ * bytes. An entry is written under a temporary name and locked, renamed
+ * while still locked, and made durable with one fdatasync (data, inode and
+ * name in one filesystem journal commit on ext4 and XFS; concurrent
+ * sessions share the commit). The envelope records the message size, so
+ * an entry cut short by a crash before the sync (never acknowledged) is
+ * recognised and set aside. Readers take an exclusive flock per file
+ * (skipping entries still being written), so the ingester and `crmgate
+ * spool replay`
  * can run at the same time without double work. Files that can never be
  * parsed, or that crashed the ingester repeatedly, are moved to bad/.
  */

@@ -711,6 +711,11 @@ smtp_source "$WORK/big.out" -m 1 -s 1 -F "$BIG_FILE" -f "$SRC_FROM" -t "$SRC_TO"
 stop_sampler
 say "50 MB message: $(stat -c %s "$BIG_FILE") bytes in $(printf %.2f "$SRC_SECS") s; milter: $(tail -n +"$l0" "$MILTER_LOG" | grep -o 'capture .*' | sed 's/message_id=<[^>]*> //' | head -n 1)"
 fig milter_rss_50mb_kb "$(cat "$WORK/big.rss")" kB
+# The capture is asynchronous (the journal): wait for the ingester's line.
+for _ in $(seq 1 300); do
+    grep -q ' stored new=' <(tail -n +"$l0" "$MILTER_LOG") && break
+    sleep 0.2
+done
 grep -q ' stored new=' <(tail -n +"$l0" "$MILTER_LOG") || bad "the 50 MB message was not stored"
 
 l0=$(($(lines_of "$MILTER_LOG") + 1))

@@ -328,6 +328,8 @@ wait_for 20 stored_re_is "^$K-[0-9]+@fault.test$" 100
 check_eq "K: every message captured after the restart" 100 "$(stored_re "^$K-[0-9]+@fault.test$")"
 check "K: the supervisor logged the death and the restart" sh -c \
     "tail -n +$((LK + 1)) '$MLOG' | grep -q 'ingester: died signal=9'"
+new_ingester() { local p; p=$(ingester_pid); [ -n "$p" ] && [ "$p" != "$IPID" ]; }
+wait_for 10 new_ingester
 NIPID=$(ingester_pid)
 check "K: a new ingester runs (pid ${NIPID:-none} != $IPID)" test -n "$NIPID" -a "$NIPID" != "$IPID"
 check_eq "K: no broken milter conversation in the Postfix log" 0 "$(new_pflog | broken_milter)"
