@@ -64,8 +64,8 @@ static void test_milter_denied(void)
         "SELECT * FROM threads LIMIT 1",
         "DELETE FROM messages",
         "UPDATE messages SET subject = ''",
-        "INSERT INTO message_links (message_id, record_type, record_id, "
-        "reason) VALUES (1, 'deal', 1, 'manual')",
+        ("INSERT INTO message_links (message_id, record_type, record_id, "
+         "reason) VALUES (1, 'deal', 1, 'manual')"),
         "UPDATE deals SET amount = 0",
         "TRUNCATE capture_events",
     };
