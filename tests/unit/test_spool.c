@@ -159,7 +159,7 @@ static void test_cut_flags(void)
     ingest_envelope env = {.source = "milter", .envelope_rcpts = rcpts};
     spool_flags fl = {
         .headers_cut = true, .body_cut = true, .rcpts_dropped = 7};
-    g_autofree char *name = write_entry(&env, &fl, "cut");
+    g_free(write_entry(&env, &fl, "cut"));
     db_conn *db = db_conn_new(test_dsn());
     spool_replay_stats rs;
     char *err = NULL;
@@ -212,7 +212,7 @@ static void test_replay_bad_and_stale(void)
                            .queue_id = "Q1",
                            .envelope_from = "x@client.test",
                            .envelope_rcpts = rcpts};
-    g_autofree char *good = write_entry(&env, NULL, "good");
+    g_free(write_entry(&env, NULL, "good"));
     /* An unreadable file next to the good one. */
     g_autofree char *bad =
         g_build_filename(dir, "0000000000000001-1-1.msg", NULL);
