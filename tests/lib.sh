@@ -21,6 +21,7 @@ SKIP_ALLOWED_TAGS=(
     no-perf-counters # perf events not available (containers, paranoid level)
     no-ipv6          # the machine has no IPv6 loopback
     asan-build       # a memory or timing bound a sanitizer build distorts
+    valgrind-run     # the same, for a run under valgrind (make valgrind)
 )
 
 ok() { echo "ok - $*"; }

@@ -531,7 +531,8 @@ static gpointer burst_thread(gpointer p)
 static void test_release_memory(void)
 {
     if (under_valgrind() || UNDER_ASAN) {
-        g_test_skip("RSS of glibc's allocator only");
+        g_test_skip(UNDER_ASAN ? "asan-build: RSS of glibc's allocator only"
+                               : "valgrind-run: RSS of glibc's allocator only");
         return;
     }
     long start = status_kb("VmRSS:");
