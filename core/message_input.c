@@ -57,8 +57,7 @@ typedef struct {
     bool pending_cr;
 } digest_state;
 
-static void digest_header(crm_sha256 *sum, GMimeObject *obj,
-                          const char *name)
+static void digest_header(crm_sha256 *sum, GMimeObject *obj, const char *name)
 {
     GMimeHeaderList *hl =
         obj != NULL ? g_mime_object_get_header_list(obj) : NULL;
@@ -112,8 +111,7 @@ static void digest_feed(digest_state *d, const char *buf, gsize n, char *tmp)
         d->committed = d->running;
     }
     if (o > last)
-        crm_sha256_update(&d->running, (const guchar *)tmp + last,
-                                  o - last);
+        crm_sha256_update(&d->running, (const guchar *)tmp + last, o - last);
 }
 
 /* Reads stream from start to its end for raw_size and the digest. */

@@ -18,9 +18,9 @@
 
 #include "crmgate/message.h"
 
+#include "crmgate/hash.h"
 #include <glib.h>
 #include <gmime/gmime.h>
-#include "crmgate/hash.h"
 #include <stdbool.h>
 
 #define MSG_CHUNK 65536          /* bytes per streaming read */
@@ -80,7 +80,6 @@ char *message_int_clean_text(const char *s, gssize len, gsize max, bool *cut_r);
 /* Adds a warning to msg (cleaned to UTF-8, deduplicated, bounded). */
 void message_int_add_warning(crm_message *msg, const char *fmt, ...)
     G_GNUC_PRINTF(2, 3);
-
 
 /* Decodes a raw header value: unfolded, RFC 2047 encoded words decoded
    and joined (white space between adjacent encoded words dropped), UTF-8

@@ -106,7 +106,7 @@ crm_result spool_replay(const crm_config *cfg, db_conn *db,
                         spool_replay_stats *stats_r, char **error_r);
 
 /* Moves every entry of dir/bad back into dir, to be retried; sets
-   *moved_r. */
+ *moved_r. */
 crm_result spool_unbad(const char *dir, guint *moved_r, char **error_r);
 
 /* Moves one entry to dir/bad and logs why. */
