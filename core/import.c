@@ -272,9 +272,17 @@ guint import_mbox_split(const char *data, gsize len, import_mbox_fn fn,
         prev_blank = content == 0;
         pos = end;
     }
-    if (in_msg && msg->len > 0) {
-        fn(msg->str, msg->len, fn_data);
-        count++;
+    if (in_msg) {
+        /* The mbox's blank line after the last message is not part of it. */
+        gsize keep = msg->len;
+        if (g_str_has_suffix(msg->str, "\r\n\r\n"))
+            keep -= 2;
+        else if (g_str_has_suffix(msg->str, "\n\n"))
+            keep -= 1;
+        if (keep > 0) {
+            fn(msg->str, keep, fn_data);
+            count++;
+        }
     }
     g_string_free(msg, TRUE);
     return count;
