@@ -288,21 +288,22 @@ bg_wait() {
     fail "$name" "$log" "$what after $secs s"
 }
 
-# bg_stop NAME PATTERN: SIGTERM, wait up to 10 s, then SIGKILL.
+# bg_stop NAME PATTERN [SECONDS]: SIGTERM, wait up to SECONDS (10), then
+# SIGKILL.
 bg_stop() {
-    local name=$1 pat=$2 pid i
+    local name=$1 pat=$2 secs=${3:-10} pid i
     if ! pid=$(bg_pid "$name" "$pat"); then
         rm -f -- "$RUN/$name.pid"
         say "$name: not running"
         return 0
     fi
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
+    for ((i = 0; i < secs * 5; i++)); do
         proc_running "$pid" || break
         sleep 0.2
     done
     if proc_running "$pid"; then
-        warn "$name: pid $pid did not exit within 10 s; sending SIGKILL"
+        warn "$name: pid $pid did not exit within $secs s; sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
         sleep 0.2
     fi

@@ -61,7 +61,9 @@ milter_start() {
 
 milter_stop() {
     local sock
-    bg_stop milter crmgate-milter
+    # It serves open SMTP sessions first (milter.drain_timeout, 30 s by
+    # default), then stops its ingester.
+    bg_stop milter crmgate-milter 45
     if sock=$(milter_sockfile "$CRMGATE_MILTER_SOCKET"); then
         rm -f -- "$sock"
     fi
