@@ -7,6 +7,7 @@
  * normalised once here into hash sets, so the hot path does one lookup.
  */
 #include "crmgate/config.h"
+#include "crmgate/mime_guard.h"
 
 #include <confuse.h>
 #include <errno.h>
@@ -143,13 +144,13 @@ static cfg_opt_t limits_opts[] = {
     CFG_INT("attachment_store_bytes", 10485760, CFGF_NONE),
     CFG_INT("open_deals_linked", 3, CFGF_NONE),
     CFG_INT("max_recipients", 1000, CFGF_NONE),
-    CFG_INT("max_parts", 500, CFGF_NONE),
-    CFG_INT("max_depth", 8, CFGF_NONE),
-    CFG_INT("part_header_bytes", 65536, CFGF_NONE),
-    CFG_INT("part_headers", 1000, CFGF_NONE),
-    CFG_INT("total_header_bytes", 262144, CFGF_NONE),
-    CFG_INT("total_headers", 5000, CFGF_NONE),
-    CFG_INT("line_bytes", 65536, CFGF_NONE),
+    CFG_INT("max_parts", MIME_GUARD_MAX_PARTS, CFGF_NONE),
+    CFG_INT("max_depth", MIME_GUARD_MAX_DEPTH, CFGF_NONE),
+    CFG_INT("part_header_bytes", MIME_GUARD_PART_HEADER_BYTES, CFGF_NONE),
+    CFG_INT("part_headers", MIME_GUARD_PART_HEADERS, CFGF_NONE),
+    CFG_INT("total_header_bytes", MIME_GUARD_TOTAL_HEADER_BYTES, CFGF_NONE),
+    CFG_INT("total_headers", MIME_GUARD_TOTAL_HEADERS, CFGF_NONE),
+    CFG_INT("line_bytes", MIME_GUARD_LINE_BYTES, CFGF_NONE),
     CFG_END(),
 };
 

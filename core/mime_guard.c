@@ -113,13 +113,13 @@ struct mime_guard {
 
 void mime_guard_limits_default(mime_guard_limits *lim)
 {
-    lim->max_parts = 500;
-    lim->max_depth = 8;
-    lim->part_header_bytes = 64 * 1024;
-    lim->part_headers = 1000;
-    lim->total_header_bytes = 256 * 1024;
-    lim->total_headers = 5000;
-    lim->line_bytes = 64 * 1024;
+    lim->max_parts = MIME_GUARD_MAX_PARTS;
+    lim->max_depth = MIME_GUARD_MAX_DEPTH;
+    lim->part_header_bytes = MIME_GUARD_PART_HEADER_BYTES;
+    lim->part_headers = MIME_GUARD_PART_HEADERS;
+    lim->total_header_bytes = MIME_GUARD_TOTAL_HEADER_BYTES;
+    lim->total_headers = MIME_GUARD_TOTAL_HEADERS;
+    lim->line_bytes = MIME_GUARD_LINE_BYTES;
 }
 
 static void frame_free(gpointer p)

@@ -54,6 +54,15 @@ typedef void (*mime_guard_write_fn)(const char *data, gsize len, gpointer user);
 
 typedef struct mime_guard mime_guard;
 
+/* The default bounds, one place for the guard and the config table. */
+#define MIME_GUARD_MAX_PARTS 500
+#define MIME_GUARD_MAX_DEPTH 8
+#define MIME_GUARD_PART_HEADER_BYTES (64 * 1024)
+#define MIME_GUARD_PART_HEADERS 1000
+#define MIME_GUARD_TOTAL_HEADER_BYTES (256 * 1024)
+#define MIME_GUARD_TOTAL_HEADERS 5000
+#define MIME_GUARD_LINE_BYTES (64 * 1024)
+
 /* Fills lim with the defaults: 500 parts, depth 8, 64 KiB and 1000
    headers per part, 256 KiB and 5000 headers in total, lines of 64 KiB. */
 void mime_guard_limits_default(mime_guard_limits *lim);
