@@ -4,12 +4,10 @@
  * ingest is core/import.c (the pipeline, shared with later programs);
  * this file parses the arguments and prints.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>

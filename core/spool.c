@@ -662,9 +662,7 @@ crm_result spool_ingest(const crm_config *cfg, db_conn *db,
     return result;
 }
 
-/* Removes temporary files a crash left behind (older than an hour: a
-   spool write in progress is never that old). */
-static void remove_stale_tmp(const char *dir)
+void spool_remove_stale(const char *dir)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -686,7 +684,7 @@ crm_result spool_replay(const crm_config *cfg, db_conn *db,
                         spool_replay_stats *st, char **error_r)
 {
     memset(st, 0, sizeof(*st));
-    remove_stale_tmp(cfg->spool_dir);
+    spool_remove_stale(cfg->spool_dir);
     GPtrArray *names = spool_list(cfg->spool_dir, error_r);
     if (!names)
         return CRM_ERR_IO;

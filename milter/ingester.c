@@ -38,7 +38,6 @@
 #include "milter.h"
 
 extern char **environ;
-extern int milter_notify_fd;
 
 #define RESTART_MAX_S 30
 #define GOOD_RUN_S 60
@@ -412,6 +411,7 @@ int milter_ingester_main(void)
         gint64 now = g_get_monotonic_time();
         read_pipe(&in);
         if (now >= next_scan) {
+            spool_remove_stale(cfg->spool_dir);
             rescan(&in);
             next_scan = now + interval_us;
         }

@@ -17,9 +17,6 @@
 
 milter_state milter_g;
 
-/* The write end of the pipe to the ingester; set once by the supervisor
-   (ingester.c) before the listener starts, never closed while sessions
-   run. */
 int milter_notify_fd = -1;
 
 static void notify(const char *name)

@@ -55,6 +55,11 @@ extern milter_state milter_g;
 /* The libmilter descriptor with our callbacks. */
 extern struct smfiDesc milter_desc;
 
+/* The write end of the pipe to the ingester (journal.c; set by
+   milter_ingester_start() before the listener starts, never closed while
+   sessions run), or -1. */
+extern int milter_notify_fd;
+
 /* Frees *msgp (closing its spill file) and clears the pointer. */
 void milter_msg_free(milter_msg **msgp);
 

@@ -109,6 +109,11 @@ crm_result spool_replay(const crm_config *cfg, db_conn *db,
  *moved_r. */
 crm_result spool_unbad(const char *dir, guint *moved_r, char **error_r);
 
+/* Removes temporary files a crash left behind before their rename (older
+   than an hour: a write in progress is never that old; such an entry was
+   never acknowledged). */
+void spool_remove_stale(const char *dir);
+
 /* Moves one entry to dir/bad and logs why. */
 void spool_set_aside(const char *dir, const char *name, const char *why);
 

@@ -22,6 +22,7 @@
 static crm_config *cfg;
 static char *dir;
 static char *run_id;
+static GPtrArray *alice; /* the one recipient most entries have */
 
 static const char *test_dsn(void)
 {
@@ -82,12 +83,10 @@ static void clear_dir(void)
 static void test_write_status(void)
 {
     clear_dir();
-    g_autoptr(GPtrArray) rcpts = g_ptr_array_new();
-    g_ptr_array_add(rcpts, "alice@example.com");
     ingest_envelope env = {.source = "milter",
                            .queue_id = "Q1",
                            .envelope_from = "x@client.test",
-                           .envelope_rcpts = rcpts};
+                           .envelope_rcpts = alice};
     g_autofree char *name = write_entry(&env, NULL, "w1");
     g_autofree char *text = read_entry(name);
     /* One JSON envelope line, then the message bytes unchanged. */
@@ -154,9 +153,7 @@ static void test_eightbit_envelope(void)
 static void test_cut_flags(void)
 {
     clear_dir();
-    g_autoptr(GPtrArray) rcpts = g_ptr_array_new();
-    g_ptr_array_add(rcpts, "alice@example.com");
-    ingest_envelope env = {.source = "milter", .envelope_rcpts = rcpts};
+    ingest_envelope env = {.source = "milter", .envelope_rcpts = alice};
     spool_flags fl = {
         .headers_cut = true, .body_cut = true, .rcpts_dropped = 7};
     g_free(write_entry(&env, &fl, "cut"));
@@ -206,12 +203,10 @@ static void test_envelope_bound(void)
 static void test_replay_bad_and_stale(void)
 {
     clear_dir();
-    g_autoptr(GPtrArray) rcpts = g_ptr_array_new();
-    g_ptr_array_add(rcpts, "alice@example.com");
     ingest_envelope env = {.source = "milter",
                            .queue_id = "Q1",
                            .envelope_from = "x@client.test",
-                           .envelope_rcpts = rcpts};
+                           .envelope_rcpts = alice};
     g_free(write_entry(&env, NULL, "good"));
     /* An unreadable file next to the good one. */
     g_autofree char *bad =
@@ -265,9 +260,7 @@ static void test_replay_db_down(void)
 {
     clear_dir();
     /* Nothing listens on port 1: replay stops and leaves the file. */
-    g_autoptr(GPtrArray) rcpts = g_ptr_array_new();
-    g_ptr_array_add(rcpts, "alice@example.com");
-    ingest_envelope env = {.source = "milter", .envelope_rcpts = rcpts};
+    ingest_envelope env = {.source = "milter", .envelope_rcpts = alice};
     g_autofree char *name = write_entry(&env, NULL, "down");
     db_conn *db = db_conn_new("host=127.0.0.1 port=1 connect_timeout=2");
     spool_replay_stats rs;
@@ -286,9 +279,7 @@ static void test_replay_db_down(void)
 static void test_replay_not_migrated(void)
 {
     clear_dir();
-    g_autoptr(GPtrArray) rcpts = g_ptr_array_new();
-    g_ptr_array_add(rcpts, "alice@example.com");
-    ingest_envelope env = {.source = "milter", .envelope_rcpts = rcpts};
+    ingest_envelope env = {.source = "milter", .envelope_rcpts = alice};
     g_autofree char *name = write_entry(&env, NULL, "nomigrate");
     /* A search_path where crm_capture_batch does not exist. */
     g_autofree char *dsn =
@@ -313,9 +304,7 @@ static void test_replay_not_migrated(void)
 static void test_torn_entry(void)
 {
     clear_dir();
-    g_autoptr(GPtrArray) rcpts = g_ptr_array_new();
-    g_ptr_array_add(rcpts, "alice@example.com");
-    ingest_envelope env = {.source = "milter", .envelope_rcpts = rcpts};
+    ingest_envelope env = {.source = "milter", .envelope_rcpts = alice};
     g_autofree char *name = write_entry(&env, NULL, "torn");
     g_autofree char *path = g_build_filename(dir, name, NULL);
     struct stat sb;
@@ -344,6 +333,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     message_library_init();
     dir = g_dir_make_tmp("crmgate-spool-XXXXXX", NULL);
+    alice = g_ptr_array_new();
+    g_ptr_array_add(alice, "alice@example.com");
     run_id = g_strdup_printf("%" G_GINT64_FORMAT, g_get_real_time());
     cfg = config_new_defaults();
     g_hash_table_add(cfg->internal_domains, g_strdup("example.com"));
