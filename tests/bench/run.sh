@@ -364,6 +364,7 @@ smtp_setup() {
         MSG0=$(psql_q -c 'SELECT count(*) FROM messages')
     fi
     MILTER_LINE0=$(($(lines_of "$MILTER_LOG") + 1))
+    NULL_LINE0=$(($(lines_of "$CRMGATE_LOG_DIR/null-milter.log") + 1))
     pf0=$(($(lines_of "$PF_LOG") + 1))
     PROBES=0
     cpu_snap "$snap0"
@@ -648,6 +649,20 @@ fig bare_msgs_per_s "$(printf %.0f "$BARE")" msg/s
 if want unix; then
     run_null null-unix "$NULL_UNIX" null_unix_msgs_per_s
     NULL_UNIX_R=$RATE
+    # the floors between the null milter and crmgate: a milter that takes
+    # the whole message (envelope, headers, body) and drops it; one that
+    # also writes it to a file and fdatasyncs it (a durable journal on this
+    # disk, nothing parsed, no database).
+    run_null null-collect-unix "$NULL_UNIX" null_collect_unix_msgs_per_s --collect
+    NULL_COLLECT_R=$RATE
+    mkdir -p "$VAR/null-journal"
+    run_null null-journal-unix "$NULL_UNIX" null_journal_unix_msgs_per_s --collect --fsync "$VAR/null-journal"
+    NULL_JOURNAL_R=$RATE
+    read -r -a NJ <<<"$(python3 "$BENCH_DIR/benchutil.py" eom "$CRMGATE_LOG_DIR/null-milter.log" "$NULL_LINE0")"
+    E=()
+    for kv in "${NJ[@]}"; do E[${kv%%=*}]=${kv#*=}; done
+    fig null_journal_eom_p50_ms_unix "${E[p50]}" ms
+    fig null_journal_eom_p99_ms_unix "${E[p99]}" ms
 fi
 if want inet; then
     run_null null "$NULL_TCP" null_msgs_per_s
@@ -686,6 +701,9 @@ if want unix; then
     fig capture_vs_null_ratio_unix "$(ratio "$CAPT_UNIX" "$NULL_UNIX_R")" x
     fig capture_vs_bare_ratio_unix "$(ratio "$CAPT_UNIX" "$BARE")" x
     fig null_vs_bare_ratio_unix "$(ratio "$NULL_UNIX_R" "$BARE")" x
+    fig null_collect_vs_null_ratio_unix "$(ratio "$NULL_COLLECT_R" "$NULL_UNIX_R")" x
+    fig null_journal_vs_null_ratio_unix "$(ratio "$NULL_JOURNAL_R" "$NULL_UNIX_R")" x
+    fig capture_vs_null_journal_ratio_unix "$(ratio "$CAPT_UNIX" "$NULL_JOURNAL_R")" x
 fi
 if [[ $SOCKETS == both ]]; then
     fig capture_tcp_vs_null_unix_ratio "$(ratio "$CAPT" "$NULL_UNIX_R")" x
