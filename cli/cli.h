@@ -62,5 +62,8 @@ int cmd_parse(cli_ctx *ctx, int argc, char **argv);
 int cmd_ingest(cli_ctx *ctx, int argc, char **argv);
 int cmd_timeline(cli_ctx *ctx, int argc, char **argv);
 int cmd_spool(cli_ctx *ctx, int argc, char **argv);
+int cmd_token(cli_ctx *ctx, int argc, char **argv);
+/* "user passwd EMAIL" (cmd_user hands it over). */
+int cli_user_passwd(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -88,6 +88,8 @@ static bool user_opt(int ch, const char *arg, void *rec)
         u->name = arg;
     else if (ch == 'r')
         u->role = arg;
+    else if (ch == 'x')
+        u->extension = arg;
     else
         return false;
     return true;
@@ -98,10 +100,13 @@ int cmd_user(cli_ctx *ctx, int argc, char **argv)
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
         {"role", required_argument, NULL, 'r'},
+        {"extension", required_argument, NULL, 'x'},
         {NULL, 0, NULL, 0},
     };
+    if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
+        return cli_user_passwd(ctx, argc, argv);
     records_user u = {0};
-    u.email = parse_add(argc, argv, "n:r:", opts, user_opt, &u);
+    u.email = parse_add(argc, argv, "n:r:x:", opts, user_opt, &u);
     if (!u.email)
         return cli_usage(ctx);
     json_t *rec = NULL;

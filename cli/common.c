@@ -66,6 +66,8 @@ int cli_fail(crm_result r, const char *what)
     case CRM_ERR_EXISTS:
     case CRM_ERR_DB:
         return EX_DATAERR;
+    case CRM_ERR_BUSY:
+        return EX_TEMPFAIL;
     case CRM_ERR_INTERNAL:
         return EX_SOFTWARE;
     }

@@ -20,8 +20,11 @@
 static const cli_command commands[] = {
     {"migrate", cmd_migrate, "migrate", "apply the database migrations"},
     {"user", cmd_user,
-     "user add EMAIL [--name NAME] [--role manager|operator|chief|admin]",
-     "add a staff member"},
+     "user add EMAIL [--name NAME] [--role manager|operator|chief|admin] "
+     "[--extension EXT] | user passwd EMAIL (password on standard input)",
+     "add a staff member; set a password (ends their web sessions)"},
+    {"token", cmd_token, "token add EMAIL [--name NAME]",
+     "create an API token for a user (printed once, on the last line)"},
     {"company", cmd_company,
      "company add NAME [--domain DOMAIN]... [--website URL] [--owner EMAIL]",
      "add a company and its mail domains"},

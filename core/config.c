@@ -51,6 +51,16 @@ static const int_range ranges[] = {
     {"parse_timeout", 1, 3600},
     {"ingest_batch", 1, 1000},
     {"ingest_attempts", 1, 100},
+    {"port", 1, 65535},
+    {"threads", 1, 256},
+    {"connection_limit", 1, 100000},
+    {"per_ip_limit", 0, 100000},
+    {"body_bytes", 1024, 64L * 1024 * 1024},
+    {"request_timeout", 1, 3600},
+    {"session_ttl", 60, 90L * 86400},
+    {"login_failures_account", 1, 1000},
+    {"login_failures_addr", 1, 100000},
+    {"login_window", 10, 86400},
 };
 
 static int validate_int(cfg_t *cfg, cfg_opt_t *opt)
@@ -110,6 +120,7 @@ static int validate_addresses(cfg_t *cfg, cfg_opt_t *opt)
 static cfg_opt_t database_opts[] = {
     CFG_STR("dsn", "", CFGF_NONE),
     CFG_STR("milter_dsn", "", CFGF_NONE),
+    CFG_STR("web_dsn", "", CFGF_NONE),
     CFG_INT("time_budget_ms", 2000, CFGF_NONE),
     CFG_INT("pool_size", 2, CFGF_NONE),
     CFG_END(),
@@ -166,6 +177,25 @@ static cfg_opt_t milter_opts[] = {
     CFG_END(),
 };
 
+static cfg_opt_t web_opts[] = {
+    CFG_STR("listen", "127.0.0.1", CFGF_NONE),
+    CFG_INT("port", 8080, CFGF_NONE),
+    CFG_INT("threads", 4, CFGF_NONE),
+    CFG_INT("connection_limit", 512, CFGF_NONE),
+    CFG_INT("per_ip_limit", 64, CFGF_NONE),
+    CFG_INT("body_bytes", 1048576, CFGF_NONE),
+    CFG_INT("request_timeout", 30, CFGF_NONE),
+    CFG_STR("base_url", "", CFGF_NONE),
+    CFG_BOOL("cookie_secure", cfg_false, CFGF_NONE),
+    CFG_INT("session_ttl", 43200, CFGF_NONE),
+    CFG_STR("secret", "", CFGF_NONE),
+    CFG_STR_LIST("metrics_allow", "{127.0.0.1, ::1}", CFGF_NONE),
+    CFG_INT("login_failures_account", 5, CFGF_NONE),
+    CFG_INT("login_failures_addr", 20, CFGF_NONE),
+    CFG_INT("login_window", 900, CFGF_NONE),
+    CFG_END(),
+};
+
 static cfg_opt_t log_opts[] = {
     CFG_STR("level", "info", CFGF_NONE),
     CFG_BOOL("syslog", cfg_false, CFGF_NONE),
@@ -177,6 +207,7 @@ static cfg_opt_t top_opts[] = {
     CFG_SEC("mail", mail_opts, CFGF_NONE),
     CFG_SEC("limits", limits_opts, CFGF_NONE),
     CFG_SEC("milter", milter_opts, CFGF_NONE),
+    CFG_SEC("web", web_opts, CFGF_NONE),
     CFG_SEC("log", log_opts, CFGF_NONE),
     CFG_END(),
 };
@@ -370,12 +401,16 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, bool read_files,
     cfg_t *lim = cfg_getsec(top, "limits");
     cfg_t *mil = cfg_getsec(top, "milter");
     cfg_t *log = cfg_getsec(top, "log");
+    cfg_t *web = cfg_getsec(top, "web");
     g_free(cfg->dsn);
     cfg->dsn =
         g_strdup(first_set("CRMGATE_DSN", cfg_getstr(db, "dsn"), DEFAULT_DSN));
     g_free(cfg->milter_dsn);
     cfg->milter_dsn = g_strdup(first_set(
         "CRMGATE_MILTER_DSN", cfg_getstr(db, "milter_dsn"), cfg->dsn));
+    g_free(cfg->web_dsn);
+    cfg->web_dsn = g_strdup(
+        first_set("CRMGATE_WEB_DSN", cfg_getstr(db, "web_dsn"), cfg->dsn));
     cfg->db_time_budget_ms = (guint)cfg_getint(db, "time_budget_ms");
     cfg->db_pool_size = (guint)cfg_getint(db, "pool_size");
 
@@ -462,6 +497,54 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, bool read_files,
     cfg->ingest_batch = (guint)cfg_getint(mil, "ingest_batch");
     cfg->ingest_attempts = (guint)cfg_getint(mil, "ingest_attempts");
 
+    g_free(cfg->web_listen);
+    cfg->web_listen = g_strdup(
+        first_set("CRMGATE_WEB_LISTEN", cfg_getstr(web, "listen"), ""));
+    const char *port_env = g_getenv("CRMGATE_WEB_PORT");
+    cfg->web_port = port_env && *port_env
+                        ? (guint)g_ascii_strtoull(port_env, NULL, 10)
+                        : (guint)cfg_getint(web, "port");
+    if (cfg->web_port == 0 || cfg->web_port > 65535) {
+        *error_r = g_strdup_printf("CRMGATE_WEB_PORT: '%s' is not a port",
+                                   port_env ? port_env : "");
+        return CRM_ERR_CONFIG;
+    }
+    cfg->web_threads = (guint)cfg_getint(web, "threads");
+    cfg->web_connection_limit = (guint)cfg_getint(web, "connection_limit");
+    cfg->web_per_ip_limit = (guint)cfg_getint(web, "per_ip_limit");
+    cfg->web_body_bytes = (gsize)cfg_getint(web, "body_bytes");
+    cfg->web_request_timeout_s = (guint)cfg_getint(web, "request_timeout");
+    g_free(cfg->web_base_url);
+    const char *base = first_set("CRMGATE_WEB_BASE_URL",
+                                 cfg_getstr(web, "base_url"), "");
+    cfg->web_base_url =
+        *base ? g_strdup(base)
+              : g_strdup_printf("http://%s:%u",
+                                strchr(cfg->web_listen, ':')
+                                    ? "[::1]"
+                                    : (strcmp(cfg->web_listen, "0.0.0.0") == 0
+                                           ? "127.0.0.1"
+                                           : cfg->web_listen),
+                                cfg->web_port);
+    gsize bl = strlen(cfg->web_base_url);
+    while (bl > 0 && cfg->web_base_url[bl - 1] == '/')
+        cfg->web_base_url[--bl] = '\0';
+    cfg->web_cookie_secure = cfg_getbool(web, "cookie_secure");
+    cfg->web_session_ttl_s = (guint)cfg_getint(web, "session_ttl");
+    g_free(cfg->web_secret);
+    cfg->web_secret = g_strdup(
+        first_set("CRMGATE_WEB_SECRET", cfg_getstr(web, "secret"), ""));
+    g_strfreev(cfg->web_metrics_allow);
+    guint na = cfg_size(web, "metrics_allow");
+    cfg->web_metrics_allow = g_new0(char *, na + 1);
+    for (guint i = 0; i < na; i++)
+        cfg->web_metrics_allow[i] =
+            g_strdup(cfg_getnstr(web, "metrics_allow", i));
+    cfg->web_login_failures_account =
+        (guint)cfg_getint(web, "login_failures_account");
+    cfg->web_login_failures_addr = (guint)cfg_getint(web, "login_failures_addr");
+    cfg->web_login_window_s = (guint)cfg_getint(web, "login_window");
+
     log_level_parse(cfg_getstr(log, "level"), &cfg->log_level);
     cfg->log_syslog = cfg_getbool(log, "syslog");
     return CRM_OK;
@@ -495,6 +578,16 @@ static cfg_t *config_table_new(void)
         {"milter", "parse_timeout"},
         {"milter", "ingest_batch"},
         {"milter", "ingest_attempts"},
+        {"web", "port"},
+        {"web", "threads"},
+        {"web", "connection_limit"},
+        {"web", "per_ip_limit"},
+        {"web", "body_bytes"},
+        {"web", "request_timeout"},
+        {"web", "session_ttl"},
+        {"web", "login_failures_account"},
+        {"web", "login_failures_addr"},
+        {"web", "login_window"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(int_opts); i++) {
         g_autofree char *name =
@@ -607,6 +700,11 @@ void config_free(crm_config **cfgp)
     g_hash_table_destroy(cfg->sales_inboxes);
     g_free(cfg->milter_socket);
     g_free(cfg->spool_dir);
+    g_free(cfg->web_dsn);
+    g_free(cfg->web_listen);
+    g_free(cfg->web_base_url);
+    g_free(cfg->web_secret);
+    g_strfreev(cfg->web_metrics_allow);
     g_free(cfg);
     *cfgp = NULL;
 }

@@ -85,12 +85,13 @@ crm_result records_user_add(db_conn *db, const records_user *u, json_t **rec_r,
         return CRM_ERR_USAGE;
     }
     const char *p[] = {u->email, norm, u->name ? u->name : "",
-                       u->role ? u->role : "manager"};
+                       u->role ? u->role : "manager",
+                       u->extension && *u->extension ? u->extension : NULL};
     r = records_query_json(
         db,
-        "INSERT INTO users (email, email_norm, name, role) VALUES ($1, $2, $3, "
-        "$4) RETURNING to_jsonb(users) - 'password_hash'",
-        4, p, rec_r, error_r);
+        "INSERT INTO users (email, email_norm, name, role, phone_ext) VALUES "
+        "($1, $2, $3, $4, $5) RETURNING to_jsonb(users) - 'password_hash'",
+        5, p, rec_r, error_r);
     if (r == CRM_ERR_DB && strcmp(db_last_sqlstate(db), "23514") == 0) {
         g_free(*error_r);
         *error_r = g_strdup("role must be manager, operator, chief or admin");

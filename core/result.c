@@ -28,6 +28,8 @@ const char *crm_strerror(crm_result r)
         return "already exists";
     case CRM_ERR_INTERNAL:
         return "internal error";
+    case CRM_ERR_BUSY:
+        return "refused for now, try again later";
     }
     return "unknown error";
 }

@@ -32,6 +32,7 @@ o=${CRMGATE_TEST_PORT_OFFSET:-0}
 export CRMGATE_PG_PORT=$((15442 + o)) CRMGATE_SMTP_PORT=$((2535 + o))
 export CRMGATE_SUBMISSION_PORT=$((2597 + o)) CRMGATE_SINK_PORT=$((2570 + o))
 export CRMGATE_MILTER_SOCKET=inet:$((8892 + o))@127.0.0.1
+export CRMGATE_WEB_PORT=$((18080 + o))
 export CRMGATE_INTERNAL_DOMAINS="example.com staff.example.org"
 export CRMGATE_CAPTURE_DOMAIN=crm.example.com
 export CRMGATE_CORPUS=${CRMGATE_CORPUS:-$REPO/../shared/corpus}
@@ -40,7 +41,7 @@ eval "$(scripts/stack env)"
 . "$REPO/tests/lib.sh"
 
 layers=("$@")
-[ ${#layers[@]} -eq 0 ] && layers=(unit cli e2e milter fault)
+[ ${#layers[@]} -eq 0 ] && layers=(unit cli e2e milter web fault)
 
 passed=0
 failed=0

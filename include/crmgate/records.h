@@ -20,6 +20,7 @@ typedef struct {
     const char *email;
     const char *name;
     const char *role; /* manager, operator, chief, admin */
+    const char *extension; /* PBX extension; may be NULL */
 } records_user;
 
 typedef struct {

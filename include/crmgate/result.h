@@ -20,6 +20,7 @@ typedef enum {
     CRM_ERR_USAGE,    /* the caller passed invalid arguments */
     CRM_ERR_EXISTS,   /* the record exists already */
     CRM_ERR_INTERNAL, /* a bug or an impossible state */
+    CRM_ERR_BUSY,     /* refused for now (a rate limit); try later */
 } crm_result;
 
 /* Returns a static, human-readable description of r. */
