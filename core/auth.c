@@ -276,23 +276,21 @@ crm_result auth_login(db_conn *db, const auth_login_policy *pol,
     return CRM_OK;
 }
 
-crm_result auth_session(db_conn *db, const char *session, auth_viewer *v_r,
-                        char **error_r)
+/* The viewer a token (a session id or an API token) names: sql takes its
+   SHA-256 as $1 and returns id, email, name, role, csrf. */
+static crm_result lookup_viewer(db_conn *db, const char *token,
+                                const char *sql, auth_viewer *v_r,
+                                char **error_r)
 {
     memset(v_r, 0, sizeof(*v_r));
-    if (!session || strlen(session) != 43)
+    if (!token || strlen(token) != 43)
         return CRM_ERR_NOTFOUND;
     digest d;
-    auth_token_digest(session, d.d);
+    auth_token_digest(token, d.d);
     const char *v[] = {(const char *)d.d};
     int len[] = {32}, fmt[] = {1};
     PGresult *res = NULL;
-    crm_result r = db_query(
-        db, 0,
-        "SELECT u.id, u.email, u.name, u.role, s.csrf FROM web_sessions s "
-        "JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 "
-        "AND s.expires_at > now() AND u.active",
-        1, v, len, fmt, &res, error_r);
+    crm_result r = db_query(db, 0, sql, 1, v, len, fmt, &res, error_r);
     if (r)
         return r;
     if (PQntuples(res) == 1)
@@ -301,6 +299,17 @@ crm_result auth_session(db_conn *db, const char *session, auth_viewer *v_r,
         r = CRM_ERR_NOTFOUND;
     PQclear(res);
     return r;
+}
+
+crm_result auth_session(db_conn *db, const char *session, auth_viewer *v_r,
+                        char **error_r)
+{
+    return lookup_viewer(
+        db, session,
+        "SELECT u.id, u.email, u.name, u.role, s.csrf FROM web_sessions s "
+        "JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 "
+        "AND s.expires_at > now() AND u.active",
+        v_r, error_r);
 }
 
 crm_result auth_logout(db_conn *db, const char *session, char **error_r)
@@ -323,29 +332,13 @@ crm_result auth_logout(db_conn *db, const char *session, char **error_r)
 crm_result auth_bearer(db_conn *db, const char *token, auth_viewer *v_r,
                        char **error_r)
 {
-    memset(v_r, 0, sizeof(*v_r));
-    if (!token || strlen(token) != 43)
-        return CRM_ERR_NOTFOUND;
-    digest d;
-    auth_token_digest(token, d.d);
-    const char *v[] = {(const char *)d.d};
-    int len[] = {32}, fmt[] = {1};
-    PGresult *res = NULL;
-    crm_result r = db_query(
-        db, 0,
+    return lookup_viewer(
+        db, token,
         "WITH t AS (UPDATE api_tokens SET used_at = now() WHERE token_hash = "
         "$1 AND revoked_at IS NULL AND (used_at IS NULL OR used_at < now() - "
         "interval '1 minute') RETURNING user_id) "
         "SELECT u.id, u.email, u.name, u.role, NULL FROM api_tokens a "
         "JOIN users u ON u.id = a.user_id WHERE a.token_hash = $1 "
         "AND a.revoked_at IS NULL AND u.active",
-        1, v, len, fmt, &res, error_r);
-    if (r)
-        return r;
-    if (PQntuples(res) == 1)
-        viewer_from(res, v_r);
-    else
-        r = CRM_ERR_NOTFOUND;
-    PQclear(res);
-    return r;
+        v_r, error_r);
 }
