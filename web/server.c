@@ -366,17 +366,14 @@ crm_result web_server_start(const crm_config *cfg, char **error_r)
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_USE_ERROR_LOG;
-    socklen_t sl;
     struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, cfg->web_listen, &s4->sin_addr) == 1) {
         s4->sin_family = AF_INET;
         s4->sin_port = htons((guint16)cfg->web_port);
-        sl = sizeof *s4;
     } else if (inet_pton(AF_INET6, cfg->web_listen, &s6->sin6_addr) == 1) {
         s6->sin6_family = AF_INET6;
         s6->sin6_port = htons((guint16)cfg->web_port);
-        sl = sizeof *s6;
         flags |= MHD_USE_IPv6;
     } else {
         *error_r = g_strdup_printf("web.listen: '%s' is not an IPv4 or IPv6 "
@@ -384,7 +381,6 @@ crm_result web_server_start(const crm_config *cfg, char **error_r)
                                    cfg->web_listen);
         return CRM_ERR_CONFIG;
     }
-    (void)sl;
     daemon_h = MHD_start_daemon(
         flags, (uint16_t)cfg->web_port, NULL, NULL, on_request, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
