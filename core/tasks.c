@@ -514,6 +514,24 @@ static crm_result notify_reminders(db_conn *db, const crm_config *cfg,
     return r;
 }
 
+/* The task's remind_at as text ("" when none), newly allocated. */
+static crm_result remind_text(db_conn *db, gint64 task, char **text_r,
+                              char **error_r)
+{
+    g_autofree char *ids = id_text(task);
+    const char *v[] = {ids};
+    PGresult *res = NULL;
+    crm_result r = query(db,
+                         "SELECT coalesce(remind_at::text, '') FROM tasks "
+                         "WHERE id = $1::bigint",
+                         1, v, &res, error_r);
+    if (r)
+        return r;
+    *text_r = g_strdup(PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+    return CRM_OK;
+}
+
 /* Checks the free-text fields against their bounds. */
 static crm_result check_fields(const tasks_fields *f, bool need_title,
                                char **error_r)
@@ -746,6 +764,9 @@ crm_result tasks_update(db_conn *db, const crm_config *cfg,
             *error_r = g_strdup_printf("no project %" G_GINT64_FORMAT,
                                        f->project_id);
     }
+    g_autofree char *remind_before = NULL;
+    if (r == CRM_OK)
+        r = remind_text(db, id, &remind_before, error_r);
     if (r == CRM_OK) {
         g_autofree char *ids = id_text(id);
         g_autofree char *pri =
@@ -775,7 +796,12 @@ crm_result tasks_update(db_conn *db, const crm_config *cfg,
                  "WHERE id = $1::bigint",
                  8, v, error_r);
     }
-    if (r == CRM_OK && f->remind_at && *f->remind_at)
+    g_autofree char *remind_after = NULL;
+    if (r == CRM_OK)
+        r = remind_text(db, id, &remind_after, error_r);
+    /* a reminder when remind_at was set or moved, not on every save */
+    if (r == CRM_OK && *remind_after &&
+        strcmp(remind_before, remind_after) != 0)
         r = notify_reminders(db, cfg, id, error_r);
     return finish(db, r, error_r);
 }

@@ -220,9 +220,10 @@ static void task_table(GString *o, json_t *tasks)
     {
         json_int_t id = json_integer_value(json_object_get(t, "id"));
         bool overdue = json_is_true(json_object_get(t, "overdue"));
-        html_printf(o, "<tr data-task-id=\"%lld\"%s><td><a href=\"/tasks/%lld\">",
-                    (long long)id, overdue ? " class=\"overdue\"" : "",
-                    (long long)id);
+        html_printf(o, "<tr data-task-id=\"%lld\"", (long long)id);
+        if (overdue)
+            g_string_append(o, " class=\"overdue\"");
+        html_printf(o, "><td><a href=\"/tasks/%lld\">", (long long)id);
         web_text(o, json_object_get(t, "title"));
         html_printf(o, "</a></td><td>%s</td><td>%s</td><td>",
                     web_str(t, "stage"),
