@@ -65,8 +65,8 @@ static int task_add(cli_ctx *ctx, int argc, char **argv)
     f.title = argv[optind];
     gint64 id = 0;
     char *err = NULL;
-    crm_result r = tasks_add(cli_db(ctx), cli_config(ctx), &system_actor, &f,
-                             &id, &err);
+    crm_result r =
+        tasks_add(cli_db(ctx), cli_config(ctx), &system_actor, &f, &id, &err);
     if (r)
         return cli_fail_free(r, err);
     if (ctx->json)
@@ -129,10 +129,8 @@ static int task_list(cli_ctx *ctx, int argc, char **argv)
         const char *rec = json_string_value(json_object_get(t, "record"));
         printf("%" JSON_INTEGER_FORMAT "\t%s\t%s\t%s\t%s\t%s\n",
                json_integer_value(json_object_get(t, "id")),
-               json_string_value(json_object_get(t, "stage")),
-               due ? due : "-",
-               json_string_value(json_object_get(t, "owner")),
-               rec ? rec : "-",
+               json_string_value(json_object_get(t, "stage")), due ? due : "-",
+               json_string_value(json_object_get(t, "owner")), rec ? rec : "-",
                json_string_value(json_object_get(t, "title")));
     }
     json_decref(out);
@@ -149,8 +147,8 @@ static int task_done(cli_ctx *ctx, int argc, char **argv)
     if (r)
         return cli_fail_free(r, err);
     if (ctx->json)
-        cli_print_json(json_pack("{s:I,s:s}", "id", (json_int_t)id, "stage",
-                                 "done"));
+        cli_print_json(
+            json_pack("{s:I,s:s}", "id", (json_int_t)id, "stage", "done"));
     else
         printf("task %" G_GINT64_FORMAT " done\n", id);
     return 0;

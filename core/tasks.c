@@ -26,7 +26,7 @@
 /* The JSON object of a task row t (the API's and the CLI's task). */
 #define TASK_JSON                                                              \
     "json_build_object('id', t.id, 'title', t.title, 'description', "          \
-    "t.description, 'stage', t.stage, 'priority', t.priority, "               \
+    "t.description, 'stage', t.stage, 'priority', t.priority, "                \
     "'owner', (SELECT email FROM users WHERE id = t.owner_id), "               \
     "'owner_id', t.owner_id, "                                                 \
     "'co_owner', (SELECT email FROM users WHERE id = t.co_owner_id), "         \
@@ -144,9 +144,8 @@ bool tasks_valid_date(const char *s)
     int y = (int)g_ascii_strtoll(s, NULL, 10);
     int m = (int)g_ascii_strtoll(s + 5, NULL, 10);
     int d = (int)g_ascii_strtoll(s + 8, NULL, 10);
-    return y >= 1900 && y <= 9999 && g_date_valid_dmy((GDateDay)d,
-                                                       (GDateMonth)m,
-                                                       (GDateYear)y);
+    return y >= 1900 && y <= 9999 &&
+           g_date_valid_dmy((GDateDay)d, (GDateMonth)m, (GDateYear)y);
 }
 
 char *tasks_done_sig(const char *secret, gint64 task, gint64 user,
@@ -161,8 +160,7 @@ char *tasks_done_sig(const char *secret, gint64 task, gint64 user,
 bool tasks_done_verify(const char *secret, gint64 task, gint64 user,
                        gint64 expiry, const char *sig, gint64 now)
 {
-    if (!secret || !*secret || !sig || task <= 0 || user <= 0 ||
-        expiry <= now)
+    if (!secret || !*secret || !sig || task <= 0 || user <= 0 || expiry <= now)
         return false;
     g_autofree char *msg = g_strdup_printf(
         "task-done:%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT,
@@ -269,8 +267,8 @@ static crm_result query_json(db_conn *db, const char *sql, int n,
         json_error_t jerr;
         *out_r = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
         if (!*out_r) {
-            *error_r = g_strdup_printf("bad JSON from the database: %s",
-                                       jerr.text);
+            *error_r =
+                g_strdup_printf("bad JSON from the database: %s", jerr.text);
             r = CRM_ERR_DB;
         }
     }
@@ -508,8 +506,8 @@ static crm_result notify_reminders(db_conn *db, const crm_config *cfg,
         return r;
     for (int i = 0; i < PQntuples(res) && r == CRM_OK; i++)
         r = notify(db, cfg, task,
-                   g_ascii_strtoll(PQgetvalue(res, i, 0), NULL, 10),
-                   "reminder", error_r);
+                   g_ascii_strtoll(PQgetvalue(res, i, 0), NULL, 10), "reminder",
+                   error_r);
     PQclear(res);
     return r;
 }
@@ -646,8 +644,8 @@ static crm_result add_in_tx(db_conn *db, const crm_config *cfg,
                            "$3::bigint AND " TASK_VISIBLE,
                            1, v, &parent_owner, error_r);
         if (r == CRM_ERR_NOTFOUND)
-            *error_r = g_strdup_printf("no task %" G_GINT64_FORMAT,
-                                       f->parent_id);
+            *error_r =
+                g_strdup_printf("no task %" G_GINT64_FORMAT, f->parent_id);
         if (r)
             return r;
     }
@@ -660,8 +658,8 @@ static crm_result add_in_tx(db_conn *db, const crm_config *cfg,
                            "$3::bigint AND " PROJECT_VISIBLE,
                            1, v, &got, error_r);
         if (r == CRM_ERR_NOTFOUND)
-            *error_r = g_strdup_printf("no project %" G_GINT64_FORMAT,
-                                       f->project_id);
+            *error_r =
+                g_strdup_printf("no project %" G_GINT64_FORMAT, f->project_id);
         if (r)
             return r;
     }
@@ -680,8 +678,8 @@ static crm_result add_in_tx(db_conn *db, const crm_config *cfg,
         return CRM_ERR_USAGE;
     }
     g_autofree char *owns = id_text(owner);
-    g_autofree char *pri = f->priority ? g_strdup_printf("%d", f->priority)
-                                       : NULL;
+    g_autofree char *pri =
+        f->priority ? g_strdup_printf("%d", f->priority) : NULL;
     g_autofree char *proj = f->project_id > 0 ? id_text(f->project_id) : NULL;
     g_autofree char *par = f->parent_id ? id_text(f->parent_id) : NULL;
     g_autofree char *recid = f->record_type ? id_text(f->record_id) : NULL;
@@ -761,8 +759,8 @@ crm_result tasks_update(db_conn *db, const crm_config *cfg,
                            "$3::bigint AND " PROJECT_VISIBLE,
                            1, v, &got, error_r);
         if (r == CRM_ERR_NOTFOUND)
-            *error_r = g_strdup_printf("no project %" G_GINT64_FORMAT,
-                                       f->project_id);
+            *error_r =
+                g_strdup_printf("no project %" G_GINT64_FORMAT, f->project_id);
     }
     g_autofree char *remind_before = NULL;
     if (r == CRM_OK)
@@ -823,8 +821,8 @@ crm_result tasks_complete(db_conn *db, const tasks_actor *a, gint64 id,
     }
     r = finish(db, r, error_r);
     if (r == CRM_OK)
-        log_info("task done id=%" G_GINT64_FORMAT " user=%" G_GINT64_FORMAT,
-                 id, a->id);
+        log_info("task done id=%" G_GINT64_FORMAT " user=%" G_GINT64_FORMAT, id,
+                 a->id);
     return r;
 }
 
@@ -851,8 +849,7 @@ crm_result tasks_reassign(db_conn *db, const crm_config *cfg,
         g_autofree char *owns = id_text(owner);
         const char *v[] = {ids, owns};
         if (r == CRM_OK)
-            r = query_id(db,
-                         "SELECT owner_id FROM tasks WHERE id = $1::bigint",
+            r = query_id(db, "SELECT owner_id FROM tasks WHERE id = $1::bigint",
                          1, v, &old, error_r);
         if (r == CRM_OK && old != owner) {
             r = exec(db,

@@ -73,8 +73,9 @@ static const char *priority_name(json_int_t p)
 static char *record_path(const char *rec)
 {
     static const char *const map[][2] = {
-        {"contact", "contacts"}, {"lead", "leads"},       {"company", "companies"},
-        {"deal", "deals"},       {"request", "requests"},
+        {"contact", "contacts"},  {"lead", "leads"},
+        {"company", "companies"}, {"deal", "deals"},
+        {"request", "requests"},
     };
     const char *type = NULL;
     gint64 id = 0;
@@ -122,9 +123,9 @@ static const char **responsible_field(web_req *req)
 {
     const char *const *all = webform_get_all(req->form, "responsible");
     if (!all || !all[0])
-        return webform_get(req->form, "responsible_set") ? g_new0(const char *,
-                                                                  1)
-                                                         : NULL;
+        return webform_get(req->form, "responsible_set")
+                   ? g_new0(const char *, 1)
+                   : NULL;
     GPtrArray *a = g_ptr_array_new();
     for (const char *const *p = all; *p; p++)
         if (**p)
@@ -186,7 +187,8 @@ static bool form_fields(web_req *req, tasks_fields *f, bool edit,
     return true;
 }
 
-/* --- the list -------------------------------------------------------------- */
+/* --- the list --------------------------------------------------------------
+ */
 
 static void view_links(GString *o, const char *current)
 {
@@ -197,8 +199,8 @@ static void view_links(GString *o, const char *current)
         if (strcmp(current, views[i][0]) == 0)
             html_printf(o, "<strong>%s</strong> · ", views[i][1]);
         else
-            html_printf(o, "<a href=\"/tasks?view=%s\">%s</a> · ",
-                        views[i][0], views[i][1]);
+            html_printf(o, "<a href=\"/tasks?view=%s\">%s</a> · ", views[i][0],
+                        views[i][1]);
     }
     g_string_append(o, "<a href=\"/projects\">Projects</a> · "
                        "<a href=\"/tasks/new\">New task</a></p>\n");
@@ -225,10 +227,9 @@ static void task_table(GString *o, json_t *tasks)
             g_string_append(o, " class=\"overdue\"");
         html_printf(o, "><td><a href=\"/tasks/%lld\">", (long long)id);
         web_text(o, json_object_get(t, "title"));
-        html_printf(o, "</a></td><td>%s</td><td>%s</td><td>",
-                    web_str(t, "stage"),
-                    priority_name(json_integer_value(
-                        json_object_get(t, "priority"))));
+        html_printf(
+            o, "</a></td><td>%s</td><td>%s</td><td>", web_str(t, "stage"),
+            priority_name(json_integer_value(json_object_get(t, "priority"))));
         web_text(o, json_object_get(t, "due"));
         if (overdue)
             g_string_append(o, " (overdue)");
@@ -255,7 +256,7 @@ void web_tasks_list(web_req *req, web_resp *resp)
         fail(req, resp, r, err);
         return;
     }
-    const char *title = v.kind == TASKS_VIEW_OVERDUE  ? "Overdue tasks"
+    const char *title = v.kind == TASKS_VIEW_OVERDUE   ? "Overdue tasks"
                         : v.kind == TASKS_VIEW_ALL     ? "All tasks"
                         : v.kind == TASKS_VIEW_PROJECT ? "Project tasks"
                                                        : "My tasks";
@@ -273,7 +274,8 @@ void web_tasks_list(web_req *req, web_resp *resp)
     json_decref(out);
 }
 
-/* --- a task's page ----------------------------------------------------------- */
+/* --- a task's page -----------------------------------------------------------
+ */
 
 static void option(GString *o, const char *value, const char *label,
                    const char *current)
@@ -334,8 +336,8 @@ static void dt(GString *o, const char *name)
 }
 
 /* Renders the task page with status (200, or 409 with message). */
-static void task_page(web_req *req, web_resp *resp, gint64 id,
-                      unsigned status, const char *message)
+static void task_page(web_req *req, web_resp *resp, gint64 id, unsigned status,
+                      const char *message)
 {
     tasks_actor a = actor_of(req);
     json_t *t = NULL;
@@ -359,8 +361,9 @@ static void task_page(web_req *req, web_resp *resp, gint64 id,
     dt(o, "Stage");
     html_printf(o, "<span class=\"stage\">%s</span></dd>", stage);
     dt(o, "Priority");
-    html_printf(o, "%s</dd>",
-                priority_name(json_integer_value(json_object_get(t, "priority"))));
+    html_printf(
+        o, "%s</dd>",
+        priority_name(json_integer_value(json_object_get(t, "priority"))));
     dt(o, "Owner");
     web_text(o, json_object_get(t, "owner"));
     g_string_append(o, "</dd>");
@@ -430,7 +433,8 @@ static void task_page(web_req *req, web_resp *resp, gint64 id,
                     "/complete\">",
                     id);
         web_csrf_field(req, o);
-        g_string_append(o, "<button type=\"submit\">Complete</button></form>\n");
+        g_string_append(o,
+                        "<button type=\"submit\">Complete</button></form>\n");
     }
 
     /* subtasks */
@@ -479,8 +483,8 @@ static void task_page(web_req *req, web_resp *resp, gint64 id,
 
     /* edit */
     g_string_append(o, "<h2 id=\"edit\">Edit</h2>\n");
-    html_printf(o, "<form method=\"post\" action=\"/tasks/%" G_GINT64_FORMAT "\">",
-                id);
+    html_printf(
+        o, "<form method=\"post\" action=\"/tasks/%" G_GINT64_FORMAT "\">", id);
     web_csrf_field(req, o);
     html_printf(o,
                 "<label>Title <input name=\"title\" value=\"%s\" required "
@@ -633,7 +637,8 @@ void web_task_comment(web_req *req, web_resp *resp)
     after_write(req, resp, r, err, "#comments");
 }
 
-/* --- new task ------------------------------------------------------------------ */
+/* --- new task
+ * ------------------------------------------------------------------ */
 
 void web_task_new(web_req *req, web_resp *resp)
 {
@@ -653,14 +658,16 @@ void web_task_new(web_req *req, web_resp *resp)
     }
     web_page_begin(req, resp, "New task");
     GString *o = resp->body;
-    g_string_append(o, "<p><a href=\"/tasks\">Tasks</a></p>\n<h1>New task</h1>\n"
-                       "<form method=\"post\" action=\"/tasks\">");
+    g_string_append(o,
+                    "<p><a href=\"/tasks\">Tasks</a></p>\n<h1>New task</h1>\n"
+                    "<form method=\"post\" action=\"/tasks\">");
     web_csrf_field(req, o);
-    g_string_append(o, "<label>Title <input name=\"title\" required "
-                       "maxlength=\"500\" autofocus></label>\n"
-                       "<label>Description <textarea name=\"description\" "
-                       "rows=\"4\"></textarea></label>\n"
-                       "<label>Due <input type=\"date\" name=\"due\"></label>\n");
+    g_string_append(o,
+                    "<label>Title <input name=\"title\" required "
+                    "maxlength=\"500\" autofocus></label>\n"
+                    "<label>Description <textarea name=\"description\" "
+                    "rows=\"4\"></textarea></label>\n"
+                    "<label>Due <input type=\"date\" name=\"due\"></label>\n");
     priority_select(o, 2);
     stage_select(o, "pending");
     g_string_append(o, "<label>Reminder <input type=\"datetime-local\" "
@@ -674,11 +681,12 @@ void web_task_new(web_req *req, web_resp *resp)
                 "value=\"%s\" pattern=\"[a-z]+:[0-9]+\"></label>\n",
                 record ? record : "");
     if (pid)
-        html_printf(o,
-                    "<input type=\"hidden\" name=\"parent\" value=\"%" G_GINT64_FORMAT
-                    "\"><p class=\"muted\">A subtask of task %" G_GINT64_FORMAT
-                    ".</p>\n",
-                    pid, pid);
+        html_printf(
+            o,
+            "<input type=\"hidden\" name=\"parent\" value=\"%" G_GINT64_FORMAT
+            "\"><p class=\"muted\">A subtask of task %" G_GINT64_FORMAT
+            ".</p>\n",
+            pid, pid);
     g_string_append(o, "<button type=\"submit\">Create</button></form>\n");
     web_page_end(resp);
 }
@@ -706,7 +714,8 @@ void web_task_create(web_req *req, web_resp *resp)
     web_redirect(resp, loc);
 }
 
-/* --- projects ---------------------------------------------------------------------- */
+/* --- projects
+ * ---------------------------------------------------------------------- */
 
 void web_projects(web_req *req, web_resp *resp)
 {
@@ -720,7 +729,8 @@ void web_projects(web_req *req, web_resp *resp)
     }
     web_page_begin(req, resp, "Projects");
     GString *o = resp->body;
-    g_string_append(o, "<p><a href=\"/tasks\">Tasks</a></p>\n<h1>Projects</h1>\n");
+    g_string_append(o,
+                    "<p><a href=\"/tasks\">Tasks</a></p>\n<h1>Projects</h1>\n");
     json_t *list = json_object_get(out, "projects");
     if (json_array_size(list)) {
         g_string_append(o, "<table class=\"projects\"><thead><tr><th>Project"
@@ -768,7 +778,8 @@ void web_project_create(web_req *req, web_resp *resp)
     web_redirect(resp, "/projects");
 }
 
-/* --- signed one-click completion ----------------------------------------------- */
+/* --- signed one-click completion
+ * ----------------------------------------------- */
 
 typedef struct {
     gint64 user;
@@ -888,15 +899,17 @@ void web_task_done_post(web_req *req, web_resp *resp)
     }
     GString *loc = g_string_new(NULL);
     g_string_append_printf(loc,
-                           "/tasks/%" G_GINT64_FORMAT "/done?u=%" G_GINT64_FORMAT
-                           "&e=%" G_GINT64_FORMAT "&s=",
+                           "/tasks/%" G_GINT64_FORMAT
+                           "/done?u=%" G_GINT64_FORMAT "&e=%" G_GINT64_FORMAT
+                           "&s=",
                            req->id, l.user, l.expiry);
     html_url_encode(loc, l.sig);
     web_redirect(resp, loc->str);
     g_string_free(loc, TRUE);
 }
 
-/* --- JSON API ------------------------------------------------------------------------ */
+/* --- JSON API
+ * ------------------------------------------------------------------------ */
 
 void web_api_tasks(web_req *req, web_resp *resp)
 {

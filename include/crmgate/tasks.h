@@ -63,7 +63,7 @@ typedef struct {
     const char *remind_at; /* YYYY-MM-DD[ HH:MM] or RFC 3339; "" clears */
     const char *owner;     /* user address or id; NULL: the actor */
     const char *const *responsible; /* addresses or ids, NULL-terminated */
-    gint64 project_id;     /* -1 clears it (edit) */
+    gint64 project_id;              /* -1 clears it (edit) */
     gint64 parent_id;
     const char *record_type; /* contact, lead, company, deal, request */
     gint64 record_id;

@@ -29,9 +29,10 @@ static void test_views(void)
     g_assert_cmpint(v.kind, ==, TASKS_VIEW_PROJECT);
     g_assert_cmpint(v.project_id, ==, 42);
     static const char *const bad[] = {
-        "project:",  "project:0", "project:-1", "project:1x",
-        "project: 1", "project:99999999999999999999", "ALL", "mine ",
-        "projects:1", "overdue;drop",
+        "project:",     "project:0",  "project:-1",
+        "project:1x",   "project: 1", "project:99999999999999999999",
+        "ALL",          "mine ",      "projects:1",
+        "overdue;drop",
     };
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++)
         g_assert_false(tasks_view_parse(bad[i], &v));
@@ -86,10 +87,9 @@ static void test_record(void)
     g_assert_true(tasks_parse_record("company:1", &type, &id));
     g_assert_true(tasks_parse_record("contact:1", &type, &id));
     g_assert_true(tasks_parse_record("lead:1", &type, &id));
-    static const char *const bad[] = {"deal",    "deal:",   "deal:0",
-                                      "deal:-3", "deal:x",  "deals:1",
-                                      "users:1", ":1",      "deal:1:2",
-                                      "Deal:1",  "deal: 1", ""};
+    static const char *const bad[] = {
+        "deal",    "deal:", "deal:0",   "deal:-3", "deal:x",  "deals:1",
+        "users:1", ":1",    "deal:1:2", "Deal:1",  "deal: 1", ""};
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++)
         g_assert_false(tasks_parse_record(bad[i], &type, &id));
     g_assert_false(tasks_parse_record(NULL, &type, &id));
@@ -159,8 +159,8 @@ static void test_link(void)
     g_assert_nonnull(s);
     g_assert_cmpuint(strlen(s + 3), ==, 64);
     g_assert_true(tasks_done_verify("s3cret", 5, 9, expiry, s + 3, before));
-    g_assert_false(tasks_done_verify("s3cret", 5, 9, expiry, s + 3,
-                                     expiry + 1));
+    g_assert_false(
+        tasks_done_verify("s3cret", 5, 9, expiry, s + 3, expiry + 1));
     config_free(&cfg);
 }
 
