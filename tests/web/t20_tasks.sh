@@ -114,6 +114,17 @@ api "$TOK2" "/api/tasks?view=all" >/dev/null
 check "... nor does their /api/tasks?view=all" \
     python3 -c "import json,sys; t=json.load(open('$W/body'))['tasks']; sys.exit($T1 in [x['id'] for x in t])"
 
+CHIEF=chief-$TAG@example.com
+web_user "$CHIEF" chief "pw-chief-$TAG" "Chief $TAG"
+web_login "$CHIEF" "pw-chief-$TAG"
+SC=$SID
+[ "$(as "$SC" "$U/tasks/$T1")" = 200 ] && [ "$(as "$SC" "$U/tasks?view=all")" = 200 ] &&
+    grep -q "data-task-id=\"$T1\"" "$W/body"
+is "a chief sees another manager's task (page and ?view=all)"
+as "$SC" "$U/tasks" >/dev/null
+! grep -q "data-task-id=\"$T1\"" "$W/body"
+is "... but the chief's default view lists only their own tasks"
+
 # --- comment, edit ------------------------------------------------------------------
 check "POST /tasks/ID/comments answers 303" \
     [ "$(post "$S1" "$C1" "/tasks/$T1/comments" "body=<b>note</b> $TAG")" = 303 ]
