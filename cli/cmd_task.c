@@ -1,7 +1,7 @@
 /*
  * cmd_task.c - "crmgate task add|list|done": tasks from the shell.
  *
- * An admin command: it acts as the system (no viewer scoping; history
+ * An admin command: it acts as the system, with no viewer scoping (history
  * rows name no user) but core/tasks.c still checks that the owner, the
  * record and the parent exist. Completing a task with open subtasks is an
  * error (exit EX_DATAERR) with the reason.

@@ -36,7 +36,7 @@ typedef struct json_t json_t; /* jansson's; only pointers here */
 #define TASKS_LIST_MAX 500
 
 typedef struct {
-    gint64 id;        /* 0: the system (sees all, history user NULL) */
+    gint64 id;        /* 0: the system: sees all, history user NULL */
     const char *role; /* manager, operator, chief, admin */
 } tasks_actor;
 
