@@ -344,6 +344,8 @@ is "GET /api/tasks?view=all includes closed tasks"
 [ "$(api "$TOK1" "/api/tasks?view=bogus")" = 400 ] && grep -q '"error"' "$W/body"
 is "/api/tasks?view=bogus answers 400 JSON"
 check "/api/tasks/ID of a missing task answers 404" [ "$(api "$TOK1" /api/tasks/999999999)" = 404 ]
+[ "$(as "$S1" "$U/api/tasks/$TR")" = 200 ] && grep -q '"record":"deal:'"$D1"'"' "$W/body"
+is "/api/tasks/ID also works with the session cookie"
 check "/api/tasks without a token answers 401" [ "$(code "$U/api/tasks")" = 401 ]
 
 # --- hostile and malformed input --------------------------------------------------------------
