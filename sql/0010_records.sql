@@ -103,3 +103,30 @@ RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS $$
                                FROM requests WHERE id = rid)
     END
 $$;
+
+-- Phones are searched by their last nine digits (phone_last9, indexed in
+-- 0001). Writers that store only phone (the CLI's contact add, imports) get
+-- it filled here, and kept in step when phone changes.
+CREATE FUNCTION crm_phone_last9() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    digits text := regexp_replace(coalesce(NEW.phone, ''), '[^0-9]', '', 'g');
+BEGIN
+    IF TG_OP = 'INSERT' AND NEW.phone_last9 IS NULL
+       OR TG_OP = 'UPDATE' AND NEW.phone IS DISTINCT FROM OLD.phone
+          AND NEW.phone_last9 IS NOT DISTINCT FROM OLD.phone_last9 THEN
+        NEW.phone_last9 := CASE WHEN length(digits) >= 9
+                                THEN right(digits, 9) END;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER contacts_phone_last9 BEFORE INSERT OR UPDATE ON contacts
+    FOR EACH ROW EXECUTE FUNCTION crm_phone_last9();
+CREATE TRIGGER leads_phone_last9 BEFORE INSERT OR UPDATE ON leads
+    FOR EACH ROW EXECUTE FUNCTION crm_phone_last9();
+UPDATE contacts SET phone_last9 = right(regexp_replace(phone, '[^0-9]', '', 'g'), 9)
+ WHERE phone_last9 IS NULL
+   AND length(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g')) >= 9;
+UPDATE leads SET phone_last9 = right(regexp_replace(phone, '[^0-9]', '', 'g'), 9)
+ WHERE phone_last9 IS NULL
+   AND length(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g')) >= 9;

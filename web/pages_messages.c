@@ -149,6 +149,7 @@ void web_message_page(web_req *req, web_resp *resp)
         g_string_append(o, "<p class=\"muted\">The text was cut at the "
                            "stored limit.</p>\n");
 
+    g_autofree char *mid = g_strdup(web_str(m, "id"));
     json_t *atts = json_object_get(m, "attachments");
     if (json_array_size(atts)) {
         g_string_append(o, "<h2>Attachments</h2>\n<ul class=\"attachments\">"
@@ -159,12 +160,13 @@ void web_message_page(web_req *req, web_resp *resp)
         {
             const char *fn = web_str(a, "filename");
             g_string_append(o, "<li>");
+            /* web_str's number buffer is shared: one number per call */
+            g_autofree char *pos = g_strdup(web_str(a, "position"));
             if (json_is_true(json_object_get(a, "stored")))
                 html_printf(o,
                             "<a href=\"/messages/%s/attachments/%s\" "
                             "download>%s</a>",
-                            web_str(m, "id"), web_str(a, "position"),
-                            *fn ? fn : "(no name)");
+                            mid, pos, *fn ? fn : "(no name)");
             else
                 html_printf(o, "%s <span class=\"muted\">(not stored: over "
                                "the size limit)</span>",

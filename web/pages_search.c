@@ -63,12 +63,12 @@ void web_search_page(web_req *req, web_resp *resp)
         json_array_foreach(results, i, x)
         {
             const char *type = web_str(x, "type");
+            g_autofree char *id = g_strdup(web_str(x, "id"));
             html_printf(o,
                         "<tr data-type=\"%s\" data-id=\"%s\"><td>%s</td>"
                         "<td><a href=\"/%s/%s\">%s</a></td><td>%s</td></tr>\n",
-                        type, web_str(x, "id"), type, plural_of(type),
-                        web_str(x, "id"), web_str(x, "label"),
-                        web_str(x, "detail"));
+                        type, id, type, plural_of(type), id,
+                        web_str(x, "label"), web_str(x, "detail"));
         }
         g_string_append(o, "</tbody></table>\n");
     }
