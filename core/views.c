@@ -16,8 +16,8 @@
 #include <jansson.h>
 #include <string.h>
 
-static const char *const record_types[] = {"contact", "lead", "company",
-                                           "deal", "request"};
+static const char *const record_types[] = {"contact", "lead", "company", "deal",
+                                           "request"};
 
 bool views_record_type(const char *type)
 {
@@ -61,6 +61,7 @@ static crm_result query(const views_viewer *v, const char *sql, int n,
 
 /* --- records ------------------------------------------------------------ */
 
+/* clang-format off */
 #define VIS(type, a)                                                           \
     "crm_visible($1::bigint, $2::text, '" type "', " a ".owner_id, " a         \
     ".co_owner_id)"
@@ -110,7 +111,6 @@ static crm_result query(const views_viewer *v, const char *sql, int n,
 
 #define HIDE "- 'email_norm' - 'secondary_email_norm' - 'phone_last9' "
 
-/* clang-format off */
 static const char sql_contact[] =
     "SELECT to_jsonb(r) " HIDE "|| jsonb_build_object('type', 'contact', "
     "'name', " PERSON("r") ", " OWNERS ", "
@@ -166,7 +166,6 @@ static const char sql_request[] =
     REF("company", "company", "companies", "r.company_id") ", "
     REF("deal", "deal", "deals", "r.deal_id") ") "
     "FROM requests r WHERE r.id = $3::bigint AND " VIS("request", "r");
-
 /* clang-format on */
 
 crm_result views_record(const views_viewer *v, const char *type, gint64 id,
@@ -202,6 +201,7 @@ crm_result views_record(const views_viewer *v, const char *type, gint64 id,
 
 /* --- timeline ----------------------------------------------------------- */
 
+/* clang-format off */
 /* Addresses of message m with role ro, "Name <addr>, ..." */
 #define ADDRS(ro)                                                              \
     "(SELECT string_agg(CASE WHEN coalesce(p.name, '') = '' THEN p.address "   \
@@ -248,6 +248,7 @@ static const char sql_timeline[] =
     " (SELECT * FROM top ORDER BY at DESC, ord DESC LIMIT $5::integer) x), "
     " '[]'), 'truncated', (SELECT count(*) FROM top) > $5::integer) "
     "FROM rec";
+/* clang-format on */
 
 crm_result views_timeline(const views_viewer *v, const char *type, gint64 id,
                           guint limit, json_t **out_r, char **error_r)
@@ -270,6 +271,7 @@ crm_result views_timeline(const views_viewer *v, const char *type, gint64 id,
 
 /* --- messages ----------------------------------------------------------- */
 
+/* clang-format off */
 static const char sql_message[] =
     "SELECT jsonb_build_object('id', m.id, 'message_id', m.message_id, "
     "'subject', m.subject, 'date', m.sent_at, 'captured_at', m.captured_at, "
@@ -302,6 +304,7 @@ static const char sql_message[] =
     " coalesce(t.sent_at, t.captured_at), t.id LIMIT 50) t)) "
     "FROM messages m WHERE m.id = $3::bigint AND "
     "crm_message_visible($1::bigint, $2::text, m.id)";
+/* clang-format on */
 
 crm_result views_message(const views_viewer *v, gint64 id, json_t **out_r,
                          char **error_r)
@@ -386,6 +389,7 @@ char *views_safe_filename(const char *name)
 
 /* --- search ------------------------------------------------------------- */
 
+/* clang-format off */
 /* the search text as a LIKE pattern matching anywhere, lower case */
 #define PAT                                                                    \
     "('%' || replace(replace(replace(lower($3::text), '\\', '\\\\'), '%', "    \
@@ -442,6 +446,7 @@ static const char sql_search[] =
     "SELECT jsonb_build_object('query', $3::text, 'results', "
     "coalesce(jsonb_agg(jsonb_build_object('type', type, 'id', id, 'label', "
     "label, 'detail', detail) ORDER BY k, id DESC), '[]')) FROM r";
+/* clang-format on */
 
 crm_result views_search(const views_viewer *v, const char *q, guint per_kind,
                         json_t **out_r, char **error_r)
@@ -492,8 +497,7 @@ static const char *owner_update(const char *type)
 }
 
 crm_result views_set_owner(const views_viewer *v, const char *type, gint64 id,
-                           const char *owner, bool *forbidden_r,
-                           char **error_r)
+                           const char *owner, bool *forbidden_r, char **error_r)
 {
     *forbidden_r = false;
     const char *upd = views_record_type(type) ? owner_update(type) : NULL;
@@ -546,8 +550,8 @@ crm_result views_set_owner(const views_viewer *v, const char *type, gint64 id,
         *error_r = g_strdup_printf("no active user '%s'", o);
         return CRM_ERR_USAGE;
     }
-    g_autofree char *nid = g_strdup_printf("%" JSON_INTEGER_FORMAT,
-                                           json_integer_value(neu));
+    g_autofree char *nid =
+        g_strdup_printf("%" JSON_INTEGER_FORMAT, json_integer_value(neu));
     json_decref(chk);
     const char *up[] = {ids, nid};
     return db_exec(v->db, v->timeout_ms, upd, 2, up, error_r);
@@ -608,9 +612,11 @@ crm_result views_set_deal_stage(const views_viewer *v, gint64 id,
                                    "deal is %s",
                                    stat);
     if (json_is_integer(sid))
-        sids = g_strdup_printf("%" JSON_INTEGER_FORMAT, json_integer_value(sid));
+        sids =
+            g_strdup_printf("%" JSON_INTEGER_FORMAT, json_integer_value(sid));
     if (closed && json_is_integer(rid))
-        rids = g_strdup_printf("%" JSON_INTEGER_FORMAT, json_integer_value(rid));
+        rids =
+            g_strdup_printf("%" JSON_INTEGER_FORMAT, json_integer_value(rid));
     json_decref(chk);
     if (r)
         return r;
@@ -625,8 +631,8 @@ crm_result views_set_deal_stage(const views_viewer *v, gint64 id,
               "closing_reason_id = $6::bigint, closed_at = CASE WHEN "
               "$5::text = 'open' THEN NULL WHEN d.status = $5::text THEN "
               "coalesce(d.closed_at, now()) ELSE now() END FROM cfg WHERE "
-              "cfg.uid IS NOT NULL AND d.id = $3::bigint AND " VIS("deal", "d")
-              " RETURNING to_jsonb(d.id)",
+              "cfg.uid IS NOT NULL AND d.id = $3::bigint AND " VIS(
+                  "deal", "d") " RETURNING to_jsonb(d.id)",
               4, u, &done, error_r);
     if (r)
         return r;

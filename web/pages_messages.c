@@ -48,11 +48,11 @@ static const char *plural_of(const char *type)
 static void participants(GString *o, json_t *m)
 {
     static const char *const roles[] = {
-        "from", "sender", "reply_to", "to", "cc", "bcc", "envelope_from",
-        "envelope_rcpt"};
+        "from", "sender", "reply_to",      "to",
+        "cc",   "bcc",    "envelope_from", "envelope_rcpt"};
     static const char *const labels[] = {
-        "From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Envelope from",
-        "Envelope recipients"};
+        "From", "Sender", "Reply-To",      "To",
+        "Cc",   "Bcc",    "Envelope from", "Envelope recipients"};
     json_t *ps = json_object_get(m, "participants");
     for (gsize k = 0; k < G_N_ELEMENTS(roles); k++) {
         bool first = true;
@@ -168,8 +168,9 @@ void web_message_page(web_req *req, web_resp *resp)
                             "download>%s</a>",
                             mid, pos, *fn ? fn : "(no name)");
             else
-                html_printf(o, "%s <span class=\"muted\">(not stored: over "
-                               "the size limit)</span>",
+                html_printf(o,
+                            "%s <span class=\"muted\">(not stored: over "
+                            "the size limit)</span>",
                             *fn ? fn : "(no name)");
             html_printf(o, " <span class=\"muted\">%s, %s bytes</span></li>\n",
                         web_str(a, "content_type"), web_str(a, "size"));

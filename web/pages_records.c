@@ -299,8 +299,9 @@ static void timeline_message(GString *o, json_t *m)
                 reason, reason_text(reason));
     json_int_t na = json_integer_value(json_object_get(m, "attachments"));
     if (na > 0)
-        html_printf(o, " &middot; <span class=\"attachments\">%lld "
-                       "attachment%s</span>",
+        html_printf(o,
+                    " &middot; <span class=\"attachments\">%lld "
+                    "attachment%s</span>",
                     (long long)na, na == 1 ? "" : "s");
     g_string_append(o, "</div></li>\n");
 }
@@ -330,14 +331,14 @@ static void timeline(GString *o, json_t *tl)
                 continue;
             }
             g_hash_table_add(done, key);
-            html_printf(o, "<li class=\"thread\" data-thread-id=\"%s\">"
-                           "<ul class=\"thread-messages\">\n",
+            html_printf(o,
+                        "<li class=\"thread\" data-thread-id=\"%s\">"
+                        "<ul class=\"thread-messages\">\n",
                         web_str(it, "thread_id"));
             for (gsize j = i; j < n; j++) {
                 json_t *m = json_array_get(items, j);
                 if (strcmp(web_str(m, "kind"), "message") == 0 &&
-                    json_integer_value(json_object_get(m, "thread_id")) ==
-                        *key)
+                    json_integer_value(json_object_get(m, "thread_id")) == *key)
                     timeline_message(o, m);
             }
             g_string_append(o, "</ul></li>\n");
@@ -353,8 +354,7 @@ static void timeline(GString *o, json_t *tl)
             web_when(o, it, "at");
             g_string_append(o, "</time></li>\n");
         } else if (strcmp(kind, "stage") == 0) {
-            html_printf(o,
-                        "<li class=\"stage-change\">Stage <b>%s</b> (%s)",
+            html_printf(o, "<li class=\"stage-change\">Stage <b>%s</b> (%s)",
                         web_str(it, "stage"), web_str(it, "status"));
             if (*web_str(it, "user"))
                 html_printf(o, " by %s", web_str(it, "user"));
@@ -379,8 +379,7 @@ static bool may_change_owner(web_req *req, json_t *rec)
     json_t *owner = json_object_get(rec, "owner");
     return strcmp(role, "chief") == 0 || strcmp(role, "admin") == 0 ||
            (json_is_object(owner) &&
-            json_integer_value(json_object_get(owner, "id")) ==
-                req->viewer.id);
+            json_integer_value(json_object_get(owner, "id")) == req->viewer.id);
 }
 
 static void owner_form(web_req *req, GString *o, const char *plural,
@@ -490,9 +489,8 @@ void web_record_owner_post(web_req *req, web_resp *resp)
     views_viewer v = viewer_of(req);
     bool forbidden = false;
     char *err = NULL;
-    crm_result r = views_set_owner(&v, type, req->id,
-                                   webform_get(req->form, "owner"),
-                                   &forbidden, &err);
+    crm_result r = views_set_owner(
+        &v, type, req->id, webform_get(req->form, "owner"), &forbidden, &err);
     if (r == CRM_OK) {
         log_info("web: owner changed type=%s id=%" G_GINT64_FORMAT
                  " by=%" G_GINT64_FORMAT,
@@ -512,10 +510,10 @@ void web_deal_stage_post(web_req *req, web_resp *resp)
 {
     views_viewer v = viewer_of(req);
     char *err = NULL;
-    crm_result r = views_set_deal_stage(
-        &v, req->id, webform_get(req->form, "stage"),
-        webform_get(req->form, "status"), webform_get(req->form, "reason"),
-        &err);
+    crm_result r =
+        views_set_deal_stage(&v, req->id, webform_get(req->form, "stage"),
+                             webform_get(req->form, "status"),
+                             webform_get(req->form, "reason"), &err);
     if (r == CRM_OK) {
         log_info("web: deal stage changed id=%" G_GINT64_FORMAT
                  " by=%" G_GINT64_FORMAT,

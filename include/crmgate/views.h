@@ -28,9 +28,9 @@ typedef struct json_t json_t; /* jansson's; only pointers here */
 /* Who is asking, and over which connection. */
 typedef struct {
     db_conn *db;
-    gint64 id;         /* users.id */
-    const char *role;  /* manager, operator, chief, admin */
-    guint timeout_ms;  /* per query; 0 = no limit */
+    gint64 id;        /* users.id */
+    const char *role; /* manager, operator, chief, admin */
+    guint timeout_ms; /* per query; 0 = no limit */
 } views_viewer;
 
 /* True when type is a record type: contact, lead, company, deal, request. */
