@@ -296,6 +296,36 @@ ck $? "api search: another manager finds nothing of mine"
 [ "$(api "$T1" "/api/timeline/bogus/1")" = 404 ] && jq_ok "$W/body" "'error' in j"
 ck $? "api: an unknown record type answers 404 JSON"
 
+# --- leads, requests, the operator, a bounded timeline --------------------
+OPER=oper-$TAG@example.com
+web_user "$OPER" operator pw-oper-1 "Olga $TAG"
+web_login "$OPER" pw-oper-1 && SO=$SID
+LEAD=$(psql_q -c "INSERT INTO leads (first_name, last_name, email, email_norm, owner_id)
+    VALUES ('Lea', 'Lead$TAG', 'lea-$TAG@x.test', 'lea-$TAG@x.test', $MGR2_ID) RETURNING id" | head -1)
+REQ=$(psql_q -c "INSERT INTO requests (subject, email, email_norm, owner_id, lead_id)
+    VALUES ('Need <i>quote</i> $TAG', 'lea-$TAG@x.test', 'lea-$TAG@x.test', $MGR2_ID, $LEAD) RETURNING id" | head -1)
+check "lead page: an operator sees a lead" [ "$(as "$SO" "$U/leads/$LEAD")" = 200 ]
+check "... with its request listed" has "href=\"/requests/$REQ\""
+check "request page: an operator sees it, subject escaped" \
+    [ "$(as "$SO" "$U/requests/$REQ")" = 200 ]
+has 'Need &lt;i&gt;quote&lt;/i&gt;' && hasnt '<i>quote'
+ck $? "... the subject is escaped"
+check "request page: its answer task (0008 trigger) is in the timeline for its owner" \
+    [ "$(as "$S2" "$U/requests/$REQ")" = 200 ]
+has 'href="/tasks/' && has "class=\"task\""
+ck $? "... as a link to /tasks/ID"
+check "an operator does not see a contact (404)" [ "$(as "$SO" "$U/contacts/$CONTACT")" = 404 ]
+check "another manager does not see the lead (404)" [ "$(as "$S1" "$U/leads/$LEAD")" = 404 ]
+psql_q -c "INSERT INTO tasks (title, owner_id, record_type, record_id)
+    SELECT 'Bulk ' || g, $MGR_ID, 'company', $COMPANY FROM generate_series(1, 205) g" >/dev/null
+check "a long timeline is cut at 200 items with a note" \
+    [ "$(as "$S1" "$U/companies/$COMPANY")" = 200 ]
+has 'Only the newest 200 items are shown' && [ "$(grep -c '<li class="task">' "$W/body")" -le 200 ]
+ck $? "... and shows at most 200 items"
+[ "$(api "$T1" "/api/timeline/company/$COMPANY")" = 200 ] &&
+    jq_ok "$W/body" "len(j['items']) == 200 and j['truncated'] is True"
+ck $? "api timeline: 200 items and truncated true"
+
 # --- hostile ids and parameters -------------------------------------------
 check "a missing record answers 404" [ "$(as "$S1" "$U/contacts/999999999999")" = 404 ]
 check "a non-numeric id answers 404" [ "$(as "$S1" "$U/deals/abc")" = 404 ]
