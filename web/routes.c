@@ -15,6 +15,25 @@ const web_route web_routes[] = {
     {"GET", "/metrics", web_metrics, WEB_PUBLIC | WEB_LOCAL, NULL},
     {"GET", "/static/style.css", web_style, WEB_PUBLIC, NULL},
     {"GET", "/api/me", web_api_me, WEB_API, NULL},
+    /* record pages, messages, search, record API (h-records) */
+    {"GET", "/contacts/:id", web_record_page, 0, NULL},
+    {"GET", "/leads/:id", web_record_page, 0, NULL},
+    {"GET", "/companies/:id", web_record_page, 0, NULL},
+    {"GET", "/deals/:id", web_record_page, 0, NULL},
+    {"GET", "/requests/:id", web_record_page, 0, NULL},
+    {"POST", "/contacts/:id/owner", web_record_owner_post, 0, NULL},
+    {"POST", "/leads/:id/owner", web_record_owner_post, 0, NULL},
+    {"POST", "/companies/:id/owner", web_record_owner_post, 0, NULL},
+    {"POST", "/deals/:id/owner", web_record_owner_post, 0, NULL},
+    {"POST", "/requests/:id/owner", web_record_owner_post, 0, NULL},
+    {"POST", "/deals/:id/stage", web_deal_stage_post, 0, NULL},
+    {"GET", "/messages/:id", web_message_page, 0, NULL},
+    {"GET", "/messages/:id/attachments/:pos", web_message_attachment, 0, NULL},
+    {"GET", "/search", web_search_page, 0, NULL},
+    {"GET", "/api/contacts/:id", web_api_contact, WEB_API, NULL},
+    {"GET", "/api/deals/:id", web_api_deal, WEB_API, NULL},
+    {"GET", "/api/timeline/:type/:id", web_api_timeline, WEB_API, NULL},
+    {"GET", "/api/search", web_api_search, WEB_API, NULL},
 };
 
 const gsize web_routes_n = G_N_ELEMENTS(web_routes);
