@@ -77,10 +77,12 @@ async function goto(page, path) {
 // "done" as an option on every task page).
 async function shownText(page) {
     return page.evaluate(() => {
-        const body = document.body.cloneNode(true);
-        body.querySelectorAll('select, option, input, textarea, button, script, style')
-            .forEach((e) => e.remove());
-        return body.textContent.replace(/\s+/g, ' ');
+        const skip = 'select, option, textarea, button, script, style';
+        const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        const parts = [];
+        for (let n = walk.nextNode(); n; n = walk.nextNode())
+            if (!n.parentElement.closest(skip)) parts.push(n.nodeValue);
+        return parts.join(' ').replace(/\s+/g, ' ');
     });
 }
 
