@@ -60,12 +60,27 @@ async function shot(page, name) {
     }
 }
 
-// The page scrolls sideways on a phone: content wider than the viewport.
+// Why the page scrolls sideways on a phone ('' when it does not): the
+// document's width and the first elements sticking out.
 async function phoneOverflow(page) {
     await page.setViewportSize(PHONE);
-    const w = await page.evaluate(() => document.documentElement.scrollWidth);
+    const why = await page.evaluate((w) => {
+        const sw = document.documentElement.scrollWidth;
+        if (sw <= w + 1) return '';
+        const out = [...document.querySelectorAll('body *')]
+            .filter((e) => e.getBoundingClientRect().right > w + 1)
+            .slice(-3).map((e) => `<${e.tagName.toLowerCase()} class="${e.className}">` +
+                e.textContent.trim().slice(0, 40));
+        return `${sw}px wide; sticking out: ${out.join(' | ')}`;
+    }, PHONE.width);
     await page.setViewportSize(DESKTOP);
-    return w > PHONE.width + 1;
+    return why;
+}
+
+// [passes, why] for check(): no sideways scrolling on a phone.
+async function phoneCheck(page) {
+    const why = await phoneOverflow(page);
+    return [!why, why];
 }
 
 async function goto(page, path) {
@@ -92,8 +107,7 @@ async function scenarioLogin(ctx) {
     let status = await goto(page, '/login?next=%2Ftasks');
     check('a: /login shows the form (200)', status === 200, `HTTP ${status}`);
     await shot(page, 'a1-login');
-    check('a: the login form is usable on a phone (no sideways scroll)',
-        !(await phoneOverflow(page)));
+    check('a: the login form is usable on a phone (no sideways scroll)', ...(await phoneCheck(page)));
     // a wrong password first: the form comes back, no session
     await page.fill('input[name="email"]', env.WEB_EMAIL);
     await page.fill('input[name="password"]', 'wrong-' + env.WEB_PASSWORD);
@@ -146,7 +160,7 @@ async function scenarioTask(ctx) {
         ok(names[0]);
         const row = await page.locator(`tr[data-task-id="${id}"]`).first().innerText();
         check(names[1], row.includes(env.TASK_TITLE || '\u0000'), `row text: ${row}`);
-        check(names[4], !(await phoneOverflow(page)));
+        check(names[4], ...(await phoneCheck(page)));
         await Promise.all([page.waitForURL(`**/tasks/${id}`, { timeout: TIMEOUT }), link.click()]);
         await shot(page, 'b2-task');
         const button = page.locator(`form[method="post"][action="/tasks/${id}/complete"] button`,
@@ -174,7 +188,8 @@ async function scenarioTask(ctx) {
 async function scenarioDeal(ctx) {
     const names = ['c: /deals/ID has section#timeline linking the captured message',
         'c: the message page shows its text in div.mail-text',
-        'c: the deal page is usable on a phone (no sideways scroll)'];
+        'c: the deal page is usable on a phone (no sideways scroll)',
+        'c: the message page is usable on a phone (no sideways scroll)'];
     const deal = env.DEAL_ID, msg = env.DEAL_MSG_ID;
     if (!deal || !msg) return failAll(names, 'no deal or no captured message (setup failed)');
     const page = await ctx.newPage();
@@ -186,12 +201,13 @@ async function scenarioDeal(ctx) {
         if ((await link.count()) === 0)
             return failAll(names, `no section#timeline a[href="/messages/${msg}"]`);
         ok(names[0]);
-        check(names[2], !(await phoneOverflow(page)));
+        check(names[2], ...(await phoneCheck(page)));
         await Promise.all([page.waitForURL(`**/messages/${msg}`, { timeout: TIMEOUT }), link.click()]);
         await shot(page, 'c2-message');
         const body = page.locator('div.mail-text').first();
         const text = (await body.count()) ? await body.innerText() : '';
         check(names[1], text.includes(env.DEAL_MSG_TEXT || '\u0000'), `mail-text: ${text.slice(0, 200)}`);
+        check(names[3], ...(await phoneCheck(page)));
     } catch (e) {
         notOk('c: the deal scenario ran to its end', e.message);
     } finally {
@@ -212,7 +228,7 @@ async function scenarioReport(ctx) {
         const bars = await page.locator('svg.chart rect').count();
         check(names[0], bars >= 1, `${bars} rect in svg.chart`);
         check(names[1], (await page.locator('a[href*="format=csv"]').count()) >= 1);
-        check(names[2], !(await phoneOverflow(page)));
+        check(names[2], ...(await phoneCheck(page)));
     } catch (e) {
         notOk('d: the report scenario ran to its end', e.message);
     } finally {
