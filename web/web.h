@@ -133,6 +133,24 @@ void web_style(web_req *req, web_resp *resp);
 void web_home(web_req *req, web_resp *resp);
 void web_api_me(web_req *req, web_resp *resp);
 
+/* Record pages, messages, search and the record API (web/pages_records.c,
+   web/pages_messages.c, web/pages_search.c, web/api_records.c). */
+void web_record_page(web_req *req, web_resp *resp);
+void web_record_owner_post(web_req *req, web_resp *resp);
+void web_deal_stage_post(web_req *req, web_resp *resp);
+void web_message_page(web_req *req, web_resp *resp);
+void web_message_attachment(web_req *req, web_resp *resp);
+void web_search_page(web_req *req, web_resp *resp);
+void web_api_contact(web_req *req, web_resp *resp);
+void web_api_deal(web_req *req, web_resp *resp);
+void web_api_timeline(web_req *req, web_resp *resp);
+void web_api_search(web_req *req, web_resp *resp);
+/* The record type of a path's first segment ("/deals/7" -> "deal"), or
+   NULL. */
+const char *web_record_type_of(const char *path);
+/* Answers a failed views_* call: 404, 400, 503 or 500 (logs the last). */
+void web_views_error(web_req *req, web_resp *resp, crm_result r,
+                     const char *err);
 /* Tasks and projects (web/pages_tasks.c). */
 void web_tasks_list(web_req *req, web_resp *resp);
 void web_task_new(web_req *req, web_resp *resp);

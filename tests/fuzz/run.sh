@@ -3,11 +3,13 @@
 #
 # Usage: tests/fuzz/run.sh build/fuzz/bin/fuzz_NAME...
 # For each target: seeds build/fuzz/seed-NAME from ../shared/corpus (MIME
-# messages and bounces), keeps what the fuzzer finds in build/fuzz/corpus-NAME,
-# and runs for CRMGATE_FUZZ_SECONDS (default 60) with inputs up to 64 KiB and
-# 2 GiB RSS, with a dictionary of mail syntax (build/fuzz/mail.dict, written
-# here). Crash files go to build/fuzz/crash-NAME/. Exits non-zero, naming the
-# crash file, when a target fails.
+# messages and bounces), or from tests/fuzz/seeds_NAME/ when the target has
+# its own (fuzz_webform: tests/fuzz/seeds_webform/), keeps what the fuzzer
+# finds in build/fuzz/corpus-NAME, and runs for CRMGATE_FUZZ_SECONDS (default
+# 60) with inputs up to 64 KiB and 2 GiB RSS, with a dictionary of mail
+# syntax (build/fuzz/mail.dict, written here). Crash files go to
+# build/fuzz/crash-NAME/. Exits non-zero, naming the crash file, when a
+# target fails.
 set -u
 
 seconds=${CRMGATE_FUZZ_SECONDS:-60}
@@ -108,10 +110,15 @@ for bin in "$@"; do
     crashes=$out/crash-$name
     log=$out/$name.log
     mkdir -p "$seed" "$work" "$crashes"
-    for f in "$corpus"/mime/*/*.eml "$corpus"/bounces/*.eml; do
-        [ -f "$f" ] || continue
-        cp "$f" "$seed/$(basename "$(dirname "$f")")-$(basename "$f")"
-    done
+    own=$(dirname "$0")/seeds_${name#fuzz_}
+    if [ -d "$own" ]; then # a target with its own seeds: those, not mail
+        cp "$own"/* "$seed"/
+    else
+        for f in "$corpus"/mime/*/*.eml "$corpus"/bounces/*.eml; do
+            [ -f "$f" ] || continue
+            cp "$f" "$seed/$(basename "$(dirname "$f")")-$(basename "$f")"
+        done
+    fi
     echo "fuzz: $name for ${seconds}s (seeds: $(ls "$seed" | wc -l))"
     "$bin" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 \
         -timeout=25 -print_final_stats=1 -dict="$dict" \
