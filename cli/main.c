@@ -50,6 +50,12 @@ static const cli_command commands[] = {
     {"spool", cmd_spool, "spool status|replay [--bad]",
      "the capture journal: depth and age; store it now (--bad: retry what "
      "was set aside)"},
+    {"task", cmd_task,
+     "task add TITLE [--owner EMAIL] [--due DATE] [--record TYPE:ID] "
+     "[--priority N] [--parent ID] | task list [--all] [--json] | "
+     "task done ID",
+     "add a task (prints its id), list open tasks (--all: every task), "
+     "complete a task"},
 };
 
 /* The global usage, with the command list from the table. */

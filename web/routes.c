@@ -34,6 +34,23 @@ const web_route web_routes[] = {
     {"GET", "/api/deals/:id", web_api_deal, WEB_API, NULL},
     {"GET", "/api/timeline/:type/:id", web_api_timeline, WEB_API, NULL},
     {"GET", "/api/search", web_api_search, WEB_API, NULL},
+    /* tasks (web/pages_tasks.c) */
+    {"GET", "/tasks", web_tasks_list, 0, NULL},
+    {"POST", "/tasks", web_task_create, 0, NULL},
+    {"GET", "/tasks/new", web_task_new, 0, NULL},
+    {"GET", "/tasks/:id", web_task_show, 0, NULL},
+    {"POST", "/tasks/:id", web_task_update, 0, NULL},
+    {"POST", "/tasks/:id/complete", web_task_complete, 0, NULL},
+    {"POST", "/tasks/:id/reassign", web_task_reassign, 0, NULL},
+    {"POST", "/tasks/:id/comments", web_task_comment, 0, NULL},
+    {"GET", "/tasks/:id/done", web_task_done_confirm, WEB_PUBLIC | WEB_NO_CSRF,
+     NULL},
+    {"POST", "/tasks/:id/done", web_task_done_post, WEB_PUBLIC | WEB_NO_CSRF,
+     NULL},
+    {"GET", "/projects", web_projects, 0, NULL},
+    {"POST", "/projects", web_project_create, 0, NULL},
+    {"GET", "/api/tasks", web_api_tasks, WEB_API, NULL},
+    {"GET", "/api/tasks/:id", web_api_task, WEB_API, NULL},
 };
 
 const gsize web_routes_n = G_N_ELEMENTS(web_routes);

@@ -151,6 +151,21 @@ const char *web_record_type_of(const char *path);
 /* Answers a failed views_* call: 404, 400, 503 or 500 (logs the last). */
 void web_views_error(web_req *req, web_resp *resp, crm_result r,
                      const char *err);
+/* Tasks and projects (web/pages_tasks.c). */
+void web_tasks_list(web_req *req, web_resp *resp);
+void web_task_new(web_req *req, web_resp *resp);
+void web_task_create(web_req *req, web_resp *resp);
+void web_task_show(web_req *req, web_resp *resp);
+void web_task_update(web_req *req, web_resp *resp);
+void web_task_complete(web_req *req, web_resp *resp);
+void web_task_reassign(web_req *req, web_resp *resp);
+void web_task_comment(web_req *req, web_resp *resp);
+void web_task_done_confirm(web_req *req, web_resp *resp);
+void web_task_done_post(web_req *req, web_resp *resp);
+void web_projects(web_req *req, web_resp *resp);
+void web_project_create(web_req *req, web_resp *resp);
+void web_api_tasks(web_req *req, web_resp *resp);
+void web_api_task(web_req *req, web_resp *resp);
 
 /* Starts listening (web.listen, web.port) with the thread pool. */
 crm_result web_server_start(const crm_config *cfg, char **error_r);
