@@ -16,7 +16,7 @@ PACKAGES="build-essential pkg-config libxml2-dev libcsv-dev libgmime-3.0-dev lib
 libconfuse-dev libcurl4-openssl-dev libmilter-dev libsodium-dev libjansson-dev
 libmicrohttpd-dev postgresql postgresql-client postfix miltertest swaks clang
 libclang-rt-14-dev valgrind cppcheck clang-format clang-tidy curl procps
-iproute2 python3"
+iproute2 python3 wrk"
 
 die() {
     printf 'deps: error: %s\n' "$*" >&2
