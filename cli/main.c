@@ -50,6 +50,11 @@ static const cli_command commands[] = {
     {"spool", cmd_spool, "spool status|replay [--bad]",
      "the capture journal: depth and age; store it now (--bad: retry what "
      "was set aside)"},
+    {"seed", cmd_seed,
+     "seed --demo | seed --contacts N [--deals N] [--messages N] "
+     "[--managers N]",
+     "fill a demo CRM (idempotent; prints the demo login), or a large "
+     "dataset for benchmarks"},
 };
 
 /* The global usage, with the command list from the table. */
