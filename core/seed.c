@@ -86,7 +86,9 @@ static const char sql_temp[] =
     "CREATE TEMP TABLE seed_ct (i int PRIMARY KEY, id bigint, company_id "
     "bigint, owner_id bigint) ON COMMIT DROP;"
     "CREATE TEMP TABLE seed_deal (j int PRIMARY KEY, id bigint) ON COMMIT "
-    "DROP;";
+    "DROP;"
+    "CREATE TEMP TABLE seed_rq (id bigint PRIMARY KEY, pending boolean, "
+    "created_at timestamptz) ON COMMIT DROP;";
 
 /* $1 managers */
 static const char sql_staff[] =
@@ -127,7 +129,7 @@ static const char sql_companies[] =
                  "SELECT id, (" CO_FIRST ")[1 + h % 16] || ' ' || (" CO_SECOND
                  ")[1 + (h / 16) % 12] || ' ' || k, 'https://' || domain, "
                  "(" CITIES ")[1 + (h / 192) % 16], "
-                            "(ARRAY['DE','AT','CH','FR','ES','IT','PL',"
+                 "(ARRAY['DE','AT','CH','FR','ES','IT','PL',"
                  "'CZ','GB','IE','US','US','US','CA','US','US'])[1 + (h / 192) "
                  "% 16], "
                  "owner, ls.a[1 + (h / 3072) % cardinality(ls.a)], "
@@ -206,8 +208,8 @@ static const char sql_leads[] =
                   "= x.g % m.n";
 
 /* $1 requests: each gets its "answer" task from the trigger of sql/0008;
-   those tasks then get the request's date and, for answered requests,
-   the done stage. */
+   sql_request_tasks then gives those tasks the request's date and, for
+   answered requests, the done stage. */
 static const char sql_requests[] =
     "WITH n AS (SELECT count(*)::int AS c FROM seed_ct), "
     "ls AS (SELECT array_agg(id ORDER BY id) AS a FROM lead_sources), "
@@ -231,12 +233,13 @@ static const char sql_requests[] =
                   "(s.h / 5) % "
                   "n.c JOIN contacts c ON c.id = sc.id RETURNING id, pending, "
                   "created_at) "
-                  "UPDATE tasks t SET due_date = (r.created_at + interval '1 "
-                  "day')::date, "
-                  "created_at = r.created_at, stage = CASE WHEN r.pending THEN "
-                  "t.stage "
-                  "ELSE 'done' END FROM r WHERE t.record_type = 'request' "
-                  "AND t.record_id = r.id";
+                  "INSERT INTO seed_rq SELECT id, pending, created_at FROM r";
+
+static const char sql_request_tasks[] =
+    "UPDATE tasks t SET due_date = (r.created_at + interval '1 day')::date, "
+    "created_at = r.created_at, stage = CASE WHEN r.pending THEN t.stage "
+    "ELSE 'done' END FROM seed_rq r WHERE t.record_type = 'request' "
+    "AND t.record_id = r.id";
 
 /* $1 deals */
 static const char sql_deals[] =
@@ -565,6 +568,11 @@ static const char sql_mail[] =
                                                            "to_json(max(t)) "
                                                            "FROM src";
 
+/* Inside each transaction: no JIT (compiling these statements costs more
+   than running them) and room to sort a chunk in memory. */
+static const char sql_local[] =
+    "SET LOCAL jit = off; SET LOCAL work_mem = '128MB'";
+
 /* --- the run ---------------------------------------------------------------
  */
 
@@ -653,6 +661,8 @@ static crm_result seed_records(run_ctx *c, const seed_bulk_opts *o,
     guint64 n = 0;
     crm_result r = db_exec(c->db, 0, "BEGIN", 0, NULL, error_r);
     if (!r)
+        r = db_exec_script(c->db, sql_local, error_r);
+    if (!r)
         r = db_exec_script(c->db, sql_temp, error_r);
     if (!r)
         r = run_sql(c, sql_staff, 1, v_mgr, NULL, error_r);
@@ -673,7 +683,9 @@ static crm_result seed_records(run_ctx *c, const seed_bulk_opts *o,
     if (!r)
         step_done(c, "leads", res->leads, nleads);
     if (!r && nrequests)
-        r = run_sql(c, sql_requests, 1, v_rq, &n, error_r);
+        r = run_sql(c, sql_requests, 1, v_rq, NULL, error_r);
+    if (!r && nrequests)
+        r = run_sql(c, sql_request_tasks, 0, NULL, &n, error_r);
     if (!r) {
         res->requests = nrequests;
         res->tasks += n;
@@ -737,6 +749,8 @@ static crm_result seed_mail(run_ctx *c, const seed_bulk_opts *o,
         const char *v[] = {res->tag, s_t0, s_cap};
         json_t *last = NULL;
         r = db_exec(c->db, 0, "BEGIN", 0, NULL, error_r);
+        if (!r)
+            r = db_exec_script(c->db, sql_local, error_r);
         if (!r)
             r = db_exec(c->db, 0, sql_mail_contacts, 0, NULL, error_r);
         if (!r)
