@@ -61,7 +61,7 @@ check "a deal in negotiation went through several stages, all dated in the past"
     [ "$(psql_q -c "SELECT count(*) FROM deal_stage_history h JOIN deals d ON d.id = h.deal_id
         WHERE d.ticket = 'DEMO0001' AND h.changed_at < now() - interval '1 day'")" -ge 4 ]
 check "payments of all four statuses, in the past and in the future" \
-    [ "$(psql_q -c "SELECT count(DISTINCT status) FROM payments p JOIN deals d ON d.id = p.deal_id WHERE d.ticket LIKE 'DEMO%'")" = 4 ] &&
+    [ "$(psql_q -c "SELECT count(DISTINCT p.status) FROM payments p JOIN deals d ON d.id = p.deal_id WHERE d.ticket LIKE 'DEMO%'")" = 4 ] &&
     [ "$(psql_q -c "SELECT bool_and(x) FROM (SELECT bool_or(payment_date < current_date) AND bool_or(payment_date > current_date) AS x
         FROM payments p JOIN deals d ON d.id = p.deal_id WHERE d.ticket LIKE 'DEMO%') s")" = t ]
 check "overdue open tasks exist, and a task with subtasks in a project" \
