@@ -186,3 +186,13 @@ check "bulk payments have all four statuses" \
 check "the staff of the run are managers (bench-manager-1..4)" \
     [ "$(psql_q -c "SELECT count(*) FROM users WHERE email_norm LIKE 'bench-manager-%@example.com' AND role = 'manager'")" -ge 4 ]
 check "after seeding the web still answers" [ "$(code "$U/healthz")" = 200 ]
+
+# --- output forms -------------------------------------------------------------
+# a terminal on stderr (script(1), util-linux): the progress bar redraws
+# one line with \r
+script -qec "$CRMGATE seed --contacts 10 --deals 2 --messages 30 --managers 1" /dev/null >"$W/tty" 2>&1
+check "on a terminal the bulk seed draws a progress bar" \
+    bash -c "grep -q \$'\\r' '$W/tty' && grep -q '\\[#\\{30\\}\\]' '$W/tty'"
+$CRMGATE --json seed --demo >"$W/json" 2>&1
+check "seed --demo --json says unchanged and names the login" \
+    bash -c "grep -q '\"changed\": false' '$W/json' && grep -q '\"login\": \"demo@example.com\"' '$W/json'"
