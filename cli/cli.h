@@ -65,6 +65,8 @@ int cmd_spool(cli_ctx *ctx, int argc, char **argv);
 int cmd_token(cli_ctx *ctx, int argc, char **argv);
 /* "task add|list|done" (cli/cmd_task.c). */
 int cmd_task(cli_ctx *ctx, int argc, char **argv);
+/* "seed --demo" and the bulk seed (cmd_seed.c). */
+int cmd_seed(cli_ctx *ctx, int argc, char **argv);
 /* "user passwd EMAIL" (cmd_user hands it over). */
 int cli_user_passwd(cli_ctx *ctx, int argc, char **argv);
 

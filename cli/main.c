@@ -56,6 +56,11 @@ static const cli_command commands[] = {
      "task done ID",
      "add a task (prints its id), list open tasks (--all: every task), "
      "complete a task"},
+    {"seed", cmd_seed,
+     "seed --demo | seed --contacts N [--deals N] [--messages N] "
+     "[--managers N]",
+     "fill a demo CRM (idempotent; prints the demo login), or a large "
+     "dataset for benchmarks"},
 };
 
 /* The global usage, with the command list from the table. */

@@ -763,6 +763,16 @@ if [[ ${BENCH_PROFILE:-} == 1 ]] && command -v valgrind >/dev/null; then
     say "full profile: callgrind_annotate $prof/callgrind.out"
 fi
 
+# --- 4. the web view under load (tests/bench/web.sh) -------------------------
+# Seeds the large dataset into this database, then wrk against /tasks, a
+# deal page and every report, as a manager and as a chief. BENCH_WEB=0
+# skips it; its knobs (BENCH_WEB_*) are described in web.sh.
+if [[ ${BENCH_WEB:-1} == 1 ]]; then
+    say "=== 4. the web view under load (tests/bench/web.sh)"
+    BENCH_WEB_STACK=shared "$BENCH_DIR/web.sh" ||
+        bad "the web benchmark reported failures (see its # FAIL lines)"
+fi
+
 # Targets: reported, not enforced.
 target() { # NAME VALUE OP LIMIT
     if awk "BEGIN { exit !($2 $3 $4) }"; then
