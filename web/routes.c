@@ -15,6 +15,9 @@ const web_route web_routes[] = {
     {"GET", "/metrics", web_metrics, WEB_PUBLIC | WEB_LOCAL, NULL},
     {"GET", "/static/style.css", web_style, WEB_PUBLIC, NULL},
     {"GET", "/api/me", web_api_me, WEB_API, NULL},
+    {"GET", "/reports", web_reports_list, 0, NULL},
+    {"GET", "/reports/:name", web_report_page, 0, NULL},
+    {"GET", "/api/reports/:name", web_api_report, WEB_API, NULL},
 };
 
 const gsize web_routes_n = G_N_ELEMENTS(web_routes);
