@@ -28,10 +28,10 @@
 
 /* The default period of a report, when from or to is not given. */
 typedef enum {
-    PERIOD_MONTHS,        /* the last 12 months, this one included */
-    PERIOD_MONTHS_AHEAD,  /* the same, and 6 months to come */
-    PERIOD_WEEKS,         /* the last 12 weeks, this one included */
-    PERIOD_DAYS,          /* the last 90 days */
+    PERIOD_MONTHS,       /* the last 12 months, this one included */
+    PERIOD_MONTHS_AHEAD, /* the same, and 6 months to come */
+    PERIOD_WEEKS,        /* the last 12 weeks, this one included */
+    PERIOD_DAYS,         /* the last 90 days */
 } period_kind;
 
 typedef struct {
@@ -59,9 +59,8 @@ typedef struct {
 static const char *const income_cols[] = {
     "month", "received", "guaranteed", "high", "low", "received_year_before",
     NULL};
-static const char *const income_series[] = {"received", "guaranteed", "high",
-                                            "low", "received_year_before",
-                                            NULL};
+static const char *const income_series[] = {
+    "received", "guaranteed", "high", "low", "received_year_before", NULL};
 static const char *const sales_cols[] = {"month", "won", "amount", NULL};
 static const char *const sales_series[] = {"amount", NULL};
 static const char *const funnel_cols[] = {"stage", "furthest", "reached",
@@ -69,10 +68,10 @@ static const char *const funnel_cols[] = {"stage", "furthest", "reached",
 static const char *const funnel_series[] = {"reached", NULL};
 static const char *const requests_cols[] = {"month", "total", "pending",
                                             "converted", NULL};
-static const char *const requests_series[] = {"total", "pending",
-                                              "converted", NULL};
+static const char *const requests_series[] = {"total", "pending", "converted",
+                                              NULL};
 static const char *const sources_cols[] = {"source", "requests", "leads",
-                                           "deals", "won", NULL};
+                                           "deals",  "won",      NULL};
 static const char *const sources_series[] = {"requests", "leads", "deals",
                                              "won", NULL};
 static const char *const conversion_cols[] = {"month", "requests", "won",
@@ -82,7 +81,7 @@ static const char *const reasons_cols[] = {"reason", "status", "deals",
                                            "amount", NULL};
 static const char *const reasons_series[] = {"deals", NULL};
 static const char *const deals_cols[] = {
-    "owner",      "open",        "won",         "lost",
+    "owner",       "open",       "won",         "lost",
     "open_amount", "won_amount", "lost_amount", "avg_days_to_win",
     NULL};
 static const char *const deals_series[] = {"open", "won", "lost", NULL};
@@ -93,9 +92,11 @@ static const char *const response_cols[] = {"manager", "replies",
                                             "median_hours", "p90_hours", NULL};
 static const char *const response_series[] = {"median_hours", "p90_hours",
                                               NULL};
-static const char *const unresolved_cols[] = {"id", "day", "direction", "from",
-                                              "subject", NULL};
+static const char *const unresolved_cols[] = {"id",   "day",     "direction",
+                                              "from", "subject", NULL};
 
+/* The table (clang-format off: the SQL reads best as written). */
+// clang-format off
 static const report reports[] = {
     {{"income", "Income",
       "Payments per month and status, against the year before, and the "
@@ -103,31 +104,23 @@ static const report reports[] = {
       income_cols, REPORTS_CHART_BAR, "month", income_series, NULL},
      PERIOD_MONTHS_AHEAD,
      "WITH " MONTHS ", p AS ("
-     " SELECT date_trunc('month', p.payment_date)::date AS m, p.status,"
-     "        p.amount"
+     " SELECT date_trunc('month', p.payment_date)::date AS m,"
+     "  sum(p.amount) FILTER (WHERE p.status = 'received') AS received,"
+     "  sum(p.amount) FILTER (WHERE p.status = 'guaranteed') AS guaranteed,"
+     "  sum(p.amount) FILTER (WHERE p.status = 'high') AS high,"
+     "  sum(p.amount) FILTER (WHERE p.status = 'low') AS low"
      "   FROM payments p JOIN deals d ON d.id = p.deal_id"
      "  WHERE " VIS("deal", "d") " AND " OWN("d")
      "    AND p.payment_date >= (date_trunc('month', $4::date)"
      "                           - interval '1 year')::date"
-     "    AND p.payment_date <= $5::date)"
+     "    AND p.payment_date <= $5::date GROUP BY 1)"
      "SELECT coalesce(json_agg(json_build_object('month',"
-     " to_char(x.m, 'YYYY-MM'), 'received', x.received, 'guaranteed',"
-     " x.guaranteed, 'high', x.high, 'low', x.low, 'received_year_before',"
-     " x.prev) ORDER BY x.m), '[]')"
-     "  FROM (SELECT months.m,"
-     "  coalesce(sum(p.amount) FILTER (WHERE p.m = months.m"
-     "           AND p.status = 'received'), 0) AS received,"
-     "  coalesce(sum(p.amount) FILTER (WHERE p.m = months.m"
-     "           AND p.status = 'guaranteed'), 0) AS guaranteed,"
-     "  coalesce(sum(p.amount) FILTER (WHERE p.m = months.m"
-     "           AND p.status = 'high'), 0) AS high,"
-     "  coalesce(sum(p.amount) FILTER (WHERE p.m = months.m"
-     "           AND p.status = 'low'), 0) AS low,"
-     "  coalesce(sum(p.amount) FILTER (WHERE p.m <> months.m"
-     "           AND p.status = 'received'), 0) AS prev"
-     "  FROM months LEFT JOIN p ON p.m = months.m"
-     "       OR p.m = (months.m - interval '1 year')::date"
-     "  GROUP BY months.m) x"},
+     " to_char(months.m, 'YYYY-MM'), 'received', coalesce(c.received, 0),"
+     " 'guaranteed', coalesce(c.guaranteed, 0), 'high', coalesce(c.high, 0),"
+     " 'low', coalesce(c.low, 0), 'received_year_before',"
+     " coalesce(y.received, 0)) ORDER BY months.m), '[]')"
+     "  FROM months LEFT JOIN p c ON c.m = months.m"
+     "  LEFT JOIN p y ON y.m = (months.m - interval '1 year')::date"},
     {{"sales", "Sales",
       "Deals won per month: how many, and their amount (summed as stored, "
       "one currency)",
@@ -227,10 +220,13 @@ static const report reports[] = {
      " to_char(x.m, 'YYYY-MM'), 'requests', x.requests, 'won', x.won,"
      " 'rate_pct', CASE WHEN x.requests = 0 THEN 0"
      "   ELSE round(100.0 * x.won / x.requests, 1) END) ORDER BY x.m), '[]')"
-     "  FROM (SELECT months.m,"
-     "   (SELECT count(*) FROM rq WHERE rq.m = months.m) AS requests,"
-     "   (SELECT count(*) FROM won WHERE won.m = months.m) AS won"
-     "   FROM months) x"},
+     "  FROM (SELECT months.m, coalesce(a.n, 0) AS requests,"
+     "               coalesce(b.n, 0) AS won"
+     "          FROM months"
+     "          LEFT JOIN (SELECT rq.m, count(*) AS n FROM rq GROUP BY 1) a"
+     "            ON a.m = months.m"
+     "          LEFT JOIN (SELECT won.m, count(*) AS n FROM won GROUP BY 1) b"
+     "            ON b.m = months.m) x"},
     {{"closing-reasons", "Closing reasons",
       "Deals closed in the period per closing reason and outcome: how many, "
       "and their amount",
@@ -314,19 +310,20 @@ static const report reports[] = {
      " to_char(x.at, 'YYYY-MM-DD'), 'direction', m.direction, 'from',"
      " coalesce(m.from_addr, ''), 'subject', m.subject)"
      " ORDER BY x.at DESC, x.message_id DESC), '[]')"
-     "  FROM (SELECT u.message_id, u.at FROM unresolved_messages u"
-     "         WHERE " IN_PERIOD("u.at")
-     "           AND ($2::text IN ('chief', 'admin') OR EXISTS (SELECT 1"
-     "                FROM message_participants p"
-     "               WHERE p.message_id = u.message_id"
-     "                 AND p.user_id = $1::bigint))"
-     "           AND ($3::bigint IS NULL OR EXISTS (SELECT 1"
-     "                FROM message_participants p"
-     "               WHERE p.message_id = u.message_id"
-     "                 AND p.user_id = $3::bigint))"
-     "         ORDER BY u.at DESC, u.message_id DESC LIMIT 100) x"
+     "  FROM ((SELECT u.message_id, u.at FROM unresolved_messages u"
+     "          WHERE $2::text IN ('chief', 'admin') AND $3::bigint IS NULL"
+     "            AND " IN_PERIOD("u.at")
+     "          ORDER BY u.at DESC, u.message_id DESC LIMIT 100)"
+     "        UNION ALL"
+     "        (SELECT u.message_id, u.at FROM unresolved_user_messages u"
+     "          WHERE NOT ($2::text IN ('chief', 'admin')"
+     "                     AND $3::bigint IS NULL)"
+     "            AND u.user_id = coalesce($3::bigint, $1::bigint)"
+     "            AND " IN_PERIOD("u.at")
+     "          ORDER BY u.at DESC, u.message_id DESC LIMIT 100)) x"
      "  JOIN messages m ON m.id = x.message_id"},
 };
+// clang-format on
 
 static const report *find(const char *name)
 {
@@ -387,8 +384,8 @@ static void default_period(period_kind kind, GDate *from, GDate *to)
         g_date_subtract_months(from, 11);
         if (kind == PERIOD_MONTHS_AHEAD) {
             g_date_add_months(to, 6);
-            g_date_set_day(to, g_date_get_days_in_month(
-                                   g_date_get_month(to), g_date_get_year(to)));
+            g_date_set_day(to, g_date_get_days_in_month(g_date_get_month(to),
+                                                        g_date_get_year(to)));
         }
         break;
     case PERIOD_WEEKS:
@@ -413,10 +410,10 @@ static bool is_id(const char *s)
 }
 
 /* Resolves the owner filter to a user the viewer may choose; *id_r and
-   *email_r (newly allocated) get it. */
-static crm_result resolve_owner(db_conn *db, const char *owner,
-                                const char *vid, const char *role,
-                                char **id_r, char **email_r, char **error_r)
+ *email_r (newly allocated) get it. */
+static crm_result resolve_owner(db_conn *db, const char *owner, const char *vid,
+                                const char *role, char **id_r, char **email_r,
+                                char **error_r)
 {
     if (strlen(owner) > REPORTS_OWNER_MAX) {
         *error_r = g_strdup("owner: too long");
@@ -458,9 +455,8 @@ crm_result reports_run(db_conn *db, const char *name, gint64 viewer_id,
     }
     GDate from, to;
     default_period(rep->period, &from, &to);
-    const char *f_from = filters && filters->from && *filters->from
-                             ? filters->from
-                             : NULL;
+    const char *f_from =
+        filters && filters->from && *filters->from ? filters->from : NULL;
     const char *f_to =
         filters && filters->to && *filters->to ? filters->to : NULL;
     if (f_from && !parse_date(f_from, &from)) {
@@ -484,8 +480,8 @@ crm_result reports_run(db_conn *db, const char *name, gint64 viewer_id,
     g_autofree char *owner_id = NULL;
     g_autofree char *owner_email = NULL;
     if (filters && filters->owner && *filters->owner) {
-        crm_result r = resolve_owner(db, filters->owner, vid, role,
-                                     &owner_id, &owner_email, error_r);
+        crm_result r = resolve_owner(db, filters->owner, vid, role, &owner_id,
+                                     &owner_email, error_r);
         if (r)
             return r;
     }
@@ -511,10 +507,10 @@ crm_result reports_run(db_conn *db, const char *name, gint64 viewer_id,
     json_t *cols = json_array();
     for (const char *const *c = rep->def.columns; *c; c++)
         json_array_append_new(cols, json_string(*c));
-    *out_r = json_pack("{s:s,s:s,s:{s:s?,s:s,s:s},s:o,s:o}", "report",
-                       rep->def.name, "title", rep->def.title, "filters",
-                       "owner", owner_email, "from", from_s, "to", to_s,
-                       "columns", cols, "rows", rows);
+    *out_r =
+        json_pack("{s:s,s:s,s:{s:s?,s:s,s:s},s:o,s:o}", "report", rep->def.name,
+                  "title", rep->def.title, "filters", "owner", owner_email,
+                  "from", from_s, "to", to_s, "columns", cols, "rows", rows);
     return CRM_OK;
 }
 
@@ -529,8 +525,8 @@ static void cell_text(GString *out, json_t *v)
                                json_integer_value(v));
     } else if (json_is_real(v)) {
         char buf[G_ASCII_DTOSTR_BUF_SIZE];
-        g_string_append(out, g_ascii_formatd(buf, sizeof buf, "%.15g",
-                                             json_real_value(v)));
+        g_string_append(
+            out, g_ascii_formatd(buf, sizeof buf, "%.15g", json_real_value(v)));
     } else if (json_is_true(v) || json_is_false(v)) {
         g_string_append(out, json_is_true(v) ? "true" : "false");
     }

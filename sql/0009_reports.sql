@@ -11,7 +11,9 @@
 --                          sender of outbound mail, a recipient of inbound);
 --   thread_first_response  per thread: its first inbound message and the
 --                          first outbound message after it, and who sent it;
---   unresolved_messages    captured mail with no message_links row.
+--   unresolved_messages    captured mail with no message_links row, and
+--   unresolved_user_messages  the same per staff user taking part in it
+--                          (what a manager's list reads).
 -- Deleting messages (retention) or changing participants' user_id after the
 -- fact is not followed by the triggers: run crm_report_rollups_rebuild(),
 -- which recomputes every rollup from scratch (the seeder calls it after
@@ -64,6 +66,17 @@ CREATE TABLE unresolved_messages (
 );
 CREATE INDEX unresolved_messages_at_idx ON unresolved_messages (at DESC);
 
+CREATE TABLE unresolved_user_messages (
+    user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    message_id bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    at         timestamptz NOT NULL,
+    PRIMARY KEY (user_id, message_id)
+);
+CREATE INDEX unresolved_user_messages_at_idx
+    ON unresolved_user_messages (user_id, at DESC, message_id DESC);
+CREATE INDEX unresolved_user_messages_message_idx
+    ON unresolved_user_messages (message_id);
+
 -- Indexes of the record reports.
 CREATE INDEX deals_request_idx ON deals (request_id) WHERE request_id IS NOT NULL;
 CREATE INDEX deals_closed_idx ON deals (closed_at) WHERE status <> 'open';
@@ -73,7 +86,8 @@ CREATE INDEX requests_created_idx ON requests (created_at);
 -- Recomputes the first-response row of the given threads.
 CREATE FUNCTION crm_thread_first_response_refresh(threads bigint[])
 RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
-    DELETE FROM thread_first_response WHERE thread_id = ANY (threads);
+    DELETE FROM thread_first_response
+     WHERE thread_id IN (SELECT unnest(threads));
     INSERT INTO thread_first_response (thread_id, in_id, in_at, reply_id,
                                        reply_at, user_id)
     SELECT f.thread_id, f.id, f.at, r.id, r.at,
@@ -84,7 +98,8 @@ RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
       FROM (SELECT DISTINCT ON (m.thread_id) m.thread_id, m.id,
                    crm_mail_at(m.sent_at, m.captured_at) AS at
               FROM messages m
-             WHERE m.thread_id = ANY (threads) AND m.direction = 'in'
+             WHERE m.thread_id IN (SELECT unnest(threads))
+               AND m.direction = 'in'
              ORDER BY m.thread_id, crm_mail_at(m.sent_at, m.captured_at), m.id) f
      CROSS JOIN LATERAL (
             SELECT o.id, crm_mail_at(o.sent_at, o.captured_at) AS at
@@ -162,6 +177,11 @@ BEGIN
              WHERE n.user_id IS NOT NULL AND crm_mail_role_counts('out', n.role)
              ORDER BY n.message_id, n.role, n.user_id) s
      WHERE t.reply_id = s.message_id AND t.user_id IS NULL;
+    INSERT INTO unresolved_user_messages (user_id, message_id, at)
+    SELECT DISTINCT n.user_id, n.message_id, u.at
+      FROM new_rows n JOIN unresolved_messages u ON u.message_id = n.message_id
+     WHERE n.user_id IS NOT NULL
+    ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
 $$;
@@ -174,6 +194,8 @@ CREATE FUNCTION crm_rollup_links_ins() RETURNS trigger LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = public AS $$
 BEGIN
     DELETE FROM unresolved_messages u
+     WHERE u.message_id IN (SELECT n.message_id FROM new_rows n);
+    DELETE FROM unresolved_user_messages u
      WHERE u.message_id IN (SELECT n.message_id FROM new_rows n);
     RETURN NULL;
 END
@@ -191,6 +213,13 @@ BEGIN
      WHERE m.id IN (SELECT o.message_id FROM old_rows o)
        AND NOT EXISTS (SELECT 1 FROM message_links l WHERE l.message_id = m.id)
     ON CONFLICT DO NOTHING;
+    INSERT INTO unresolved_user_messages (user_id, message_id, at)
+    SELECT DISTINCT p.user_id, u.message_id, u.at
+      FROM unresolved_messages u
+      JOIN message_participants p ON p.message_id = u.message_id
+     WHERE u.message_id IN (SELECT o.message_id FROM old_rows o)
+       AND p.user_id IS NOT NULL
+    ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
 $$;
@@ -205,7 +234,7 @@ CREATE FUNCTION crm_report_rollups_rebuild() RETURNS void LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = public AS $$
 BEGIN
     LOCK TABLE mail_activity_weekly, thread_first_response,
-        unresolved_messages IN EXCLUSIVE MODE;
+        unresolved_messages, unresolved_user_messages IN EXCLUSIVE MODE;
     DELETE FROM mail_activity_weekly;
     INSERT INTO mail_activity_weekly (week, user_id, direction, n)
     SELECT x.week, x.user_id, x.direction, count(*)
@@ -237,10 +266,16 @@ BEGIN
     INSERT INTO unresolved_messages (message_id, at)
     SELECT m.id, crm_mail_at(m.sent_at, m.captured_at) FROM messages m
      WHERE NOT EXISTS (SELECT 1 FROM message_links l WHERE l.message_id = m.id);
+    DELETE FROM unresolved_user_messages;
+    INSERT INTO unresolved_user_messages (user_id, message_id, at)
+    SELECT DISTINCT p.user_id, u.message_id, u.at
+      FROM unresolved_messages u
+      JOIN message_participants p ON p.message_id = u.message_id
+     WHERE p.user_id IS NOT NULL;
 END
 $$;
 
 SELECT crm_report_rollups_rebuild();
 
 GRANT SELECT ON mail_activity_weekly, thread_first_response,
-    unresolved_messages TO crmgate_web;
+    unresolved_messages, unresolved_user_messages TO crmgate_web;
