@@ -33,16 +33,16 @@ typedef enum {
 
 /* One report of the table. */
 typedef struct {
-    const char *name;         /* "income", "sales", ... */
-    const char *title;        /* shown as the page's heading */
-    const char *description;  /* one sentence for the list */
+    const char *name;           /* "income", "sales", ... */
+    const char *title;          /* shown as the page's heading */
+    const char *description;    /* one sentence for the list */
     const char *const *columns; /* NULL-terminated, in output order */
     reports_chart chart;
-    const char *chart_label;  /* the column naming each point */
+    const char *chart_label;         /* the column naming each point */
     const char *const *chart_series; /* NULL-terminated numeric columns;
                                         NULL: count the rows per label */
-    const char *link_column;  /* a column holding a message id to link, or
-                                 NULL */
+    const char *link_column; /* a column holding a message id to link, or
+                                NULL */
 } reports_def;
 
 /* The filters of a run; NULL or "" members take the report's defaults. */
