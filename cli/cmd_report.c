@@ -18,7 +18,7 @@ static void print_table(json_t *rep)
     json_t *cols = json_object_get(rep, "columns");
     json_t *rows = json_object_get(rep, "rows");
     gsize nc = json_array_size(cols), nr = json_array_size(rows);
-    g_autofree gsize *width = g_new0(gsize, nc);
+    gsize *width = g_new0(gsize, nc);
     GPtrArray *cells = g_ptr_array_new_with_free_func(g_free);
     for (gsize c = 0; c < nc; c++)
         width[c] = strlen(json_string_value(json_array_get(cols, c)));
@@ -63,6 +63,7 @@ static void print_table(json_t *rep)
             printf("%s%*s%s", s, pad, "", c + 1 < nc ? "  " : "\n");
         }
     g_ptr_array_free(cells, TRUE);
+    g_free(width);
 }
 
 int cmd_report(cli_ctx *ctx, int argc, char **argv)
