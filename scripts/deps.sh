@@ -17,6 +17,8 @@ libconfuse-dev libcurl4-openssl-dev libmilter-dev libsodium-dev libjansson-dev
 libmicrohttpd-dev postgresql postgresql-client postfix miltertest swaks clang
 libclang-rt-14-dev valgrind cppcheck clang-format clang-tidy curl procps
 iproute2 python3"
+# jq: tests/web/t40_reports.sh reads the reports' JSON with it.
+PACKAGES="$PACKAGES jq"
 
 die() {
     printf 'deps: error: %s\n' "$*" >&2
