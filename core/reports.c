@@ -144,11 +144,10 @@ static const report reports[] = {
       funnel_cols, REPORTS_CHART_HBAR, "stage", funnel_series, NULL},
      PERIOD_MONTHS,
      "WITH far AS ("
-     " SELECT max(s.position) AS pos"
-     "   FROM deals d JOIN deal_stage_history h ON h.deal_id = d.id"
-     "   JOIN stages s ON s.id = h.stage_id"
+     " SELECT f.position AS pos"
+     "   FROM deals d JOIN deal_furthest_stage f ON f.deal_id = d.id"
      "  WHERE " IN_PERIOD("d.created_at") " AND " VIS("deal", "d")
-     "    AND " OWN("d") " GROUP BY d.id),"
+     "    AND " OWN("d") "),"
      " st AS (SELECT s.name, s.position,"
      "   (SELECT count(*) FROM far WHERE far.pos = s.position) AS furthest,"
      "   (SELECT count(*) FROM far WHERE far.pos >= s.position) AS reached"

@@ -14,6 +14,9 @@
 --   unresolved_messages    captured mail with no message_links row, and
 --   unresolved_user_messages  the same per staff user taking part in it
 --                          (what a manager's list reads).
+-- The funnel reads deal_furthest_stage (the highest stages.position each
+-- deal has been at), kept by a trigger on deal_stage_history, instead of
+-- aggregating the history per request.
 -- Deleting messages (retention) or changing participants' user_id after the
 -- fact is not followed by the triggers: run crm_report_rollups_rebuild(),
 -- which recomputes every rollup from scratch (the seeder calls it after
@@ -76,6 +79,11 @@ CREATE INDEX unresolved_user_messages_at_idx
     ON unresolved_user_messages (user_id, at DESC, message_id DESC);
 CREATE INDEX unresolved_user_messages_message_idx
     ON unresolved_user_messages (message_id);
+
+CREATE TABLE deal_furthest_stage (
+    deal_id  bigint PRIMARY KEY REFERENCES deals(id) ON DELETE CASCADE,
+    position integer NOT NULL
+);
 
 -- Indexes of the record reports.
 CREATE INDEX deals_request_idx ON deals (request_id) WHERE request_id IS NOT NULL;
@@ -227,14 +235,38 @@ CREATE TRIGGER message_links_rollup_del AFTER DELETE ON message_links
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION crm_rollup_links_del();
 
+-- A deal reached a stage: its furthest stage may move on.
+CREATE FUNCTION crm_rollup_stage_history_ins() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+    INSERT INTO deal_furthest_stage AS f (deal_id, position)
+    SELECT n.deal_id, max(s.position)
+      FROM new_rows n JOIN stages s ON s.id = n.stage_id
+     GROUP BY n.deal_id
+    ON CONFLICT (deal_id) DO UPDATE
+       SET position = greatest(f.position, EXCLUDED.position);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER deal_stage_history_rollup_ins AFTER INSERT
+    ON deal_stage_history REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION crm_rollup_stage_history_ins();
+
 -- Recomputes every rollup from scratch (after bulk loads, deletes, or to
--- check the triggers: the result must not change). Captures running at the
+-- check the triggers: the result must not change; after stages.position
+-- is edited). Captures running at the
 -- same time wait for it (the lock) and are counted after it.
 CREATE FUNCTION crm_report_rollups_rebuild() RETURNS void LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = public AS $$
 BEGIN
     LOCK TABLE mail_activity_weekly, thread_first_response,
-        unresolved_messages, unresolved_user_messages IN EXCLUSIVE MODE;
+        unresolved_messages, unresolved_user_messages, deal_furthest_stage
+        IN EXCLUSIVE MODE;
+    DELETE FROM deal_furthest_stage;
+    INSERT INTO deal_furthest_stage (deal_id, position)
+    SELECT h.deal_id, max(s.position)
+      FROM deal_stage_history h JOIN stages s ON s.id = h.stage_id
+     GROUP BY h.deal_id;
     DELETE FROM mail_activity_weekly;
     INSERT INTO mail_activity_weekly (week, user_id, direction, n)
     SELECT x.week, x.user_id, x.direction, count(*)
@@ -278,4 +310,5 @@ $$;
 SELECT crm_report_rollups_rebuild();
 
 GRANT SELECT ON mail_activity_weekly, thread_first_response,
-    unresolved_messages, unresolved_user_messages TO crmgate_web;
+    unresolved_messages, unresolved_user_messages, deal_furthest_stage
+    TO crmgate_web;

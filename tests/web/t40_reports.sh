@@ -332,6 +332,7 @@ snap() {
     psql_q -c "SELECT string_agg(format('%s/%s/%s/%s', thread_id, in_id, reply_id, user_id), ' ' ORDER BY thread_id) FROM thread_first_response"
     psql_q -c "SELECT string_agg(message_id::text, ' ' ORDER BY message_id) FROM unresolved_messages"
     psql_q -c "SELECT string_agg(user_id || '/' || message_id, ' ' ORDER BY user_id, message_id) FROM unresolved_user_messages"
+    psql_q -c "SELECT string_agg(deal_id || '/' || position, ' ' ORDER BY deal_id) FROM deal_furthest_stage"
 }
 before=$(snap)
 psql_q -c "SELECT crm_report_rollups_rebuild()" >/dev/null
