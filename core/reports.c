@@ -54,6 +54,10 @@ typedef struct {
 #define MAIL_USER(col)                                                         \
     "($2::text IN ('chief', 'admin') OR " col " = $1::bigint) AND "            \
     "($3::bigint IS NULL OR " col " = $3::bigint)"
+/* Payments of the period and of the year before it (income). */
+#define PAYMENT_PERIOD                                                         \
+    "(p.payment_date >= (date_trunc('month', $4::date) - interval '1 year')"   \
+    "::date AND p.payment_date <= $5::date)"
 #define USER_NAME(u) "coalesce(nullif(" u ".name, ''), " u ".email)"
 
 static const char *const income_cols[] = {
@@ -103,17 +107,23 @@ static const report reports[] = {
       "expected income of the coming months",
       income_cols, REPORTS_CHART_BAR, "month", income_series, NULL},
      PERIOD_MONTHS_AHEAD,
-     "WITH " MONTHS ", p AS ("
-     " SELECT date_trunc('month', p.payment_date)::date AS m,"
-     "  sum(p.amount) FILTER (WHERE p.status = 'received') AS received,"
-     "  sum(p.amount) FILTER (WHERE p.status = 'guaranteed') AS guaranteed,"
-     "  sum(p.amount) FILTER (WHERE p.status = 'high') AS high,"
-     "  sum(p.amount) FILTER (WHERE p.status = 'low') AS low"
+     /* Chief and admin without an owner filter read payments alone: the
+        planner drops the branch that does not apply. */
+     "WITH " MONTHS ", q AS ("
+     " SELECT p.payment_date, p.status, p.amount FROM payments p"
+     "  WHERE $2::text IN ('chief', 'admin') AND $3::bigint IS NULL"
+     "    AND " PAYMENT_PERIOD
+     " UNION ALL"
+     " SELECT p.payment_date, p.status, p.amount"
      "   FROM payments p JOIN deals d ON d.id = p.deal_id"
-     "  WHERE " VIS("deal", "d") " AND " OWN("d")
-     "    AND p.payment_date >= (date_trunc('month', $4::date)"
-     "                           - interval '1 year')::date"
-     "    AND p.payment_date <= $5::date GROUP BY 1)"
+     "  WHERE NOT ($2::text IN ('chief', 'admin') AND $3::bigint IS NULL)"
+     "    AND " VIS("deal", "d") " AND " OWN("d") " AND " PAYMENT_PERIOD "),"
+     " p AS (SELECT date_trunc('month', q.payment_date::timestamp)::date AS m,"
+     "  sum(q.amount) FILTER (WHERE q.status = 'received') AS received,"
+     "  sum(q.amount) FILTER (WHERE q.status = 'guaranteed') AS guaranteed,"
+     "  sum(q.amount) FILTER (WHERE q.status = 'high') AS high,"
+     "  sum(q.amount) FILTER (WHERE q.status = 'low') AS low"
+     "   FROM q GROUP BY 1)"
      "SELECT coalesce(json_agg(json_build_object('month',"
      " to_char(months.m, 'YYYY-MM'), 'received', coalesce(c.received, 0),"
      " 'guaranteed', coalesce(c.guaranteed, 0), 'high', coalesce(c.high, 0),"
