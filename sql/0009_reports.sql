@@ -58,8 +58,11 @@ CREATE TABLE thread_first_response (
     reply_at  timestamptz NOT NULL,
     user_id   bigint REFERENCES users(id) ON DELETE SET NULL
 );
+-- Covering indexes: the report reads them alone (index-only scans).
 CREATE INDEX thread_first_response_reply_at_idx
-    ON thread_first_response (reply_at);
+    ON thread_first_response (reply_at) INCLUDE (user_id, in_at);
+CREATE INDEX thread_first_response_user_idx
+    ON thread_first_response (user_id, reply_at) INCLUDE (in_at);
 CREATE INDEX thread_first_response_reply_idx
     ON thread_first_response (reply_id);
 
