@@ -67,6 +67,9 @@ int cmd_token(cli_ctx *ctx, int argc, char **argv);
 int cmd_task(cli_ctx *ctx, int argc, char **argv);
 /* "seed --demo" and the bulk seed (cmd_seed.c). */
 int cmd_seed(cli_ctx *ctx, int argc, char **argv);
+/* Reports (cli/cmd_report.c). */
+int cmd_report(cli_ctx *ctx, int argc, char **argv);
+int cmd_payment(cli_ctx *ctx, int argc, char **argv);
 /* "user passwd EMAIL" (cmd_user hands it over). */
 int cli_user_passwd(cli_ctx *ctx, int argc, char **argv);
 

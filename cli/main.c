@@ -61,6 +61,17 @@ static const cli_command commands[] = {
      "[--managers N]",
      "fill a demo CRM (idempotent; prints the demo login), or a large "
      "dataset for benchmarks"},
+    {"report", cmd_report,
+     "report NAME [--owner EMAIL|ID] [--from YYYY-MM-DD] [--to YYYY-MM-DD] "
+     "[--csv]",
+     "print a report (income, sales, funnel, requests, lead-sources, "
+     "conversion, closing-reasons, deals, mail-activity, first-response, "
+     "unresolved): a table, --csv or --json"},
+    {"payment", cmd_payment,
+     "payment add DEAL_ID AMOUNT [--currency C] "
+     "[--status received|guaranteed|high|low] [--date YYYY-MM-DD] "
+     "[--contract TEXT]",
+     "add a payment to a deal (prints its id)"},
 };
 
 /* The global usage, with the command list from the table. */

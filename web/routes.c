@@ -51,6 +51,9 @@ const web_route web_routes[] = {
     {"POST", "/projects", web_project_create, 0, NULL},
     {"GET", "/api/tasks", web_api_tasks, WEB_API, NULL},
     {"GET", "/api/tasks/:id", web_api_task, WEB_API, NULL},
+    {"GET", "/reports", web_reports_list, 0, NULL},
+    {"GET", "/reports/:name", web_report_page, 0, NULL},
+    {"GET", "/api/reports/:name", web_api_report, WEB_API, NULL},
 };
 
 const gsize web_routes_n = G_N_ELEMENTS(web_routes);

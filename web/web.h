@@ -132,6 +132,10 @@ void web_metrics(web_req *req, web_resp *resp);
 void web_style(web_req *req, web_resp *resp);
 void web_home(web_req *req, web_resp *resp);
 void web_api_me(web_req *req, web_resp *resp);
+/* Reports (web/pages_reports.c). */
+void web_reports_list(web_req *req, web_resp *resp);
+void web_report_page(web_req *req, web_resp *resp);
+void web_api_report(web_req *req, web_resp *resp);
 
 /* Record pages, messages, search and the record API (web/pages_records.c,
    web/pages_messages.c, web/pages_search.c, web/api_records.c). */
