@@ -9,6 +9,7 @@
 #include "crmgate/db.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <poll.h>
 #include <string.h>
 
@@ -242,6 +243,29 @@ crm_result db_exec_script(db_conn *c, const char *sql, char **error_r)
     crm_result r = db_run(c, 0, sql, 0, NULL, NULL, NULL, true, &res, error_r);
     if (res)
         PQclear(res);
+    return r;
+}
+
+crm_result db_query_json(db_conn *conn, guint timeout_ms, const char *sql,
+                         int n, const char *const *values, const int *lengths,
+                         const int *formats, json_t **out_r, char **error_r)
+{
+    PGresult *res = NULL;
+    *out_r = NULL;
+    crm_result r = db_query(conn, timeout_ms, sql, n, values, lengths, formats,
+                            &res, error_r);
+    if (r)
+        return r;
+    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
+        json_error_t jerr;
+        *out_r = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
+        if (!*out_r) {
+            *error_r =
+                g_strdup_printf("bad JSON from the database: %s", jerr.text);
+            r = CRM_ERR_DB;
+        }
+    }
+    PQclear(res);
     return r;
 }
 

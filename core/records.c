@@ -14,35 +14,11 @@
 #include "crmgate/addr.h"
 #include "crmgate/pgarray.h"
 
-/* records_query_json with lengths and formats, for binary parameters. */
-static crm_result query_json(db_conn *db, const char *sql, int n,
-                             const char *const *values, const int *lengths,
-                             const int *formats, json_t **out_r, char **error_r)
-{
-    PGresult *res = NULL;
-    *out_r = NULL;
-    crm_result r =
-        db_query(db, 0, sql, n, values, lengths, formats, &res, error_r);
-    if (r)
-        return r;
-    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
-        json_error_t jerr;
-        *out_r = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
-        if (!*out_r) {
-            *error_r =
-                g_strdup_printf("bad JSON from the database: %s", jerr.text);
-            r = CRM_ERR_DB;
-        }
-    }
-    PQclear(res);
-    return r;
-}
-
 crm_result records_query_json(db_conn *db, const char *sql, int n,
                               const char *const *values, json_t **out_r,
                               char **error_r)
 {
-    return query_json(db, sql, n, values, NULL, NULL, out_r, error_r);
+    return db_query_json(db, 0, sql, n, values, NULL, NULL, out_r, error_r);
 }
 
 /* An id as a query parameter: decimal text, or NULL (SQL NULL) for 0. */
@@ -120,8 +96,8 @@ crm_result records_company_add(db_conn *db, const records_company *c,
     int len[4] = {0};
     const int fmt[4] = {0, 0, 0, 1};
     const char *p[] = {c->name, c->website, owner, pgarray_bytes(arr, &len[3])};
-    r = query_json(
-        db,
+    r = db_query_json(
+        db, 0,
         "WITH c AS (INSERT INTO companies (name, website, owner_id) VALUES "
         "($1, $2, (SELECT id FROM users WHERE email_norm = $3)) RETURNING *),"
         " d AS (INSERT INTO company_domains (domain, company_id) "

@@ -136,27 +136,6 @@ static crm_result query_id(db_conn *db, const char *sql, int n,
     return r;
 }
 
-static crm_result query_json(db_conn *db, const char *sql, int n,
-                             const char *const *values, json_t **out_r,
-                             char **error_r)
-{
-    PGresult *res = NULL;
-    *out_r = NULL;
-    crm_result r = query(db, sql, n, values, &res, error_r);
-    if (r)
-        return r;
-    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
-        json_error_t jerr;
-        *out_r = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
-        if (!*out_r) {
-            *error_r =
-                g_strdup_printf("bad JSON from the database: %s", jerr.text);
-            r = CRM_ERR_DB;
-        }
-    }
-    PQclear(res);
-    return r;
-}
 
 /* BEGIN, and the acting user for the history triggers. */
 static crm_result begin(db_conn *db, const tasks_actor *a, char **error_r)
@@ -219,7 +198,10 @@ static crm_result query_actor_json(db_conn *db, const tasks_actor *a,
 {
     char idbuf[32];
     const char **all = with_actor(a, idbuf, sizeof idbuf, n, values);
-    crm_result r = query_json(db, sql, n + 2, all, out_r, error_r);
+    crm_result r = sql_error(db,
+                             db_query_json(db, TASKS_SQL_MS, sql, n + 2, all,
+                                           NULL, NULL, out_r, error_r),
+                             error_r);
     g_free(all);
     return r;
 }

@@ -16,17 +16,25 @@
 #include <jansson.h>
 #include <string.h>
 
-static const char *const record_types[] = {"contact", "lead", "company", "deal",
-                                           "request"};
+/* Each record type and the first segment of its page's path. */
+static const char *const record_types[][2] = {
+    {"contact", "contacts"}, {"lead", "leads"},       {"company", "companies"},
+    {"deal", "deals"},       {"request", "requests"},
+};
 
 bool views_record_type(const char *type)
 {
     if (!type)
         return false;
-    for (gsize i = 0; i < G_N_ELEMENTS(record_types); i++)
-        if (strcmp(type, record_types[i]) == 0)
-            return true;
-    return false;
+    return views_type_path(type) != NULL;
+}
+
+const char *views_type_path(const char *type)
+{
+    for (gsize i = 0; type && i < G_N_ELEMENTS(record_types); i++)
+        if (strcmp(type, record_types[i][0]) == 0)
+            return record_types[i][1];
+    return NULL;
 }
 
 /* Runs sql with the viewer as $1, $2 and n more parameters; *out_r is the
@@ -40,23 +48,8 @@ static crm_result query(const views_viewer *v, const char *sql, int n,
     g_assert(n >= 0 && n <= 6);
     for (int i = 0; i < n; i++)
         all[i + 2] = values[i];
-    PGresult *res = NULL;
-    *out_r = NULL;
-    crm_result r = db_query(v->db, v->timeout_ms, sql, n + 2, all, NULL, NULL,
-                            &res, error_r);
-    if (r)
-        return r;
-    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
-        json_error_t jerr;
-        *out_r = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
-        if (!*out_r) {
-            *error_r =
-                g_strdup_printf("bad JSON from the database: %s", jerr.text);
-            r = CRM_ERR_DB;
-        }
-    }
-    PQclear(res);
-    return r;
+    return db_query_json(v->db, v->timeout_ms, sql, n + 2, all, NULL, NULL,
+                         out_r, error_r);
 }
 
 /* --- records ------------------------------------------------------------ */

@@ -43,6 +43,8 @@ extern char **environ;
 #define GOOD_RUN_S 60
 #define DEPTH_LOG_S 60
 #define NAME_MAX_LEN 255
+/* How often, under sustained load, the report rollups are folded. */
+#define FOLD_S 5
 
 /* --- supervisor (crmgate-milter) ----------------------------------------- */
 
@@ -339,6 +341,26 @@ static void log_depth(const crm_config *cfg)
              st.files, st.bytes, st.oldest ? now - st.oldest : 0, st.bad);
 }
 
+/* Folds what the stored captures queued into the report rollups
+   (crm_report_rollups_advance, sql/0009): outside the capture transactions,
+   so concurrent captures never wait for each other on a shared rollup row.
+   A failure only delays the reports; it is logged once until it heals. */
+static void fold_rollups(db_conn *db, guint timeout_ms)
+{
+    static bool failing;
+    char *err = NULL;
+    crm_result r = db_exec(db, timeout_ms,
+                           "SELECT crm_report_rollups_advance(50000)", 0, NULL,
+                           &err);
+    if (r && !failing)
+        log_warn("ingester: cannot fold the report rollups: %s",
+                 err ? err : crm_strerror(r));
+    else if (!r && failing)
+        log_info("ingester: folding the report rollups again");
+    failing = r != CRM_OK;
+    g_free(err);
+}
+
 /* Takes the lock that makes this the only ingester of the journal; waits
    for a predecessor that is still finishing. */
 static int take_lock(const crm_config *cfg)
@@ -402,6 +424,7 @@ int milter_ingester_main(void)
     const char **batch = g_new0(const char *, batch_max);
     gint64 interval_us = (gint64)cfg->replay_interval_s * G_USEC_PER_SEC;
     gint64 next_scan = 0, next_depth_log = 0, retry_at = 0, down_since = 0;
+    gint64 next_fold = 0;
     guint backoff_ms = 500;
     bool worked = false;
     log_info("ingester: started journal=%s batch=%u", cfg->spool_dir,
@@ -421,6 +444,7 @@ int milter_ingester_main(void)
         }
         if (g_queue_is_empty(&in.order) || now < retry_at) {
             if (worked && g_queue_is_empty(&in.order)) {
+                fold_rollups(db, opts.timeout_ms);
                 message_release_memory(); /* give a burst's memory back */
                 worked = false;
             }
@@ -473,6 +497,10 @@ int milter_ingester_main(void)
             }
             backoff_ms = 500;
             retry_at = 0;
+            if (now >= next_fold) {
+                fold_rollups(db, opts.timeout_ms);
+                next_fold = now + FOLD_S * G_USEC_PER_SEC;
+            }
         }
         g_free(err);
         g_ptr_array_unref(taken);

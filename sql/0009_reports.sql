@@ -3,9 +3,7 @@
 -- the capture path, and indexes for the record reports.
 --
 -- Mail is the big table (millions of rows): a report may not scan it per
--- request. Three rollups are kept by statement-level triggers with
--- transition tables (one trigger run per capture statement or bulk insert,
--- however many rows it wrote):
+-- request. Three rollups are kept from the capture path:
 --   mail_activity_weekly   messages per staff user, UTC week and direction
 --                          (the user: a participant with a user_id, the
 --                          sender of outbound mail, a recipient of inbound);
@@ -14,6 +12,18 @@
 --   unresolved_messages    captured mail with no message_links row, and
 --   unresolved_user_messages  the same per staff user taking part in it
 --                          (what a manager's list reads).
+-- The unresolved lists are kept by statement-level triggers (transition
+-- tables): each row belongs to one message, so concurrent captures never
+-- touch the same row. The other two are shared rows (a user's week, a
+-- thread): updating them inside every capture transaction made concurrent
+-- ingest batches wait for each other and deadlock (measured: two ingest
+-- connections deadlocked at once). So a capture only appends its message
+-- and thread to rollup_queue (insert-only, no conflicts), and
+-- crm_report_rollups_advance() folds the queue into them in one place,
+-- under an advisory lock: the ingester calls it every few seconds and every
+-- mail report calls it before reading, so reports are current. A message's
+-- activity is counted once, from the participants it had when first
+-- captured.
 -- The funnel reads deal_furthest_stage (the highest stages.position each
 -- deal has been at), kept by a trigger on deal_stage_history, instead of
 -- aggregating the history per request.
@@ -120,17 +130,24 @@ RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
              ORDER BY 2, o.id LIMIT 1) r;
 $$;
 
--- New messages: unresolved until a link comes; their threads' first
--- response may change.
+-- What the capture path leaves for crm_report_rollups_advance(): a new
+-- message (counted in mail_activity_weekly, its thread refreshed), or only a
+-- thread to refresh (message_id NULL: re-threading).
+CREATE TABLE rollup_queue (
+    id         bigserial PRIMARY KEY,
+    message_id bigint,
+    thread_id  bigint
+);
+
+-- New messages: unresolved until a link comes; queued for the rollups.
 CREATE FUNCTION crm_rollup_messages_ins() RETURNS trigger LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = public AS $$
 BEGIN
     INSERT INTO unresolved_messages (message_id, at)
     SELECT n.id, crm_mail_at(n.sent_at, n.captured_at) FROM new_rows n
     ON CONFLICT DO NOTHING;
-    PERFORM crm_thread_first_response_refresh(
-        ARRAY(SELECT DISTINCT n.thread_id FROM new_rows n
-               WHERE n.direction IN ('in', 'out')));
+    INSERT INTO rollup_queue (message_id, thread_id)
+    SELECT n.id, n.thread_id FROM new_rows n;
     RETURN NULL;
 END
 $$;
@@ -151,9 +168,7 @@ BEGIN
                SELECT n.thread_id FROM old_rows o JOIN new_rows n ON n.id = o.id
                 WHERE o.thread_id <> n.thread_id OR o.direction <> n.direction
                    OR o.sent_at IS DISTINCT FROM n.sent_at);
-    IF cardinality(t) > 0 THEN
-        PERFORM crm_thread_first_response_refresh(t);
-    END IF;
+    INSERT INTO rollup_queue (thread_id) SELECT unnest(t);
     RETURN NULL;
 END
 $$;
@@ -161,33 +176,11 @@ CREATE TRIGGER messages_rollup_upd AFTER UPDATE ON messages
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION crm_rollup_messages_upd();
 
--- New participants: a (message, staff user) pair counts once in
--- mail_activity_weekly however many of its roles name the user, so a pair
--- counts only when every qualifying row of it came in this statement; the
--- sender of a reply becomes the thread's responder.
+-- New participants: staff taking part in an unresolved message see it in
+-- their list.
 CREATE FUNCTION crm_rollup_participants_ins() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
 BEGIN
-    INSERT INTO mail_activity_weekly AS a (week, user_id, direction, n)
-    SELECT q.week, q.user_id, q.direction, count(*)
-      FROM (SELECT n.message_id, n.user_id, m.direction,
-                   crm_mail_week(m.sent_at, m.captured_at) AS week,
-                   count(*) AS k
-              FROM new_rows n JOIN messages m ON m.id = n.message_id
-             WHERE n.user_id IS NOT NULL
-               AND crm_mail_role_counts(m.direction, n.role)
-             GROUP BY 1, 2, 3, 4) q
-     WHERE (SELECT count(*) FROM message_participants p
-             WHERE p.message_id = q.message_id AND p.user_id = q.user_id
-               AND crm_mail_role_counts(q.direction, p.role)) = q.k
-     GROUP BY 1, 2, 3
-    ON CONFLICT (week, user_id, direction) DO UPDATE SET n = a.n + EXCLUDED.n;
-    UPDATE thread_first_response t SET user_id = s.user_id
-      FROM (SELECT DISTINCT ON (n.message_id) n.message_id, n.user_id
-              FROM new_rows n
-             WHERE n.user_id IS NOT NULL AND crm_mail_role_counts('out', n.role)
-             ORDER BY n.message_id, n.role, n.user_id) s
-     WHERE t.reply_id = s.message_id AND t.user_id IS NULL;
     INSERT INTO unresolved_user_messages (user_id, message_id, at)
     SELECT DISTINCT n.user_id, n.message_id, u.at
       FROM new_rows n JOIN unresolved_messages u ON u.message_id = n.message_id
@@ -255,6 +248,54 @@ CREATE TRIGGER deal_stage_history_rollup_ins AFTER INSERT
     ON deal_stage_history REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION crm_rollup_stage_history_ins();
 
+-- Folds up to max_rows of rollup_queue into mail_activity_weekly and
+-- thread_first_response; returns how many queue rows it took (0 when
+-- another session is folding now: that one makes the rollups current).
+-- One caller at a time (an advisory lock), so the shared rows are written
+-- by one transaction only; the queue rows taken are deleted in the same
+-- transaction, so a crash counts nothing twice and loses nothing.
+CREATE FUNCTION crm_report_rollups_advance(max_rows integer DEFAULT 20000)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+DECLARE
+    taken   integer;
+    ids     bigint[];
+    threads bigint[];
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('crmgate-report-rollups')) THEN
+        RETURN 0;
+    END IF;
+    WITH q AS (DELETE FROM rollup_queue
+                WHERE id IN (SELECT id FROM rollup_queue ORDER BY id
+                              LIMIT greatest(max_rows, 1))
+               RETURNING message_id, thread_id)
+    SELECT count(*),
+           coalesce(array_agg(DISTINCT message_id)
+                    FILTER (WHERE message_id IS NOT NULL), '{}'),
+           coalesce(array_agg(DISTINCT thread_id)
+                    FILTER (WHERE thread_id IS NOT NULL), '{}')
+      INTO taken, ids, threads FROM q;
+    IF taken = 0 THEN
+        RETURN 0;
+    END IF;
+    -- A (message, staff user) pair counts once, however many of its roles
+    -- name the user.
+    INSERT INTO mail_activity_weekly AS a (week, user_id, direction, n)
+    SELECT x.week, x.user_id, x.direction, count(*)
+      FROM (SELECT DISTINCT p.message_id, p.user_id, m.direction,
+                   crm_mail_week(m.sent_at, m.captured_at) AS week
+              FROM messages m
+              JOIN message_participants p ON p.message_id = m.id
+             WHERE m.id = ANY (ids) AND p.user_id IS NOT NULL
+               AND crm_mail_role_counts(m.direction, p.role)) x
+     GROUP BY 1, 2, 3
+    ON CONFLICT (week, user_id, direction) DO UPDATE SET n = a.n + EXCLUDED.n;
+    IF cardinality(threads) > 0 THEN
+        PERFORM crm_thread_first_response_refresh(threads);
+    END IF;
+    RETURN taken;
+END
+$$;
+
 -- Recomputes every rollup from scratch (after bulk loads, deletes, or to
 -- check the triggers: the result must not change; after stages.position
 -- is edited). Captures running at the
@@ -262,9 +303,13 @@ CREATE TRIGGER deal_stage_history_rollup_ins AFTER INSERT
 CREATE FUNCTION crm_report_rollups_rebuild() RETURNS void LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = public AS $$
 BEGIN
-    LOCK TABLE mail_activity_weekly, thread_first_response,
+    -- The queue first: captures wait until the rebuild commits, so nothing
+    -- committed after its snapshot is dropped with the queue uncounted.
+    LOCK TABLE rollup_queue, mail_activity_weekly, thread_first_response,
         unresolved_messages, unresolved_user_messages, deal_furthest_stage
         IN EXCLUSIVE MODE;
+    PERFORM pg_advisory_xact_lock(hashtext('crmgate-report-rollups'));
+    DELETE FROM rollup_queue;
     DELETE FROM deal_furthest_stage;
     INSERT INTO deal_furthest_stage (deal_id, position)
     SELECT h.deal_id, max(s.position)
@@ -312,6 +357,8 @@ $$;
 
 SELECT crm_report_rollups_rebuild();
 
+GRANT EXECUTE ON FUNCTION crm_report_rollups_advance(integer)
+    TO crmgate_web, crmgate_milter;
 GRANT SELECT ON mail_activity_weekly, thread_first_response,
     unresolved_messages, unresolved_user_messages, deal_furthest_stage
     TO crmgate_web;

@@ -14,16 +14,6 @@
 #define API_TIMELINE_MAX 200
 #define API_SEARCH_PER_KIND 20
 
-static views_viewer viewer_of(web_req *req)
-{
-    views_viewer v = {
-        .db = req->db,
-        .id = req->viewer.id,
-        .role = req->viewer.role,
-        .timeout_ms = req->cfg->db_time_budget_ms * 5,
-    };
-    return v;
-}
 
 /* Answers r/out: 200 with out, or the error. */
 static void answer(web_req *req, web_resp *resp, crm_result r, json_t *out,
@@ -38,7 +28,7 @@ static void answer(web_req *req, web_resp *resp, crm_result r, json_t *out,
 
 static void record(web_req *req, web_resp *resp, const char *type)
 {
-    views_viewer v = viewer_of(req);
+    views_viewer v = web_views_viewer(req);
     json_t *out = NULL;
     char *err = NULL;
     crm_result r = views_record(&v, type, req->id, &out, &err);
@@ -65,7 +55,7 @@ void web_api_timeline(web_req *req, web_resp *resp)
         web_error(req, resp, 404, "unknown record type");
         return;
     }
-    views_viewer v = viewer_of(req);
+    views_viewer v = web_views_viewer(req);
     json_t *out = NULL;
     char *err = NULL;
     crm_result r =
@@ -76,7 +66,7 @@ void web_api_timeline(web_req *req, web_resp *resp)
 void web_api_search(web_req *req, web_resp *resp)
 {
     const char *q = webform_get(req->query, "q");
-    views_viewer v = viewer_of(req);
+    views_viewer v = web_views_viewer(req);
     json_t *out = NULL;
     char *err = NULL;
     crm_result r =

@@ -21,29 +21,7 @@
 #include "crmgate/views.h"
 #include "web.h"
 
-static views_viewer viewer_of(web_req *req)
-{
-    views_viewer v = {
-        .db = req->db,
-        .id = req->viewer.id,
-        .role = req->viewer.role,
-        .timeout_ms = req->cfg->db_time_budget_ms * 5,
-    };
-    return v;
-}
 
-static const char *plural_of(const char *type)
-{
-    if (strcmp(type, "contact") == 0)
-        return "contacts";
-    if (strcmp(type, "lead") == 0)
-        return "leads";
-    if (strcmp(type, "company") == 0)
-        return "companies";
-    if (strcmp(type, "deal") == 0)
-        return "deals";
-    return "requests";
-}
 
 static void participants(GString *o, json_t *m)
 {
@@ -81,7 +59,7 @@ static void participants(GString *o, json_t *m)
 
 void web_message_page(web_req *req, web_resp *resp)
 {
-    views_viewer v = viewer_of(req);
+    views_viewer v = web_views_viewer(req);
     json_t *m = NULL;
     char *err = NULL;
     crm_result r = views_message(&v, req->id, &m, &err);
@@ -119,7 +97,7 @@ void web_message_page(web_req *req, web_resp *resp)
             html_printf(o,
                         "<li>%s <a href=\"/%s/%s\">%s</a> <span "
                         "class=\"reason\">(%s)</span></li>\n",
-                        type, plural_of(type), web_str(l, "id"),
+                        type, views_type_path(type), web_str(l, "id"),
                         web_str(l, "label"), web_str(l, "reason"));
         }
         g_string_append(o, "</ul>\n");
@@ -208,7 +186,7 @@ void web_message_attachment(web_req *req, web_resp *resp)
         web_error(req, resp, 404, "not found");
         return;
     }
-    views_viewer v = viewer_of(req);
+    views_viewer v = web_views_viewer(req);
     GBytes *content = NULL;
     char *filename = NULL, *err = NULL;
     crm_result r = views_attachment(&v, req->id, g_ascii_strtoll(pos, NULL, 10),

@@ -43,13 +43,6 @@ const char *web_record_type_of(const char *path)
     return NULL;
 }
 
-static const char *plural_of(const char *type)
-{
-    for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++)
-        if (strcmp(kinds[i].type, type) == 0)
-            return kinds[i].plural;
-    return "";
-}
 
 static const char *title_of(const char *type)
 {
@@ -88,17 +81,6 @@ void web_views_error(web_req *req, web_resp *resp, crm_result r,
     web_error(req, resp, 500, "the database refused the request");
 }
 
-/* The viewer of req for core/views.c. */
-static views_viewer viewer_of(web_req *req)
-{
-    views_viewer v = {
-        .db = req->db,
-        .id = req->viewer.id,
-        .role = req->viewer.role,
-        .timeout_ms = req->cfg->db_time_budget_ms * 5,
-    };
-    return v;
-}
 
 /* A "label" dd with a link to a referenced record {id, name}, or "". */
 static void ref_link(GString *o, json_t *ref, const char *plural)
@@ -446,7 +428,7 @@ void web_record_page(web_req *req, web_resp *resp)
         web_error(req, resp, 404, "not found");
         return;
     }
-    views_viewer v = viewer_of(req);
+    views_viewer v = web_views_viewer(req);
     json_t *rec = NULL, *tl = NULL;
     char *err = NULL;
     crm_result r = views_record(&v, type, req->id, &rec, &err);
@@ -458,7 +440,7 @@ void web_record_page(web_req *req, web_resp *resp)
         json_decref(rec);
         return;
     }
-    const char *plural = plural_of(type);
+    const char *plural = views_type_path(type);
     g_autofree char *title =
         g_strdup_printf("%s: %s", title_of(type), web_str(rec, "name"));
     web_page_begin(req, resp, title);
@@ -486,7 +468,7 @@ void web_record_page(web_req *req, web_resp *resp)
 void web_record_owner_post(web_req *req, web_resp *resp)
 {
     const char *type = web_record_type_of(req->path);
-    views_viewer v = viewer_of(req);
+    views_viewer v = web_views_viewer(req);
     bool forbidden = false;
     char *err = NULL;
     crm_result r = views_set_owner(
@@ -496,7 +478,7 @@ void web_record_owner_post(web_req *req, web_resp *resp)
                  " by=%" G_GINT64_FORMAT,
                  type, req->id, req->viewer.id);
         g_autofree char *loc = g_strdup_printf(
-            "/%s/%" G_GINT64_FORMAT "?saved=1", plural_of(type), req->id);
+            "/%s/%" G_GINT64_FORMAT "?saved=1", views_type_path(type), req->id);
         web_redirect(resp, loc);
     } else if (forbidden) {
         web_error(req, resp, 403, err);
@@ -508,7 +490,7 @@ void web_record_owner_post(web_req *req, web_resp *resp)
 
 void web_deal_stage_post(web_req *req, web_resp *resp)
 {
-    views_viewer v = viewer_of(req);
+    views_viewer v = web_views_viewer(req);
     char *err = NULL;
     crm_result r =
         views_set_deal_stage(&v, req->id, webform_get(req->form, "stage"),

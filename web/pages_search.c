@@ -13,18 +13,6 @@
 
 #define SEARCH_PER_KIND 20
 
-static const char *plural_of(const char *type)
-{
-    if (strcmp(type, "contact") == 0)
-        return "contacts";
-    if (strcmp(type, "lead") == 0)
-        return "leads";
-    if (strcmp(type, "company") == 0)
-        return "companies";
-    if (strcmp(type, "deal") == 0)
-        return "deals";
-    return "requests";
-}
 
 void web_search_page(web_req *req, web_resp *resp)
 {
@@ -67,7 +55,7 @@ void web_search_page(web_req *req, web_resp *resp)
             html_printf(o,
                         "<tr data-type=\"%s\" data-id=\"%s\"><td>%s</td>"
                         "<td><a href=\"/%s/%s\">%s</a></td><td>%s</td></tr>\n",
-                        type, id, type, plural_of(type), id,
+                        type, id, type, views_type_path(type), id,
                         web_str(x, "label"), web_str(x, "detail"));
         }
         g_string_append(o, "</tbody></table>\n");

@@ -15,6 +15,7 @@
 
 #include "crmgate/log.h"
 #include "crmgate/tasks.h"
+#include "crmgate/views.h"
 #include "web.h"
 
 static tasks_actor actor_of(const web_req *req)
@@ -72,19 +73,11 @@ static const char *priority_name(json_int_t p)
 /* The page of a record "TYPE:ID": /deals/ID and so on (NULL if unknown). */
 static char *record_path(const char *rec)
 {
-    static const char *const map[][2] = {
-        {"contact", "contacts"},  {"lead", "leads"},
-        {"company", "companies"}, {"deal", "deals"},
-        {"request", "requests"},
-    };
     const char *type = NULL;
     gint64 id = 0;
-    if (!rec || !tasks_parse_record(rec, &type, &id))
+    if (!rec || !tasks_parse_record(rec, &type, &id) || !views_type_path(type))
         return NULL;
-    for (gsize i = 0; i < G_N_ELEMENTS(map); i++)
-        if (strcmp(map[i][0], type) == 0)
-            return g_strdup_printf("/%s/%" G_GINT64_FORMAT, map[i][1], id);
-    return NULL;
+    return g_strdup_printf("/%s/%" G_GINT64_FORMAT, views_type_path(type), id);
 }
 
 static void record_link(GString *o, json_t *task)

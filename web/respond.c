@@ -178,8 +178,11 @@ void web_when(GString *out, json_t *obj, const char *key)
     }
 }
 
+/* Runs sql with the viewer as $1 and $2 before the n values; with out_r
+   the answer is one JSON value (db_query_json), else none is wanted. On a
+   database error answers 500/503 itself and returns false. */
 static bool run(web_req *req, web_resp *resp, const char *sql, int n,
-                const char *const *values, PGresult **res_r)
+                const char *const *values, json_t **out_r)
 {
     g_autofree char *vid = g_strdup_printf("%" G_GINT64_FORMAT, req->viewer.id);
     const char **all = g_new0(const char *, n + 2);
@@ -188,11 +191,18 @@ static bool run(web_req *req, web_resp *resp, const char *sql, int n,
     for (int i = 0; i < n; i++)
         all[i + 2] = values[i];
     char *err = NULL;
-    crm_result r = db_query(req->db, req->cfg->db_time_budget_ms * 5, sql,
-                            n + 2, all, NULL, NULL, res_r, &err);
+    guint budget = req->cfg->db_time_budget_ms * 5;
+    PGresult *res = NULL;
+    crm_result r =
+        out_r ? db_query_json(req->db, budget, sql, n + 2, all, NULL, NULL,
+                              out_r, &err)
+              : db_query(req->db, budget, sql, n + 2, all, NULL, NULL, &res,
+                         &err);
     g_free(all);
+    PQclear(res);
     if (r) {
-        log_error("web: %s %s: %s", req->method, req->route ? req->route->pattern : req->path,
+        log_error("web: %s %s: %s", req->method,
+                  req->route ? req->route->pattern : req->path,
                   err ? err : crm_strerror(r));
         g_free(err);
         web_error(req, resp, r == CRM_ERR_DB_DOWN ? 503 : 500,
@@ -206,24 +216,22 @@ static bool run(web_req *req, web_resp *resp, const char *sql, int n,
 bool web_query_json(web_req *req, web_resp *resp, const char *sql, int n,
                     const char *const *values, json_t **out_r)
 {
-    *out_r = NULL;
-    PGresult *res = NULL;
-    if (!run(req, resp, sql, n, values, &res))
-        return false;
-    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
-        json_error_t jerr;
-        *out_r = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_ANY, &jerr);
-    }
-    PQclear(res);
-    return true;
+    return run(req, resp, sql, n, values, out_r);
 }
 
 bool web_exec(web_req *req, web_resp *resp, const char *sql, int n,
               const char *const *values)
 {
-    PGresult *res = NULL;
-    if (!run(req, resp, sql, n, values, &res))
-        return false;
-    PQclear(res);
-    return true;
+    return run(req, resp, sql, n, values, NULL);
+}
+
+views_viewer web_views_viewer(web_req *req)
+{
+    views_viewer v = {
+        .db = req->db,
+        .id = req->viewer.id,
+        .role = req->viewer.role,
+        .timeout_ms = req->cfg->db_time_budget_ms * 5,
+    };
+    return v;
 }

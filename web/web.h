@@ -20,6 +20,7 @@
 #include "crmgate/config.h"
 #include "crmgate/db.h"
 #include "crmgate/html.h"
+#include "crmgate/views.h"
 #include "crmgate/webform.h"
 
 #define WEB_MAX_ARGS 4
@@ -119,6 +120,8 @@ void web_when(GString *out, json_t *obj, const char *key);
    answers 503 itself and returns false. */
 bool web_query_json(web_req *req, web_resp *resp, const char *sql, int n,
                     const char *const *values, json_t **out_r);
+/* The viewer of req for core/views.c, with the web's query budget. */
+views_viewer web_views_viewer(web_req *req);
 /* Same for a statement without a result wanted (writes). */
 bool web_exec(web_req *req, web_resp *resp, const char *sql, int n,
               const char *const *values);

@@ -18,6 +18,7 @@
 #include "crmgate/result.h"
 
 typedef struct db_conn db_conn;
+typedef struct json_t json_t; /* jansson's; only pointers here */
 
 /* Returns a new unconnected handle for dsn; it connects on first use. */
 db_conn *db_conn_new(const char *dsn);
@@ -35,6 +36,13 @@ crm_result db_connect(db_conn *conn, guint timeout_ms, char **error_r);
 crm_result db_query(db_conn *conn, guint timeout_ms, const char *sql, int n,
                     const char *const *values, const int *lengths,
                     const int *formats, PGresult **res_r, char **error_r);
+
+/* db_query for a statement whose answer is one JSON value: *out_r is the
+   parsed first column of the first row (NULL when there is no row or it is
+   NULL). CRM_ERR_DB when that text is not JSON. */
+crm_result db_query_json(db_conn *conn, guint timeout_ms, const char *sql,
+                         int n, const char *const *values, const int *lengths,
+                         const int *formats, json_t **out_r, char **error_r);
 
 /* Shorthand for db_query with text parameters and no result wanted. */
 crm_result db_exec(db_conn *conn, guint timeout_ms, const char *sql, int n,

@@ -35,6 +35,9 @@ typedef struct {
 
 /* True when type is a record type: contact, lead, company, deal, request. */
 bool views_record_type(const char *type);
+/* The first path segment of a record type's pages ("deal" -> "deals"), or
+   NULL when type is not a record type. */
+const char *views_type_path(const char *type);
 
 /* The record (type, id) as a JSON object: its columns, "type", "name",
    "owner"/"co_owner" ({id, name, email}), references to related records
