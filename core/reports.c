@@ -504,7 +504,8 @@ crm_result reports_run(db_conn *db, const char *name, gint64 viewer_id,
        captured since the last fold counts too, so fold the queue first (a
        no-op while the ingester or another report is folding it). */
     if (strstr(rep->sql, "mail_activity_weekly") ||
-        strstr(rep->sql, "thread_first_response")) {
+        strstr(rep->sql, "thread_first_response") ||
+        strstr(rep->sql, "unresolved_messages")) {
         r = db_exec(db, REPORTS_TIMEOUT_MS,
                     "SELECT crm_report_rollups_advance()", 0, NULL, error_r);
         if (r)

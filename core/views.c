@@ -403,7 +403,7 @@ static const char sql_search[] =
     "  concat_ws(' ', x.email, x.phone) AS detail FROM contacts x WHERE "
     "  x.id IN (SELECT id FROM contacts WHERE " NOTICKET " AND "
     "   lower(first_name || ' ' || last_name) LIKE " PAT
-    "   UNION SELECT id FROM contacts WHERE " NOTICKET " AND email_norm LIKE "
+    "   UNION SELECT id FROM contacts WHERE " NOTICKET " AND lower(email_norm) LIKE "
     PAT "   UNION SELECT id FROM contacts WHERE phone_last9 = " LAST9 ")"
     "  AND " VIS("contact", "x") " ORDER BY x.id DESC LIMIT $4::integer)"
     " UNION ALL"
@@ -411,7 +411,7 @@ static const char sql_search[] =
     "  x.company_name, x.phone) FROM leads x WHERE x.id IN (SELECT id FROM "
     "  leads WHERE " NOTICKET " AND lower(first_name || ' ' || last_name) "
     "  LIKE " PAT " UNION SELECT id FROM leads WHERE " NOTICKET " AND "
-    "  email_norm LIKE " PAT " UNION SELECT id FROM leads WHERE "
+    "  lower(email_norm) LIKE " PAT " UNION SELECT id FROM leads WHERE "
     "  phone_last9 = " LAST9 ") AND " VIS("lead", "x")
     "  ORDER BY x.id DESC LIMIT $4::integer)"
     " UNION ALL"
@@ -419,7 +419,7 @@ static const char sql_search[] =
     "  ORDER BY d.domain) FROM company_domains d WHERE d.company_id = x.id) "
     "  FROM companies x WHERE x.id IN (SELECT id FROM companies WHERE "
     NOTICKET " AND lower(name) LIKE " PAT " UNION SELECT company_id FROM "
-    "  company_domains WHERE " NOTICKET " AND domain LIKE " PAT ") AND "
+    "  company_domains WHERE " NOTICKET " AND lower(domain) LIKE " PAT ") AND "
     VIS("company", "x") " ORDER BY x.id DESC LIMIT $4::integer)"
     " UNION ALL"
     " (SELECT 4, 'deal', x.id, x.name, concat_ws(' ', 'ticket ' || "
@@ -433,7 +433,7 @@ static const char sql_search[] =
     "  x.email) FROM requests x WHERE x.id IN (SELECT id FROM requests "
     "  WHERE " NOTICKET " AND lower(subject || ' ' || first_name || ' ' || "
     "  last_name) LIKE " PAT " UNION SELECT id FROM requests WHERE " NOTICKET
-    "  AND email_norm LIKE " PAT " UNION SELECT id FROM requests WHERE "
+    "  AND lower(email_norm) LIKE " PAT " UNION SELECT id FROM requests WHERE "
     "  ticket = coalesce(" TICKET ", btrim($3::text))) AND "
     VIS("request", "x") " ORDER BY x.id DESC LIMIT $4::integer)) "
     "SELECT jsonb_build_object('query', $3::text, 'results', "

@@ -12,18 +12,21 @@
 --   unresolved_messages    captured mail with no message_links row, and
 --   unresolved_user_messages  the same per staff user taking part in it
 --                          (what a manager's list reads).
--- The unresolved lists are kept by statement-level triggers (transition
--- tables): each row belongs to one message, so concurrent captures never
--- touch the same row. The other two are shared rows (a user's week, a
--- thread): updating them inside every capture transaction made concurrent
--- ingest batches wait for each other and deadlock (measured: two ingest
--- connections deadlocked at once). So a capture only appends its message
--- and thread to rollup_queue (insert-only, no conflicts), and
--- crm_report_rollups_advance() folds the queue into them in one place,
--- under an advisory lock: the ingester calls it every few seconds and every
--- mail report calls it before reading, so reports are current. A message's
--- activity is counted once, from the participants it had when first
--- captured.
+-- mail_activity_weekly and thread_first_response are rows many captures
+-- share (a user's week, a thread): updated inside every capture
+-- transaction they made concurrent ingest batches wait for each other and
+-- deadlock (measured: the two lanes of `crmgate ingest` deadlocked at
+-- once), and the per-statement trigger work halved ingest speed. So a
+-- capture only appends its message and thread to rollup_queue (one
+-- insert-only statement, no conflicts), and crm_report_rollups_advance()
+-- folds the queue in one place, under an advisory lock: the ingester calls
+-- it after a burst and every few seconds under load, `crmgate ingest` at its
+-- end, and every mail report before reading, so reports are current. The
+-- fold also decides which new messages are unresolved (no link when
+-- folded); a link added later removes its message from the lists (a
+-- trigger on message_links), and removing a message's last link puts it
+-- back. A message's activity is counted once, from the participants it had
+-- when first captured.
 -- The funnel reads deal_furthest_stage (the highest stages.position each
 -- deal has been at), kept by a trigger on deal_stage_history, instead of
 -- aggregating the history per request.
@@ -84,7 +87,8 @@ CREATE INDEX unresolved_messages_at_idx ON unresolved_messages (at DESC);
 
 CREATE TABLE unresolved_user_messages (
     user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    message_id bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    message_id bigint NOT NULL
+               REFERENCES unresolved_messages(message_id) ON DELETE CASCADE,
     at         timestamptz NOT NULL,
     PRIMARY KEY (user_id, message_id)
 );
@@ -139,13 +143,10 @@ CREATE TABLE rollup_queue (
     thread_id  bigint
 );
 
--- New messages: unresolved until a link comes; queued for the rollups.
+-- New messages: queued for the rollups.
 CREATE FUNCTION crm_rollup_messages_ins() RETURNS trigger LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = public AS $$
 BEGIN
-    INSERT INTO unresolved_messages (message_id, at)
-    SELECT n.id, crm_mail_at(n.sent_at, n.captured_at) FROM new_rows n
-    ON CONFLICT DO NOTHING;
     INSERT INTO rollup_queue (message_id, thread_id)
     SELECT n.id, n.thread_id FROM new_rows n;
     RETURN NULL;
@@ -176,30 +177,12 @@ CREATE TRIGGER messages_rollup_upd AFTER UPDATE ON messages
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION crm_rollup_messages_upd();
 
--- New participants: staff taking part in an unresolved message see it in
--- their list.
-CREATE FUNCTION crm_rollup_participants_ins() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
-BEGIN
-    INSERT INTO unresolved_user_messages (user_id, message_id, at)
-    SELECT DISTINCT n.user_id, n.message_id, u.at
-      FROM new_rows n JOIN unresolved_messages u ON u.message_id = n.message_id
-     WHERE n.user_id IS NOT NULL
-    ON CONFLICT DO NOTHING;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER message_participants_rollup_ins AFTER INSERT
-    ON message_participants REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION crm_rollup_participants_ins();
-
 -- A link resolves a message; removing its last link makes it unresolved.
 CREATE FUNCTION crm_rollup_links_ins() RETURNS trigger LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = public AS $$
 BEGIN
+    -- unresolved_user_messages follows (ON DELETE CASCADE)
     DELETE FROM unresolved_messages u
-     WHERE u.message_id IN (SELECT n.message_id FROM new_rows n);
-    DELETE FROM unresolved_user_messages u
      WHERE u.message_id IN (SELECT n.message_id FROM new_rows n);
     RETURN NULL;
 END
@@ -292,6 +275,17 @@ BEGIN
     IF cardinality(threads) > 0 THEN
         PERFORM crm_thread_first_response_refresh(threads);
     END IF;
+    INSERT INTO unresolved_messages (message_id, at)
+    SELECT m.id, crm_mail_at(m.sent_at, m.captured_at) FROM messages m
+     WHERE m.id = ANY (ids)
+       AND NOT EXISTS (SELECT 1 FROM message_links l WHERE l.message_id = m.id)
+    ON CONFLICT DO NOTHING;
+    INSERT INTO unresolved_user_messages (user_id, message_id, at)
+    SELECT DISTINCT p.user_id, u.message_id, u.at
+      FROM unresolved_messages u
+      JOIN message_participants p ON p.message_id = u.message_id
+     WHERE u.message_id = ANY (ids) AND p.user_id IS NOT NULL
+    ON CONFLICT DO NOTHING;
     RETURN taken;
 END
 $$;
