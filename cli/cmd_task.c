@@ -82,7 +82,8 @@ static int task_list(cli_ctx *ctx, int argc, char **argv)
         {"all", no_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},
     };
-    tasks_view v = {.kind = TASKS_VIEW_OPEN};
+    /* the admin's list is whole, not a page */
+    tasks_view v = {.kind = TASKS_VIEW_OPEN, .limit = G_MAXINT32};
     int ch;
     optind = 0;
     while ((ch = getopt_long(argc, argv, "a", opts, NULL)) != -1) {

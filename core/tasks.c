@@ -807,24 +807,33 @@ crm_result tasks_list(db_conn *db, const tasks_actor *a, const tasks_view *v,
         break;
     }
     g_autofree char *proj = id_text(v->project_id);
-    g_autofree char *max = g_strdup_printf("%d", TASKS_LIST_MAX);
+    g_autofree char *max =
+        g_strdup_printf("%u", MIN(v->limit ? v->limit : TASKS_LIST_MAX,
+                                  (guint)G_MAXINT32));
     const char *vals[] = {kind, proj, max};
+    /* The page of at most $5 tasks is chosen first, from index-friendly
+       sets (the viewer's own: owner, co-owner, responsible or subscriber),
+       and only those rows are turned into JSON. */
     crm_result r = query_actor_json(
         db, a,
-        "SELECT json_build_object('tasks', coalesce(json_agg(x.j ORDER BY "
-        "x.open DESC, x.overdue DESC, x.due NULLS LAST, x.id), '[]')) FROM ("
-        "SELECT " TASK_JSON " AS j, crm_task_open(t.stage) AS open, "
+        "SELECT json_build_object('tasks', coalesce(json_agg(" TASK_JSON
+        " ORDER BY k.open DESC, k.overdue DESC, k.due NULLS LAST, k.id), "
+        "'[]')) FROM (SELECT t.id, crm_task_open(t.stage) AS open, "
         "coalesce(crm_task_open(t.stage) AND t.due_date < current_date, "
-        "false) AS overdue, t.due_date AS due, t.id FROM tasks t WHERE "
+        "false) AS overdue, t.due_date AS due FROM tasks t WHERE "
         "CASE WHEN $3 IN ('mine', 'overdue') THEN crm_task_open(t.stage) "
-        "AND (t.owner_id = $1 OR t.co_owner_id = $1 OR EXISTS (SELECT 1 "
-        "FROM task_users u WHERE u.task_id = t.id AND u.user_id = $1 AND "
-        "u.kind = 'responsible')) AND ($3 = 'mine' OR t.due_date < "
-        "current_date) "
-        "ELSE " TASK_VISIBLE " AND CASE $3 WHEN 'project' THEN "
+        "AND t.id IN (SELECT id FROM tasks WHERE owner_id = $1 UNION ALL "
+        "SELECT id FROM tasks WHERE co_owner_id = $1 UNION ALL SELECT "
+        "task_id FROM task_users WHERE user_id = $1 AND kind = "
+        "'responsible') AND ($3 = 'mine' OR t.due_date < current_date) "
+        "ELSE ($1::bigint = 0 OR $2 IN ('chief', 'admin') OR t.id IN ("
+        "SELECT id FROM tasks WHERE owner_id = $1 UNION ALL SELECT id FROM "
+        "tasks WHERE co_owner_id = $1 UNION ALL SELECT task_id FROM "
+        "task_users WHERE user_id = $1)) AND CASE $3 WHEN 'project' THEN "
         "t.project_id = $4::bigint WHEN 'open' THEN crm_task_open(t.stage) "
         "ELSE true END END "
-        "ORDER BY 2 DESC, 3 DESC, 4 NULLS LAST, 5 LIMIT $5::int) x",
+        "ORDER BY 2 DESC, 3 DESC, 4 NULLS LAST, 1 LIMIT $5::int) k "
+        "JOIN tasks t ON t.id = k.id",
         3, vals, out_r, error_r);
     return r;
 }

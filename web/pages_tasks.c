@@ -231,6 +231,12 @@ static void task_table(GString *o, json_t *tasks)
         g_string_append(o, "</td></tr>\n");
     }
     g_string_append(o, "</tbody></table>\n");
+    if (json_array_size(tasks) >= TASKS_LIST_MAX)
+        html_printf(o,
+                    "<p class=\"muted\">Only the first %d tasks are shown "
+                    "(open ones first, overdue first, then by due "
+                    "date).</p>\n",
+                    TASKS_LIST_MAX);
 }
 
 void web_tasks_list(web_req *req, web_resp *resp)

@@ -33,7 +33,7 @@ typedef struct json_t json_t; /* jansson's; only pointers here */
 #define TASKS_COMMENT_MAX 20000
 #define TASKS_RESPONSIBLE_MAX 20
 /* Rows a list returns at most. */
-#define TASKS_LIST_MAX 500
+#define TASKS_LIST_MAX 200
 
 typedef struct {
     gint64 id;        /* 0: the system: sees all, history user NULL */
@@ -51,6 +51,7 @@ typedef enum {
 typedef struct {
     tasks_view_kind kind;
     gint64 project_id; /* TASKS_VIEW_PROJECT */
+    guint limit;       /* at most this many; 0: TASKS_LIST_MAX (a page) */
 } tasks_view;
 
 /* A new task or an edit. NULL strings and 0 numbers mean "not given". */
