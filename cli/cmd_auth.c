@@ -76,8 +76,7 @@ int cli_user_passwd(cli_ctx *ctx, int argc, char **argv)
     if (ctx->json)
         cli_print_json(json_pack("{s:s,s:b}", "user", argv[2], "password", 1));
     else
-        printf("password set for %s; their web sessions are ended\n",
-               argv[2]);
+        printf("password set for %s; their web sessions are ended\n", argv[2]);
     return 0;
 }
 

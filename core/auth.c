@@ -50,8 +50,8 @@ char *auth_random_token(void)
 {
     unsigned char raw[TOKEN_BYTES];
     randombytes_buf(raw, sizeof(raw));
-    char out[sodium_base64_ENCODED_LEN(TOKEN_BYTES,
-                                       sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    char out[sodium_base64_ENCODED_LEN(
+        TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
     sodium_bin2base64(out, sizeof(out), raw, sizeof(raw),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(raw, sizeof(raw));
@@ -143,11 +143,12 @@ crm_result auth_token_add(db_conn *db, const char *email, const char *name,
     const char *v[] = {norm, (const char *)d.d, name ? name : ""};
     int len[] = {0, 32, 0}, fmt[] = {0, 1, 0};
     PGresult *res = NULL;
-    crm_result r = db_query(db, 0,
-                            "INSERT INTO api_tokens (user_id, token_hash, name) "
-                            "SELECT id, $2, $3 FROM users WHERE email_norm = $1 "
-                            "AND active RETURNING user_id",
-                            3, v, len, fmt, &res, error_r);
+    crm_result r =
+        db_query(db, 0,
+                 "INSERT INTO api_tokens (user_id, token_hash, name) "
+                 "SELECT id, $2, $3 FROM users WHERE email_norm = $1 "
+                 "AND active RETURNING user_id",
+                 3, v, len, fmt, &res, error_r);
     if (r) {
         g_free(token);
         return r;
@@ -202,9 +203,8 @@ static crm_result record_failure(db_conn *db, const char *norm,
 }
 
 crm_result auth_login(db_conn *db, const auth_login_policy *pol,
-                      const char *email, const char *password,
-                      const char *addr, char **session_r, auth_viewer *v_r,
-                      char **error_r)
+                      const char *email, const char *password, const char *addr,
+                      char **session_r, auth_viewer *v_r, char **error_r)
 {
     *session_r = NULL;
     memset(v_r, 0, sizeof(*v_r));
@@ -278,9 +278,8 @@ crm_result auth_login(db_conn *db, const auth_login_policy *pol,
 
 /* The viewer a token (a session id or an API token) names: sql takes its
    SHA-256 as $1 and returns id, email, name, role, csrf. */
-static crm_result lookup_viewer(db_conn *db, const char *token,
-                                const char *sql, auth_viewer *v_r,
-                                char **error_r)
+static crm_result lookup_viewer(db_conn *db, const char *token, const char *sql,
+                                auth_viewer *v_r, char **error_r)
 {
     memset(v_r, 0, sizeof(*v_r));
     if (!token || strlen(token) != 43)

@@ -515,8 +515,8 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, bool read_files,
     cfg->web_body_bytes = (gsize)cfg_getint(web, "body_bytes");
     cfg->web_request_timeout_s = (guint)cfg_getint(web, "request_timeout");
     g_free(cfg->web_base_url);
-    const char *base = first_set("CRMGATE_WEB_BASE_URL",
-                                 cfg_getstr(web, "base_url"), "");
+    const char *base =
+        first_set("CRMGATE_WEB_BASE_URL", cfg_getstr(web, "base_url"), "");
     cfg->web_base_url =
         *base ? g_strdup(base)
               : g_strdup_printf("http://%s:%u",
@@ -542,7 +542,8 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, bool read_files,
             g_strdup(cfg_getnstr(web, "metrics_allow", i));
     cfg->web_login_failures_account =
         (guint)cfg_getint(web, "login_failures_account");
-    cfg->web_login_failures_addr = (guint)cfg_getint(web, "login_failures_addr");
+    cfg->web_login_failures_addr =
+        (guint)cfg_getint(web, "login_failures_addr");
     cfg->web_login_window_s = (guint)cfg_getint(web, "login_window");
 
     log_level_parse(cfg_getstr(log, "level"), &cfg->log_level);

@@ -136,7 +136,6 @@ static crm_result query_id(db_conn *db, const char *sql, int n,
     return r;
 }
 
-
 /* BEGIN, and the acting user for the history triggers. */
 static crm_result begin(db_conn *db, const tasks_actor *a, char **error_r)
 {
@@ -807,9 +806,8 @@ crm_result tasks_list(db_conn *db, const tasks_actor *a, const tasks_view *v,
         break;
     }
     g_autofree char *proj = id_text(v->project_id);
-    g_autofree char *max =
-        g_strdup_printf("%u", MIN(v->limit ? v->limit : TASKS_LIST_MAX,
-                                  (guint)G_MAXINT32));
+    g_autofree char *max = g_strdup_printf(
+        "%u", MIN(v->limit ? v->limit : TASKS_LIST_MAX, (guint)G_MAXINT32));
     const char *vals[] = {kind, proj, max};
     /* The page of at most $5 tasks is chosen first, from index-friendly
        sets (the viewer's own: owner, co-owner, responsible or subscriber),

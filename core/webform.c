@@ -102,8 +102,8 @@ crm_result webform_parse(const char *s, gsize len, webform **form_r)
             const char *ne = eq ? eq : fe;
             if ((gsize)(ne - p) <= WEBFORM_MAX_NAME * 3) {
                 char *name = decode(p, (gsize)(ne - p));
-                char *value = eq ? decode(eq + 1, (gsize)(fe - eq - 1))
-                                 : g_strdup("");
+                char *value =
+                    eq ? decode(eq + 1, (gsize)(fe - eq - 1)) : g_strdup("");
                 if (name && value && *name &&
                     strlen(name) <= WEBFORM_MAX_NAME) {
                     add(f, name, value);

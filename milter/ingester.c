@@ -349,9 +349,9 @@ static void fold_rollups(db_conn *db, guint timeout_ms)
 {
     static bool failing;
     char *err = NULL;
-    crm_result r = db_exec(db, timeout_ms,
-                           "SELECT crm_report_rollups_advance(50000)", 0, NULL,
-                           &err);
+    crm_result r =
+        db_exec(db, timeout_ms, "SELECT crm_report_rollups_advance(50000)", 0,
+                NULL, &err);
     if (r && !failing)
         log_warn("ingester: cannot fold the report rollups: %s",
                  err ? err : crm_strerror(r));

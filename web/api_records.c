@@ -14,7 +14,6 @@
 #define API_TIMELINE_MAX 200
 #define API_SEARCH_PER_KIND 20
 
-
 /* Answers r/out: 200 with out, or the error. */
 static void answer(web_req *req, web_resp *resp, crm_result r, json_t *out,
                    char *err)

@@ -79,23 +79,24 @@ void web_metrics(web_req *req, web_resp *resp)
                     continue;
                 g_string_append(o, "crmgate_web_requests_total{route=\"");
                 label(o, k);
-                g_string_append_printf(o, "\",code=\"%uxx\"} %" G_GUINT64_FORMAT
-                                          "\n",
-                                       c, s->by_class[c]);
+                g_string_append_printf(
+                    o, "\",code=\"%uxx\"} %" G_GUINT64_FORMAT "\n", c,
+                    s->by_class[c]);
             }
             for (guint i = 0; i < NB; i++) {
                 g_string_append(hist,
                                 "crmgate_web_request_duration_seconds_bucket{"
                                 "route=\"");
                 label(hist, k);
-                g_string_append_printf(hist, "\",le=\"%g\"} %" G_GUINT64_FORMAT "\n",
+                g_string_append_printf(hist,
+                                       "\",le=\"%g\"} %" G_GUINT64_FORMAT "\n",
                                        buckets[i], s->bucket[i]);
             }
             g_string_append(hist, "crmgate_web_request_duration_seconds_bucket{"
                                   "route=\"");
             label(hist, k);
-            g_string_append_printf(hist, "\",le=\"+Inf\"} %" G_GUINT64_FORMAT "\n",
-                                   s->count);
+            g_string_append_printf(
+                hist, "\",le=\"+Inf\"} %" G_GUINT64_FORMAT "\n", s->count);
             g_string_append(hist, "crmgate_web_request_duration_seconds_sum{"
                                   "route=\"");
             label(hist, k);
@@ -132,9 +133,10 @@ void web_metrics(web_req *req, web_resp *resp)
         for (int i = 0; i < PQntuples(res); i++)
             if (strcmp(PQgetvalue(res, i, 0), "s:") == 0)
                 g_string_append_printf(
-                    o, "# HELP crmgate_web_sessions Active web sessions.\n"
-                       "# TYPE crmgate_web_sessions gauge\n"
-                       "crmgate_web_sessions %s\n",
+                    o,
+                    "# HELP crmgate_web_sessions Active web sessions.\n"
+                    "# TYPE crmgate_web_sessions gauge\n"
+                    "crmgate_web_sessions %s\n",
                     PQgetvalue(res, i, 1));
         PQclear(res);
         g_string_append(o, "crmgate_database_up 1\n");
@@ -152,8 +154,8 @@ void web_metrics(web_req *req, web_resp *resp)
             "# HELP crmgate_journal_depth Messages waiting in the capture "
             "journal.\n# TYPE crmgate_journal_depth gauge\n"
             "crmgate_journal_depth %u\n"
-            "# TYPE crmgate_journal_bytes gauge\ncrmgate_journal_bytes %"
-            G_GUINT64_FORMAT "\n"
+            "# TYPE crmgate_journal_bytes gauge\ncrmgate_journal_bytes "
+            "%" G_GUINT64_FORMAT "\n"
             "# TYPE crmgate_journal_oldest_age_seconds gauge\n"
             "crmgate_journal_oldest_age_seconds %" G_GINT64_FORMAT "\n"
             "# TYPE crmgate_journal_bad gauge\ncrmgate_journal_bad %u\n",

@@ -57,7 +57,10 @@ static void login_page(web_req *req, web_resp *resp, unsigned status,
                 "<label>Password <input type=\"password\" name=\"password\" "
                 "autocomplete=\"current-password\" required></label>\n"
                 "<button type=\"submit\">Log in</button>\n</form>\n",
-                token, safe_next(webform_get(req->query, "next") ? webform_get(req->query, "next") : webform_get(req->form, "next")),
+                token,
+                safe_next(webform_get(req->query, "next")
+                              ? webform_get(req->query, "next")
+                              : webform_get(req->form, "next")),
                 email ? email : "");
     web_page_end(resp);
     resp->status = status;
@@ -80,8 +83,9 @@ void web_login_post(web_req *req, web_resp *resp)
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Cookie"),
         WEB_CSRF_COOKIE);
     if (!cookie || !auth_equal(cookie, webform_get(req->form, "csrf"))) {
-        web_error(req, resp, 403, "invalid or missing CSRF token; reload the "
-                                  "login page");
+        web_error(req, resp, 403,
+                  "invalid or missing CSRF token; reload the "
+                  "login page");
         return;
     }
     if (!email || !password || strlen(password) > 1024 || strlen(email) > 320) {
@@ -155,8 +159,8 @@ void web_healthz(web_req *req, web_resp *resp)
 {
     char *err = NULL;
     PGresult *res = NULL;
-    crm_result r = db_query(req->db, 2000, "SELECT 1", 0, NULL, NULL, NULL,
-                            &res, &err);
+    crm_result r =
+        db_query(req->db, 2000, "SELECT 1", 0, NULL, NULL, NULL, &res, &err);
     resp->ctype = "text/plain; charset=utf-8";
     if (r) {
         resp->status = 503;

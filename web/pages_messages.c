@@ -21,8 +21,6 @@
 #include "crmgate/views.h"
 #include "web.h"
 
-
-
 static void participants(GString *o, json_t *m)
 {
     static const char *const roles[] = {

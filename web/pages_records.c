@@ -43,7 +43,6 @@ const char *web_record_type_of(const char *path)
     return NULL;
 }
 
-
 static const char *title_of(const char *type)
 {
     for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++)
@@ -80,7 +79,6 @@ void web_views_error(web_req *req, web_resp *resp, crm_result r,
               err ? err : crm_strerror(r));
     web_error(req, resp, 500, "the database refused the request");
 }
-
 
 /* A "label" dd with a link to a referenced record {id, name}, or "". */
 static void ref_link(GString *o, json_t *ref, const char *plural)

@@ -13,7 +13,6 @@
 
 #define SEARCH_PER_KIND 20
 
-
 void web_search_page(web_req *req, web_resp *resp)
 {
     const char *q = webform_get(req->query, "q");

@@ -66,8 +66,7 @@ static const char *reason(unsigned status)
     }
 }
 
-void web_error(web_req *req, web_resp *resp, unsigned status,
-               const char *msg)
+void web_error(web_req *req, web_resp *resp, unsigned status, const char *msg)
 {
     g_string_truncate(resp->body, 0);
     if ((req->route && (req->route->flags & WEB_API)) ||
@@ -193,11 +192,10 @@ static bool run(web_req *req, web_resp *resp, const char *sql, int n,
     char *err = NULL;
     guint budget = req->cfg->db_time_budget_ms * 5;
     PGresult *res = NULL;
-    crm_result r =
-        out_r ? db_query_json(req->db, budget, sql, n + 2, all, NULL, NULL,
-                              out_r, &err)
-              : db_query(req->db, budget, sql, n + 2, all, NULL, NULL, &res,
-                         &err);
+    crm_result r = out_r ? db_query_json(req->db, budget, sql, n + 2, all, NULL,
+                                         NULL, out_r, &err)
+                         : db_query(req->db, budget, sql, n + 2, all, NULL,
+                                    NULL, &res, &err);
     g_free(all);
     PQclear(res);
     if (r) {

@@ -137,7 +137,8 @@ static void client_text(struct MHD_Connection *conn, char *buf, gsize len)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf,
                   (socklen_t)len);
     else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        const struct in6_addr *a =
+            &((const struct sockaddr_in6 *)sa)->sin6_addr;
         if (IN6_IS_ADDR_V4MAPPED(a))
             inet_ntop(AF_INET, &a->s6_addr[12], buf, (socklen_t)len);
         else
@@ -188,8 +189,7 @@ static void dispatch(struct MHD_Connection *conn, const char *method,
     req.method = head ? "GET" : method;
     req.path = url;
 
-    if (!g_utf8_validate(url, -1, NULL) || url[0] != '/' ||
-        strstr(url, "//")) {
+    if (!g_utf8_validate(url, -1, NULL) || url[0] != '/' || strstr(url, "//")) {
         web_error(&req, resp, 400, "bad request path");
         return;
     }
@@ -342,8 +342,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return ok;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
     (void)conn;
@@ -364,8 +364,8 @@ crm_result web_server_start(const crm_config *cfg, char **error_r)
     server_cfg = cfg;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, cfg->web_listen, &s4->sin_addr) == 1) {

@@ -30,31 +30,31 @@
 typedef struct web_route web_route;
 
 typedef struct {
-    const char *method;  /* "GET", "POST", "HEAD" (answered as GET) */
-    const char *path;    /* decoded path, without the query */
+    const char *method; /* "GET", "POST", "HEAD" (answered as GET) */
+    const char *path;   /* decoded path, without the query */
     const char *args[WEB_MAX_ARGS]; /* the route's :id / :name segments */
-    gint64 id;           /* args[0] as a number when the route has :id */
-    webform *query;      /* never NULL */
-    webform *form;       /* POST urlencoded body; never NULL (may be empty) */
-    const char *body;    /* raw body ("" when none) */
+    gint64 id;        /* args[0] as a number when the route has :id */
+    webform *query;   /* never NULL */
+    webform *form;    /* POST urlencoded body; never NULL (may be empty) */
+    const char *body; /* raw body ("" when none) */
     gsize body_len;
     const char *content_type; /* request Content-Type or "" */
-    auth_viewer viewer;  /* viewer.id == 0: nobody logged in */
-    bool via_token;      /* authenticated by an API token */
-    const char *session; /* session cookie value, or NULL */
-    const char *client;  /* client address, text */
+    auth_viewer viewer;       /* viewer.id == 0: nobody logged in */
+    bool via_token;           /* authenticated by an API token */
+    const char *session;      /* session cookie value, or NULL */
+    const char *client;       /* client address, text */
     const web_route *route;
-    db_conn *db;         /* this thread's connection (role crmgate_web) */
+    db_conn *db; /* this thread's connection (role crmgate_web) */
     const crm_config *cfg;
-    void *conn;          /* struct MHD_Connection *, for the server only */
+    void *conn; /* struct MHD_Connection *, for the server only */
 } web_req;
 
 typedef struct {
-    unsigned status;      /* 200 unless set */
+    unsigned status; /* 200 unless set */
     GString *body;
-    const char *ctype;    /* default text/html; charset=utf-8 */
-    GPtrArray *headers;   /* name, value, name, value ... (owned strings) */
-    const char *csp;      /* replaces the default Content-Security-Policy */
+    const char *ctype;  /* default text/html; charset=utf-8 */
+    GPtrArray *headers; /* name, value, name, value ... (owned strings) */
+    const char *csp;    /* replaces the default Content-Security-Policy */
 } web_resp;
 
 /* Route flags. */
@@ -68,11 +68,12 @@ enum {
 typedef void (*web_handler)(web_req *req, web_resp *resp);
 
 struct web_route {
-    const char *method;  /* GET or POST */
-    const char *pattern; /* "/deals/:id", "/reports/:name", "/api/timeline/:type/:id" */
+    const char *method; /* GET or POST */
+    const char *
+        pattern; /* "/deals/:id", "/reports/:name", "/api/timeline/:type/:id" */
     web_handler fn;
     unsigned flags;
-    const char *name;    /* for /metrics: the pattern by default */
+    const char *name; /* for /metrics: the pattern by default */
 };
 
 /* The route table (web/routes.c) and its length. */
@@ -88,8 +89,7 @@ void web_redirect(web_resp *resp, const char *location);
 /* Sets status and a JSON body (takes ownership of value). */
 void web_json(web_resp *resp, unsigned status, json_t *value);
 /* An error answer: an HTML page, or {"error": msg} on API routes. */
-void web_error(web_req *req, web_resp *resp, unsigned status,
-               const char *msg);
+void web_error(web_req *req, web_resp *resp, unsigned status, const char *msg);
 /* Sets the body to CSV text (takes ownership of csv) and a download name. */
 void web_csv(web_resp *resp, GString *csv, const char *filename);
 

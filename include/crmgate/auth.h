@@ -61,9 +61,9 @@ crm_result auth_token_add(db_conn *db, const char *email, const char *name,
                           char **token_r, gint64 *user_id_r, char **error_r);
 
 typedef struct {
-    guint ttl_s;            /* session lifetime */
-    guint max_account;      /* failures per account per window */
-    guint max_addr;         /* failures per client address per window */
+    guint ttl_s;       /* session lifetime */
+    guint max_account; /* failures per account per window */
+    guint max_addr;    /* failures per client address per window */
     guint window_s;
 } auth_login_policy;
 
@@ -73,9 +73,8 @@ typedef struct {
    account or the address is over its failure limit (nothing is checked
    then), CRM_ERR_DB* for the database. */
 crm_result auth_login(db_conn *db, const auth_login_policy *pol,
-                      const char *email, const char *password,
-                      const char *addr, char **session_r, auth_viewer *v_r,
-                      char **error_r);
+                      const char *email, const char *password, const char *addr,
+                      char **session_r, auth_viewer *v_r, char **error_r);
 /* The viewer of a session cookie value; CRM_ERR_NOTFOUND when it is
    unknown, expired or its user inactive. */
 crm_result auth_session(db_conn *db, const char *session, auth_viewer *v_r,

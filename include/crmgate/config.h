@@ -75,18 +75,18 @@ typedef struct {
     guint ingest_attempts; /* database rejections before bad/ */
 
     /* web */
-    char *web_listen;             /* address crmgate-web binds */
+    char *web_listen; /* address crmgate-web binds */
     guint web_port;
-    guint web_threads;            /* libmicrohttpd thread pool */
-    guint web_connection_limit;   /* connections at once */
-    guint web_per_ip_limit;       /* per client address (0: none) */
-    gsize web_body_bytes;         /* request body limit (413 past it) */
-    guint web_request_timeout_s;  /* idle connection timeout */
-    char *web_base_url;           /* public URL, no trailing slash */
-    bool web_cookie_secure;       /* Secure attribute on cookies */
-    guint web_session_ttl_s;      /* session lifetime */
-    char *web_secret;             /* key of signed links ("" = none) */
-    char **web_metrics_allow;     /* addresses /metrics, /healthz answer */
+    guint web_threads;                /* libmicrohttpd thread pool */
+    guint web_connection_limit;       /* connections at once */
+    guint web_per_ip_limit;           /* per client address (0: none) */
+    gsize web_body_bytes;             /* request body limit (413 past it) */
+    guint web_request_timeout_s;      /* idle connection timeout */
+    char *web_base_url;               /* public URL, no trailing slash */
+    bool web_cookie_secure;           /* Secure attribute on cookies */
+    guint web_session_ttl_s;          /* session lifetime */
+    char *web_secret;                 /* key of signed links ("" = none) */
+    char **web_metrics_allow;         /* addresses /metrics, /healthz answer */
     guint web_login_failures_account; /* per window, then refused */
     guint web_login_failures_addr;
     guint web_login_window_s;

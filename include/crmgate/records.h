@@ -19,7 +19,7 @@ typedef struct json_t json_t; /* jansson's; only pointers here */
 typedef struct {
     const char *email;
     const char *name;
-    const char *role; /* manager, operator, chief, admin */
+    const char *role;      /* manager, operator, chief, admin */
     const char *extension; /* PBX extension; may be NULL */
 } records_user;
 

@@ -129,8 +129,8 @@ static bool write_sync(const GByteArray *b)
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return false;
-    bool ok = write(fd, b->data, b->len) == (ssize_t)b->len &&
-              fdatasync(fd) == 0;
+    bool ok =
+        write(fd, b->data, b->len) == (ssize_t)b->len && fdatasync(fd) == 0;
     close(fd);
     unlink(path);
     return ok;
@@ -142,8 +142,7 @@ static sfsistat nm_eom(SMFICTX *ctx)
     if (b && opt_fsync_dir) {
         gint64 t0 = g_get_monotonic_time();
         if (!write_sync(b))
-            fprintf(stderr, "null-milter: cannot write to %s\n",
-                    opt_fsync_dir);
+            fprintf(stderr, "null-milter: cannot write to %s\n", opt_fsync_dir);
         /* the line crmgate-milter logs, so the bench reads both alike */
         fprintf(stderr, "journal queue_id=- null eom_ms=%.2f\n",
                 (double)(g_get_monotonic_time() - t0) / 1000.0);
