@@ -2,7 +2,7 @@
  * tasks.c - tasks, projects, comments and task notices, for the CLI and
  * the web view alike (tasks.h).
  *
- * The rules live in SQL (sql/0008_tasks_deals.sql, 0011_tasks_fix.sql):
+ * The rules live in SQL (sql/0008_tasks_deals.sql):
  * who sees a task (crm_task_visible), the subtask rule and the history
  * triggers. This file adds what SQL cannot know: the acting user (set with
  * set_config('crmgate.user_id', ..., true) in the transaction of every
@@ -306,7 +306,9 @@ static crm_result notify(db_conn *db, const crm_config *cfg, gint64 task,
     PGresult *res = NULL;
     crm_result r = query(db,
                          "SELECT title, coalesce(to_char(due_date, "
-                         "'YYYY-MM-DD'), '') FROM tasks WHERE id = $1",
+                         "'YYYY-MM-DD'), ''), greatest(0, coalesce(extract("
+                         "epoch FROM remind_at - now()), 0))::bigint "
+                         "FROM tasks WHERE id = $1",
                          1, v1, &res, error_r);
     if (r)
         return r;
@@ -317,9 +319,13 @@ static crm_result notify(db_conn *db, const crm_config *cfg, gint64 task,
     }
     g_autofree char *title = one_line(PQgetvalue(res, 0, 0), 200);
     g_autofree char *due = g_strdup(PQgetvalue(res, 0, 1));
-    PQclear(res);
     bool reminder = strcmp(kind, "reminder") == 0;
-    g_autofree char *link = tasks_done_link(cfg, task, user, TASKS_LINK_TTL_S);
+    /* A reminder is sent at remind_at: its link lives 7 days from then. */
+    gint64 wait_s =
+        reminder ? g_ascii_strtoll(PQgetvalue(res, 0, 2), NULL, 10) : 0;
+    PQclear(res);
+    g_autofree char *link =
+        tasks_done_link(cfg, task, user, TASKS_LINK_TTL_S + wait_s);
     g_autofree char *subject = g_strdup_printf(
         "%s: %s", reminder ? "Reminder" : "Task assigned to you", title);
     GString *body = g_string_new(NULL);

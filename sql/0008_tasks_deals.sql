@@ -5,8 +5,14 @@
 -- subscribers (task_users), a project, a parent task (subtasks) and a link to
 -- one CRM record. The rules that every writer must obey live here, in
 -- triggers, so the CLI, the web view and later the worker cannot disagree:
---   - a task cannot be closed (done) while one of its subtasks is open;
---   - when the last open subtask is done, its parent is done too;
+--   - a task cannot be closed (done) while one of its subtasks is open, and
+--     a done parent that gets an open subtask (a new one, a reopened one, or
+--     one moved under it) is reopened (in_progress), and its parent in turn;
+--   - when the last open subtask becomes done (an update), its parent is done
+--     too (inserting a subtask that is already done closes nothing);
+--   - a task cannot be made a subtask of its own subtasks;
+--   - deleting a task deletes its history (no history row is written for a
+--     task being deleted);
 --   - closed_at follows the stage; updated_at every change;
 --   - every change of stage, owner, due date, priority, title, next step or
 --     responsible users is written to task_history, with the acting user
@@ -134,7 +140,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- Before a write: the subtask rule, closed_at and updated_at.
-CREATE FUNCTION crm_tasks_before() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION crm_tasks_before() RETURNS trigger
+LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.stage = 'done' AND (TG_OP = 'INSERT' OR OLD.stage <> 'done')
        AND EXISTS (SELECT 1 FROM tasks s WHERE s.parent_id = NEW.id
@@ -142,6 +149,17 @@ BEGIN
         RAISE EXCEPTION 'task % has open subtasks', NEW.id
             USING ERRCODE = 'check_violation',
                   HINT = 'complete or cancel its subtasks first';
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.parent_id IS NOT NULL
+       AND NEW.parent_id IS DISTINCT FROM OLD.parent_id
+       AND EXISTS (WITH RECURSIVE d(id) AS (
+                       SELECT s.id FROM tasks s WHERE s.parent_id = NEW.id
+                       UNION
+                       SELECT s.id FROM tasks s JOIN d ON s.parent_id = d.id)
+                   SELECT 1 FROM d WHERE d.id = NEW.parent_id) THEN
+        RAISE EXCEPTION 'task % cannot be a subtask of its own subtask %',
+                        NEW.id, NEW.parent_id
+            USING ERRCODE = 'check_violation';
     END IF;
     IF crm_task_open(NEW.stage) THEN
         NEW.closed_at := NULL;
@@ -158,7 +176,8 @@ CREATE TRIGGER tasks_before BEFORE INSERT OR UPDATE ON tasks
     FOR EACH ROW EXECUTE FUNCTION crm_tasks_before();
 
 -- After a write: history, and the parent closes with its last subtask.
-CREATE FUNCTION crm_tasks_after() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION crm_tasks_after() RETURNS trigger
+LANGUAGE plpgsql AS $$
 DECLARE
     who bigint := crm_acting_user();
 BEGIN
@@ -178,16 +197,26 @@ BEGIN
             ('next_step_date', OLD.next_step_date::text, NEW.next_step_date::text),
             ('remind_at', OLD.remind_at::text, NEW.remind_at::text),
             ('project', OLD.project_id::text, NEW.project_id::text),
+            ('parent', OLD.parent_id::text, NEW.parent_id::text),
             ('description', left(OLD.description, 200), left(NEW.description, 200))
         ) AS c(f, o, n)
         WHERE o IS DISTINCT FROM n;
     END IF;
-    IF NEW.parent_id IS NOT NULL AND NEW.stage = 'done'
-       AND (TG_OP = 'INSERT' OR OLD.stage <> 'done')
+    -- The last open subtask done: its parent is done too.
+    IF TG_OP = 'UPDATE' AND NEW.parent_id IS NOT NULL AND NEW.stage = 'done'
+       AND OLD.stage <> 'done'
        AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_id = NEW.parent_id
                          AND crm_task_open(s.stage)) THEN
         UPDATE tasks SET stage = 'done'
          WHERE id = NEW.parent_id AND crm_task_open(stage);
+    END IF;
+    -- An open subtask under a done parent (new, reopened or moved): the
+    -- parent is open again.
+    IF NEW.parent_id IS NOT NULL AND crm_task_open(NEW.stage)
+       AND (TG_OP = 'INSERT' OR NOT crm_task_open(OLD.stage)
+            OR NEW.parent_id IS DISTINCT FROM OLD.parent_id) THEN
+        UPDATE tasks SET stage = 'in_progress'
+         WHERE id = NEW.parent_id AND stage = 'done';
     END IF;
     RETURN NULL;
 END
@@ -195,12 +224,14 @@ $$;
 CREATE TRIGGER tasks_after AFTER INSERT OR UPDATE ON tasks
     FOR EACH ROW EXECUTE FUNCTION crm_tasks_after();
 
-CREATE FUNCTION crm_task_users_after() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION crm_task_users_after() RETURNS trigger
+LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO task_history (task_id, user_id, field, new_value)
         VALUES (NEW.task_id, crm_acting_user(), NEW.kind, NEW.user_id::text);
-    ELSE
+    ELSIF EXISTS (SELECT 1 FROM tasks WHERE id = OLD.task_id) THEN
+        -- (not when the task itself is being deleted: its history goes)
         INSERT INTO task_history (task_id, user_id, field, old_value)
         VALUES (OLD.task_id, crm_acting_user(), OLD.kind, OLD.user_id::text);
     END IF;
@@ -275,6 +306,8 @@ GRANT SELECT, INSERT, UPDATE ON projects, tasks, task_comments TO crmgate_web;
 GRANT SELECT, INSERT, DELETE ON task_users TO crmgate_web;
 GRANT SELECT, INSERT ON task_history, notices, deal_stage_history TO crmgate_web;
 GRANT SELECT ON payments TO crmgate_web;
+-- a pending reminder moves when remind_at changes
+GRANT UPDATE (subject, body, due_at) ON notices TO crmgate_web;
 GRANT USAGE ON SEQUENCE projects_id_seq, tasks_id_seq, task_comments_id_seq,
     task_history_id_seq, notices_id_seq, deal_stage_history_id_seq
     TO crmgate_web;

@@ -296,7 +296,8 @@ static void timeline(GString *o, json_t *tl)
         g_string_append(o, "<p class=\"muted\">Nothing yet.</p>\n</section>\n");
         return;
     }
-    GHashTable *done = g_hash_table_new(g_int64_hash, g_int64_equal);
+    GHashTable *done =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     g_string_append(o, "<ol class=\"timeline\">\n");
     gsize n = json_array_size(items);
     for (gsize i = 0; i < n; i++) {

@@ -2,7 +2,7 @@
 # tests/web/t20_tasks.sh - tasks end to end against the test stack: the
 # pages and their forms (create, edit, complete, reassign, comment), who
 # sees what (404 for another manager's task, on pages, the API and every
-# POST), CSRF, the subtask rule (409) and its triggers (sql/0008, 0011),
+# POST), CSRF, the subtask rule (409) and its triggers (sql/0008),
 # history with the acting user, notices, the signed one-click completion
 # link, overdue ordering, projects, records, the JSON API, hostile input,
 # the CLI (task add|list|done) and the task a sales-inbox mail creates.
@@ -144,6 +144,9 @@ check "... a reminder notice is queued for the owner at remind_at" \
 post "$S1" "$C1" "/tasks/$T1" "remind_at=2030-05-02T10:00" >/dev/null
 check "... moving remind_at moves the one pending reminder" \
     [ "$(psql_q -c "SELECT count(*) || '|' || bool_and(due_at = '2030-05-02T10:00'::timestamptz) FROM notices WHERE task_id = $T1 AND kind = 'reminder' AND sent_at IS NULL")" = "1|true" ]
+RE=$(psql_q -c "SELECT substring(body FROM '/tasks/$T1/done[?]u=[0-9]+&e=([0-9]+)&s=') FROM notices WHERE task_id = $T1 AND kind = 'reminder' AND sent_at IS NULL")
+check "... its one-click link lives 7 days from remind_at, not from now" \
+    [ "${RE:-0}" -ge "$(psql_q -c "SELECT extract(epoch FROM '2030-05-09T10:00'::timestamptz)::bigint - 120")" ]
 [ "$(post "$S1" "$C1" "/tasks/$T1" "due=2030-13-45")" = 400 ] && [ "$(col "$T1" due_date)" = 2030-05-06 ]
 is "an edit with a bad date answers 400, due unchanged"
 [ "$(post "$S1" "$C1" "/tasks/$T1" "stage=exploded")" = 400 ] && [ "$(col "$T1" stage)" = in_progress ]
@@ -182,12 +185,12 @@ check "... and the parent closes by itself" [ "$(col "$P" stage)" = done ]
 check "... its history row names the user who completed the subtask" \
     [ "$(psql_q -c "SELECT user_id FROM task_history WHERE task_id = $P AND field = 'stage' AND new_value = 'done'")" = "$M1ID" ]
 post "$S1" "$C1" "/tasks/$SUB" "stage=pending" >/dev/null
-check "reopening the subtask reopens the done parent (0011)" \
+check "reopening the subtask reopens the done parent (0008)" \
     [ "$(col "$SUB" stage)|$(col "$P" stage)" = "pending|in_progress" ]
 SUB2=$(new_task "$S1" "$C1" "child2 $TAG" "parent=$P" "stage=done")
 [ -n "$SUB2" ] && [ "$(col "$P" stage)" = in_progress ]
-is "a subtask created done does not close its parent (0011)"
-check "a task cannot become its own ancestor (0011)" \
+is "a subtask created done does not close its parent (0008)"
+check "a task cannot become its own ancestor (0008)" \
     bash -c "! psql -X -q -v ON_ERROR_STOP=1 '$CRMGATE_DSN' -c 'UPDATE tasks SET parent_id = $SUB WHERE id = $P' 2>/dev/null"
 api "$TOK1" "/api/tasks/$P" >/dev/null
 check "/api/tasks/ID has subtasks, comments and history" \
@@ -233,7 +236,7 @@ post "$S1" "$C1" "/tasks/$T4/reassign" responsible_set=1 "responsible=$M3" >/dev
 is "reassign replaces the responsible users"
 check "... and the history has the removal and the addition" \
     [ "$(psql_q -c "SELECT count(*) FROM task_history WHERE task_id = $T4 AND field = 'responsible' AND user_id = $M1ID")" = 3 ]
-check "deleting a task with responsible users works (0011)" \
+check "deleting a task with responsible users works (0008)" \
     psql -X -q -v ON_ERROR_STOP=1 "$CRMGATE_DSN" -c "DELETE FROM tasks WHERE id = $T4"
 
 # --- the signed completion link -----------------------------------------------------------
