@@ -1,8 +1,8 @@
 /*
  * pages_tasks.c - tasks in the web view: the list (/tasks and its views),
  * a task's page with its forms (edit, complete, reassign, comment), the
- * new-task form, projects, the signed one-click completion of notices
- * (/tasks/ID/done) and the JSON API (/api/tasks, /api/tasks/ID).
+ * new-task form and projects. The signed one-click completion of notices
+ * (/tasks/ID/done) and the JSON API are in pages_tasks_done.c.
  *
  * All logic and every rule is in core/tasks.c and SQL: a handler turns the
  * form into tasks_fields, calls core with the viewer as the actor and
@@ -16,9 +16,10 @@
 #include "crmgate/log.h"
 #include "crmgate/tasks.h"
 #include "crmgate/views.h"
+#include "pages_tasks.h"
 #include "web.h"
 
-static tasks_actor actor_of(const web_req *req)
+tasks_actor web_tasks_actor(const web_req *req)
 {
     tasks_actor a = {.id = req->viewer.id, .role = req->viewer.role};
     return a;
@@ -52,7 +53,7 @@ static unsigned status_of(crm_result r)
 
 /* Answers a failed core call (and frees err). A 404 never says more than
    "not found": whether the thing exists is not the viewer's business. */
-static void fail(web_req *req, web_resp *resp, crm_result r, char *err)
+void web_tasks_fail(web_req *req, web_resp *resp, crm_result r, char *err)
 {
     unsigned st = status_of(r);
     if (st >= 500)
@@ -247,12 +248,12 @@ void web_tasks_list(web_req *req, web_resp *resp)
         web_error(req, resp, 400, "view is mine, overdue, all or project:ID");
         return;
     }
-    tasks_actor a = actor_of(req);
+    tasks_actor a = web_tasks_actor(req);
     json_t *out = NULL;
     char *err = NULL;
     crm_result r = tasks_list(req->db, &a, &v, &out, &err);
     if (r) {
-        fail(req, resp, r, err);
+        web_tasks_fail(req, resp, r, err);
         return;
     }
     const char *title = v.kind == TASKS_VIEW_OVERDUE   ? "Overdue tasks"
@@ -308,7 +309,7 @@ static void stage_select(GString *o, const char *current)
 /* A <select name="project"> of the projects the viewer sees. */
 static void project_select(web_req *req, GString *o, gint64 current)
 {
-    tasks_actor a = actor_of(req);
+    tasks_actor a = web_tasks_actor(req);
     json_t *out = NULL;
     char *err = NULL;
     if (tasks_projects(req->db, &a, &out, &err)) {
@@ -338,12 +339,12 @@ static void dt(GString *o, const char *name)
 static void task_page(web_req *req, web_resp *resp, gint64 id, unsigned status,
                       const char *message)
 {
-    tasks_actor a = actor_of(req);
+    tasks_actor a = web_tasks_actor(req);
     json_t *t = NULL;
     char *err = NULL;
     crm_result r = tasks_get(req->db, &a, id, &t, &err);
     if (r) {
-        fail(req, resp, r, err);
+        web_tasks_fail(req, resp, r, err);
         return;
     }
     g_string_truncate(resp->body, 0);
@@ -568,7 +569,7 @@ static void after_write(web_req *req, web_resp *resp, crm_result r, char *err,
         return;
     }
     if (r) {
-        fail(req, resp, r, err);
+        web_tasks_fail(req, resp, r, err);
         return;
     }
     g_autofree char *loc =
@@ -588,7 +589,7 @@ void web_task_update(web_req *req, web_resp *resp)
     f.owner = NULL;
     f.parent_id = 0;
     f.record_type = NULL;
-    tasks_actor a = actor_of(req);
+    tasks_actor a = web_tasks_actor(req);
     char *err = NULL;
     crm_result r = tasks_update(req->db, req->cfg, &a, req->id, &f, &err);
     after_write(req, resp, r, err, "");
@@ -596,7 +597,7 @@ void web_task_update(web_req *req, web_resp *resp)
 
 void web_task_complete(web_req *req, web_resp *resp)
 {
-    tasks_actor a = actor_of(req);
+    tasks_actor a = web_tasks_actor(req);
     char *err = NULL;
     crm_result r = tasks_complete(req->db, &a, req->id, &err);
     after_write(req, resp, r, err, "");
@@ -609,7 +610,7 @@ void web_task_reassign(web_req *req, web_resp *resp)
     f.owner = owner && *owner ? owner : NULL;
     g_autofree const char **resp_list = responsible_field(req);
     f.responsible = resp_list;
-    tasks_actor a = actor_of(req);
+    tasks_actor a = web_tasks_actor(req);
     char *err = NULL;
     crm_result r = tasks_reassign(req->db, req->cfg, &a, req->id, &f, &err);
     if (r) {
@@ -629,7 +630,7 @@ void web_task_reassign(web_req *req, web_resp *resp)
 
 void web_task_comment(web_req *req, web_resp *resp)
 {
-    tasks_actor a = actor_of(req);
+    tasks_actor a = web_tasks_actor(req);
     char *err = NULL;
     crm_result r =
         tasks_comment(req->db, &a, req->id, field(req, "body"), &err);
@@ -701,12 +702,12 @@ void web_task_create(web_req *req, web_resp *resp)
     f.owner = NULL; /* the poster owns it */
     g_autofree const char **resp_list = responsible_field(req);
     f.responsible = resp_list;
-    tasks_actor a = actor_of(req);
+    tasks_actor a = web_tasks_actor(req);
     gint64 id = 0;
     char *err = NULL;
     crm_result r = tasks_add(req->db, req->cfg, &a, &f, &id, &err);
     if (r) {
-        fail(req, resp, r, err);
+        web_tasks_fail(req, resp, r, err);
         return;
     }
     g_autofree char *loc = g_strdup_printf("/tasks/%" G_GINT64_FORMAT, id);
@@ -718,12 +719,12 @@ void web_task_create(web_req *req, web_resp *resp)
 
 void web_projects(web_req *req, web_resp *resp)
 {
-    tasks_actor a = actor_of(req);
+    tasks_actor a = web_tasks_actor(req);
     json_t *out = NULL;
     char *err = NULL;
     crm_result r = tasks_projects(req->db, &a, &out, &err);
     if (r) {
-        fail(req, resp, r, err);
+        web_tasks_fail(req, resp, r, err);
         return;
     }
     web_page_begin(req, resp, "Projects");
@@ -765,179 +766,14 @@ void web_projects(web_req *req, web_resp *resp)
 
 void web_project_create(web_req *req, web_resp *resp)
 {
-    tasks_actor a = actor_of(req);
+    tasks_actor a = web_tasks_actor(req);
     gint64 id = 0;
     char *err = NULL;
     crm_result r = tasks_project_add(req->db, &a, field(req, "name"),
                                      field(req, "description"), &id, &err);
     if (r) {
-        fail(req, resp, r, err);
+        web_tasks_fail(req, resp, r, err);
         return;
     }
     web_redirect(resp, "/projects");
-}
-
-/* --- signed one-click completion
- * ----------------------------------------------- */
-
-typedef struct {
-    gint64 user;
-    gint64 expiry;
-    const char *sig;
-} done_link;
-
-/* Reads u, e, s (from the form of a POST, else the query) and checks the
-   signature, the expiry and that the user still sees the task. False
-   (403 answered) otherwise; *role_r is the user's role. */
-static bool done_check(web_req *req, web_resp *resp, done_link *l,
-                       char **role_r)
-{
-    webform *src = strcmp(req->method, "POST") == 0 ? req->form : req->query;
-    const char *u = webform_get(src, "u");
-    const char *e = webform_get(src, "e");
-    l->sig = webform_get(src, "s");
-    *role_r = NULL;
-    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-    if (!u || !e || !l->sig ||
-        !g_ascii_string_to_signed(u, 10, 1, G_MAXINT64, &l->user, NULL) ||
-        !g_ascii_string_to_signed(e, 10, 1, G_MAXINT64, &l->expiry, NULL) ||
-        !tasks_done_verify(req->cfg->web_secret, req->id, l->user, l->expiry,
-                           l->sig, now)) {
-        web_error(req, resp, 403,
-                  "this link is not valid or has expired; open the task "
-                  "after logging in");
-        return false;
-    }
-    char *err = NULL;
-    if (tasks_user_role(req->db, l->user, role_r, &err)) {
-        g_free(err);
-        web_error(req, resp, 403, "this link is not valid any more");
-        return false;
-    }
-    return true;
-}
-
-static void done_hidden(GString *o, const done_link *l)
-{
-    html_printf(o,
-                "<input type=\"hidden\" name=\"u\" value=\"%" G_GINT64_FORMAT
-                "\"><input type=\"hidden\" name=\"e\" value=\"%" G_GINT64_FORMAT
-                "\"><input type=\"hidden\" name=\"s\" value=\"%s\">",
-                l->user, l->expiry, l->sig);
-}
-
-void web_task_done_confirm(web_req *req, web_resp *resp)
-{
-    done_link l;
-    g_autofree char *role = NULL;
-    if (!done_check(req, resp, &l, &role))
-        return;
-    tasks_actor a = {.id = l.user, .role = role};
-    json_t *t = NULL;
-    char *err = NULL;
-    crm_result r = tasks_get(req->db, &a, req->id, &t, &err);
-    if (r == CRM_ERR_NOTFOUND) {
-        g_free(err);
-        web_error(req, resp, 403, "this link is not valid any more");
-        return;
-    }
-    if (r) {
-        fail(req, resp, r, err);
-        return;
-    }
-    web_page_begin(req, resp, "Complete a task");
-    GString *o = resp->body;
-    g_string_append(o, "<h1>");
-    web_text(o, json_object_get(t, "title"));
-    html_printf(o, "</h1>\n<p>Stage: <span class=\"stage\">%s</span></p>\n",
-                web_str(t, "stage"));
-    if (json_is_true(json_object_get(t, "open"))) {
-        html_printf(o,
-                    "<form method=\"post\" action=\"/tasks/%" G_GINT64_FORMAT
-                    "/done\">",
-                    req->id);
-        done_hidden(o, &l);
-        g_string_append(o, "<button type=\"submit\">Mark as done</button>"
-                           "</form>\n");
-    } else {
-        g_string_append(o, "<p>This task is closed.</p>\n");
-    }
-    web_page_end(resp);
-    json_decref(t);
-}
-
-void web_task_done_post(web_req *req, web_resp *resp)
-{
-    done_link l;
-    g_autofree char *role = NULL;
-    if (!done_check(req, resp, &l, &role))
-        return;
-    tasks_actor a = {.id = l.user, .role = role};
-    char *err = NULL;
-    crm_result r = tasks_complete(req->db, &a, req->id, &err);
-    if (r == CRM_ERR_NOTFOUND) {
-        g_free(err);
-        web_error(req, resp, 403, "this link is not valid any more");
-        return;
-    }
-    if (r == CRM_ERR_EXISTS) {
-        resp->status = 409;
-        web_page_begin(req, resp, "Cannot complete");
-        html_printf(resp->body,
-                    "<h1>Cannot complete the task</h1>\n<p class=\"error\" "
-                    "role=\"alert\">%s</p>\n",
-                    err);
-        web_page_end(resp);
-        resp->status = 409;
-        g_free(err);
-        return;
-    }
-    if (r) {
-        fail(req, resp, r, err);
-        return;
-    }
-    GString *loc = g_string_new(NULL);
-    g_string_append_printf(loc,
-                           "/tasks/%" G_GINT64_FORMAT
-                           "/done?u=%" G_GINT64_FORMAT "&e=%" G_GINT64_FORMAT
-                           "&s=",
-                           req->id, l.user, l.expiry);
-    html_url_encode(loc, l.sig);
-    web_redirect(resp, loc->str);
-    g_string_free(loc, TRUE);
-}
-
-/* --- JSON API
- * ------------------------------------------------------------------------ */
-
-void web_api_tasks(web_req *req, web_resp *resp)
-{
-    tasks_view v;
-    if (!tasks_view_parse(webform_get(req->query, "view"), &v) ||
-        v.kind == TASKS_VIEW_OPEN) {
-        web_error(req, resp, 400, "view is mine, overdue, all or project:ID");
-        return;
-    }
-    tasks_actor a = actor_of(req);
-    json_t *out = NULL;
-    char *err = NULL;
-    crm_result r = tasks_list(req->db, &a, &v, &out, &err);
-    if (r) {
-        fail(req, resp, r, err);
-        return;
-    }
-    web_json(resp, 200, out);
-}
-
-void web_api_task(web_req *req, web_resp *resp)
-{
-    tasks_actor a = actor_of(req);
-    json_t *t = NULL;
-    char *err = NULL;
-    crm_result r = tasks_get(req->db, &a, req->id, &t, &err);
-    if (r) {
-        fail(req, resp, r, err);
-        return;
-    }
-    web_json(resp, 200, t);
 }
