@@ -1,6 +1,6 @@
 /*
- * tasks.c - tasks, projects, comments and task notices, for the CLI and
- * the web view alike (tasks.h).
+ * tasks.c - the writes of tasks, projects, comments and task notices, for
+ * the CLI and the web view alike (tasks.h); the reads are in tasks_read.c.
  *
  * The rules live in SQL (sql/0008_tasks_deals.sql):
  * who sees a task (crm_task_visible), the subtask rule and the history
@@ -19,38 +19,7 @@
 
 #include "crmgate/addr.h"
 #include "crmgate/log.h"
-
-/* Longest wait for one statement. */
-#define TASKS_SQL_MS 10000
-
-/* The JSON object of a task row t (the API's and the CLI's task). */
-#define TASK_JSON                                                              \
-    "json_build_object('id', t.id, 'title', t.title, 'description', "          \
-    "t.description, 'stage', t.stage, 'priority', t.priority, "                \
-    "'owner', (SELECT email FROM users WHERE id = t.owner_id), "               \
-    "'owner_id', t.owner_id, "                                                 \
-    "'co_owner', (SELECT email FROM users WHERE id = t.co_owner_id), "         \
-    "'responsible', coalesce((SELECT json_agg(u.email ORDER BY u.email) "      \
-    "FROM task_users tu JOIN users u ON u.id = tu.user_id "                    \
-    "WHERE tu.task_id = t.id AND tu.kind = 'responsible'), '[]'), "            \
-    "'due', to_char(t.due_date, 'YYYY-MM-DD'), "                               \
-    "'overdue', crm_task_open(t.stage) AND t.due_date < current_date, "        \
-    "'open', crm_task_open(t.stage), "                                         \
-    "'record', CASE WHEN t.record_type IS NULL THEN NULL "                     \
-    "ELSE t.record_type || ':' || t.record_id END, "                           \
-    "'parent', t.parent_id, 'project', t.project_id, "                         \
-    "'project_name', (SELECT name FROM projects WHERE id = t.project_id), "    \
-    "'remind_at', t.remind_at, 'created_at', t.created_at, "                   \
-    "'updated_at', t.updated_at, 'closed_at', t.closed_at)"
-
-/* The actor ($1 id, $2 role) may see task row t. */
-#define TASK_VISIBLE "($1::bigint = 0 OR crm_task_visible($1, $2, t.id))"
-
-/* The actor ($1, $2) may see project row p. */
-#define PROJECT_VISIBLE                                                        \
-    "($1::bigint = 0 OR $2 IN ('chief', 'admin') OR p.owner_id = $1 "          \
-    "OR p.co_owner_id = $1 OR EXISTS (SELECT 1 FROM tasks t "                  \
-    "WHERE t.project_id = p.id AND crm_task_visible($1, $2, t.id)))"
+#include "tasks_int.h"
 
 /* --- database helpers ---------------------------------------------------- */
 
@@ -65,7 +34,7 @@ static bool parse_id(const char *s, gint64 *id_r)
     return true;
 }
 
-static char *id_text(gint64 id)
+char *tasks_id_text(gint64 id)
 {
     return g_strdup_printf("%" G_GINT64_FORMAT, id);
 }
@@ -99,9 +68,9 @@ static crm_result sql_error(db_conn *db, crm_result r, char **error_r)
     return r;
 }
 
-static crm_result query(db_conn *db, const char *sql, int n,
-                        const char *const *values, PGresult **res_r,
-                        char **error_r)
+crm_result tasks_query(db_conn *db, const char *sql, int n,
+                       const char *const *values, PGresult **res_r,
+                       char **error_r)
 {
     crm_result r =
         db_query(db, TASKS_SQL_MS, sql, n, values, NULL, NULL, res_r, error_r);
@@ -112,7 +81,7 @@ static crm_result exec(db_conn *db, const char *sql, int n,
                        const char *const *values, char **error_r)
 {
     PGresult *res = NULL;
-    crm_result r = query(db, sql, n, values, &res, error_r);
+    crm_result r = tasks_query(db, sql, n, values, &res, error_r);
     if (res)
         PQclear(res);
     return r;
@@ -125,7 +94,7 @@ static crm_result query_id(db_conn *db, const char *sql, int n,
                            char **error_r)
 {
     PGresult *res = NULL;
-    crm_result r = query(db, sql, n, values, &res, error_r);
+    crm_result r = tasks_query(db, sql, n, values, &res, error_r);
     if (r)
         return r;
     if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
@@ -142,7 +111,7 @@ static crm_result begin(db_conn *db, const tasks_actor *a, char **error_r)
     crm_result r = exec(db, "BEGIN", 0, NULL, error_r);
     if (r)
         return r;
-    g_autofree char *who = a->id ? id_text(a->id) : g_strdup("");
+    g_autofree char *who = a->id ? tasks_id_text(a->id) : g_strdup("");
     const char *v[] = {who};
     r = exec(db, "SELECT set_config('crmgate.user_id', $1, true)", 1, v,
              error_r);
@@ -190,10 +159,10 @@ static crm_result query_actor_id(db_conn *db, const tasks_actor *a,
     return r;
 }
 
-static crm_result query_actor_json(db_conn *db, const tasks_actor *a,
-                                   const char *sql, int n,
-                                   const char *const *values, json_t **out_r,
-                                   char **error_r)
+crm_result tasks_query_actor_json(db_conn *db, const tasks_actor *a,
+                                  const char *sql, int n,
+                                  const char *const *values, json_t **out_r,
+                                  char **error_r)
 {
     char idbuf[32];
     const char **all = with_actor(a, idbuf, sizeof idbuf, n, values);
@@ -209,7 +178,7 @@ static crm_result query_actor_json(db_conn *db, const tasks_actor *a,
 static crm_result lock_visible(db_conn *db, const tasks_actor *a, gint64 id,
                                char **error_r)
 {
-    g_autofree char *ids = id_text(id);
+    g_autofree char *ids = tasks_id_text(id);
     const char *v[] = {ids};
     gint64 got = 0;
     crm_result r = query_actor_id(db, a,
@@ -230,7 +199,7 @@ static crm_result resolve_user(db_conn *db, const char *who, gint64 *id_r,
     const char *v[2] = {NULL, NULL};
     g_autofree char *ids = NULL;
     if (parse_id(who, &id)) {
-        ids = id_text(id);
+        ids = tasks_id_text(id);
         v[0] = ids;
     } else {
         norm = addr_normalize(who);
@@ -256,7 +225,7 @@ static crm_result record_owner(db_conn *db, const tasks_actor *a,
                                const char *type, gint64 id, gint64 *owner_r,
                                char **error_r)
 {
-    g_autofree char *ids = id_text(id);
+    g_autofree char *ids = tasks_id_text(id);
     const char *v[] = {type, ids};
     gint64 owner = 0;
     crm_result r = query_actor_id(
@@ -300,16 +269,17 @@ static char *one_line(const char *s, glong max)
 static crm_result notify(db_conn *db, const crm_config *cfg, gint64 task,
                          gint64 user, const char *kind, char **error_r)
 {
-    g_autofree char *tids = id_text(task);
-    g_autofree char *uids = id_text(user);
+    g_autofree char *tids = tasks_id_text(task);
+    g_autofree char *uids = tasks_id_text(user);
     const char *v1[] = {tids};
     PGresult *res = NULL;
-    crm_result r = query(db,
-                         "SELECT title, coalesce(to_char(due_date, "
-                         "'YYYY-MM-DD'), ''), greatest(0, coalesce(extract("
-                         "epoch FROM remind_at - now()), 0))::bigint "
-                         "FROM tasks WHERE id = $1",
-                         1, v1, &res, error_r);
+    crm_result r =
+        tasks_query(db,
+                    "SELECT title, coalesce(to_char(due_date, "
+                    "'YYYY-MM-DD'), ''), greatest(0, coalesce(extract("
+                    "epoch FROM remind_at - now()), 0))::bigint "
+                    "FROM tasks WHERE id = $1",
+                    1, v1, &res, error_r);
     if (r)
         return r;
     if (PQntuples(res) != 1) {
@@ -361,16 +331,17 @@ static crm_result notify(db_conn *db, const crm_config *cfg, gint64 task,
 static crm_result notify_reminders(db_conn *db, const crm_config *cfg,
                                    gint64 task, char **error_r)
 {
-    g_autofree char *tids = id_text(task);
+    g_autofree char *tids = tasks_id_text(task);
     const char *v[] = {tids};
     PGresult *res = NULL;
-    crm_result r = query(db,
-                         "SELECT owner_id FROM tasks WHERE id = $1 AND "
-                         "remind_at IS NOT NULL UNION SELECT user_id FROM "
-                         "task_users WHERE task_id = $1 AND kind = "
-                         "'responsible' AND EXISTS (SELECT 1 FROM tasks "
-                         "WHERE id = $1 AND remind_at IS NOT NULL)",
-                         1, v, &res, error_r);
+    crm_result r =
+        tasks_query(db,
+                    "SELECT owner_id FROM tasks WHERE id = $1 AND "
+                    "remind_at IS NOT NULL UNION SELECT user_id FROM "
+                    "task_users WHERE task_id = $1 AND kind = "
+                    "'responsible' AND EXISTS (SELECT 1 FROM tasks "
+                    "WHERE id = $1 AND remind_at IS NOT NULL)",
+                    1, v, &res, error_r);
     if (r)
         return r;
     for (int i = 0; i < PQntuples(res) && r == CRM_OK; i++)
@@ -385,13 +356,14 @@ static crm_result notify_reminders(db_conn *db, const crm_config *cfg,
 static crm_result remind_text(db_conn *db, gint64 task, char **text_r,
                               char **error_r)
 {
-    g_autofree char *ids = id_text(task);
+    g_autofree char *ids = tasks_id_text(task);
     const char *v[] = {ids};
     PGresult *res = NULL;
-    crm_result r = query(db,
-                         "SELECT coalesce(remind_at::text, '') FROM tasks "
-                         "WHERE id = $1::bigint",
-                         1, v, &res, error_r);
+    crm_result r =
+        tasks_query(db,
+                    "SELECT coalesce(remind_at::text, '') FROM tasks "
+                    "WHERE id = $1::bigint",
+                    1, v, &res, error_r);
     if (r)
         return r;
     *text_r = g_strdup(PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
@@ -465,7 +437,7 @@ static crm_result set_responsible(db_conn *db, const crm_config *cfg,
                                    arr->len > 1 ? "," : "", uid);
     }
     g_string_append_c(arr, '}');
-    g_autofree char *tids = id_text(task);
+    g_autofree char *tids = tasks_id_text(task);
     const char *v[] = {tids, arr->str};
     if (r == CRM_OK)
         r = exec(db,
@@ -474,12 +446,12 @@ static crm_result set_responsible(db_conn *db, const crm_config *cfg,
                  2, v, error_r);
     PGresult *res = NULL;
     if (r == CRM_OK)
-        r = query(db,
-                  "INSERT INTO task_users (task_id, user_id, kind) "
-                  "SELECT DISTINCT $1::bigint, u, 'responsible' "
-                  "FROM unnest($2::bigint[]) u "
-                  "ON CONFLICT DO NOTHING RETURNING user_id",
-                  2, v, &res, error_r);
+        r = tasks_query(db,
+                        "INSERT INTO task_users (task_id, user_id, kind) "
+                        "SELECT DISTINCT $1::bigint, u, 'responsible' "
+                        "FROM unnest($2::bigint[]) u "
+                        "ON CONFLICT DO NOTHING RETURNING user_id",
+                        2, v, &res, error_r);
     g_string_free(arr, TRUE);
     for (int i = 0; r == CRM_OK && i < PQntuples(res); i++) {
         gint64 uid = g_ascii_strtoll(PQgetvalue(res, i, 0), NULL, 10);
@@ -506,7 +478,7 @@ static crm_result add_in_tx(db_conn *db, const crm_config *cfg,
             return r;
     }
     if (f->parent_id) {
-        g_autofree char *ps = id_text(f->parent_id);
+        g_autofree char *ps = tasks_id_text(f->parent_id);
         const char *v[] = {ps};
         r = query_actor_id(db, a,
                            "SELECT t.owner_id FROM tasks t WHERE t.id = "
@@ -519,7 +491,7 @@ static crm_result add_in_tx(db_conn *db, const crm_config *cfg,
             return r;
     }
     if (f->project_id > 0) {
-        g_autofree char *ps = id_text(f->project_id);
+        g_autofree char *ps = tasks_id_text(f->project_id);
         const char *v[] = {ps};
         gint64 got = 0;
         r = query_actor_id(db, a,
@@ -546,12 +518,14 @@ static crm_result add_in_tx(db_conn *db, const crm_config *cfg,
         *error_r = g_strdup("give the task an owner (--owner EMAIL)");
         return CRM_ERR_USAGE;
     }
-    g_autofree char *owns = id_text(owner);
+    g_autofree char *owns = tasks_id_text(owner);
     g_autofree char *pri =
         f->priority ? g_strdup_printf("%d", f->priority) : NULL;
-    g_autofree char *proj = f->project_id > 0 ? id_text(f->project_id) : NULL;
-    g_autofree char *par = f->parent_id ? id_text(f->parent_id) : NULL;
-    g_autofree char *recid = f->record_type ? id_text(f->record_id) : NULL;
+    g_autofree char *proj =
+        f->project_id > 0 ? tasks_id_text(f->project_id) : NULL;
+    g_autofree char *par = f->parent_id ? tasks_id_text(f->parent_id) : NULL;
+    g_autofree char *recid =
+        f->record_type ? tasks_id_text(f->record_id) : NULL;
     g_autofree char *title = g_strstrip(g_strdup(f->title));
     const char *v[] = {title,
                        f->description ? f->description : "",
@@ -620,7 +594,7 @@ crm_result tasks_update(db_conn *db, const crm_config *cfg,
         return r;
     r = lock_visible(db, a, id, error_r);
     if (r == CRM_OK && f->project_id > 0) {
-        g_autofree char *ps = id_text(f->project_id);
+        g_autofree char *ps = tasks_id_text(f->project_id);
         const char *v[] = {ps};
         gint64 got = 0;
         r = query_actor_id(db, a,
@@ -635,10 +609,11 @@ crm_result tasks_update(db_conn *db, const crm_config *cfg,
     if (r == CRM_OK)
         r = remind_text(db, id, &remind_before, error_r);
     if (r == CRM_OK) {
-        g_autofree char *ids = id_text(id);
+        g_autofree char *ids = tasks_id_text(id);
         g_autofree char *pri =
             f->priority ? g_strdup_printf("%d", f->priority) : NULL;
-        g_autofree char *proj = f->project_id ? id_text(f->project_id) : NULL;
+        g_autofree char *proj =
+            f->project_id ? tasks_id_text(f->project_id) : NULL;
         g_autofree char *title =
             f->title ? g_strstrip(g_strdup(f->title)) : NULL;
         const char *v[] = {ids,
@@ -681,7 +656,7 @@ crm_result tasks_complete(db_conn *db, const tasks_actor *a, gint64 id,
         return r;
     r = lock_visible(db, a, id, error_r);
     if (r == CRM_OK) {
-        g_autofree char *ids = id_text(id);
+        g_autofree char *ids = tasks_id_text(id);
         const char *v[] = {ids};
         r = exec(db,
                  "UPDATE tasks SET stage = 'done' WHERE id = $1::bigint "
@@ -710,12 +685,12 @@ crm_result tasks_reassign(db_conn *db, const crm_config *cfg,
     if (r)
         return r;
     r = lock_visible(db, a, id, error_r);
-    g_autofree char *ids = id_text(id);
+    g_autofree char *ids = tasks_id_text(id);
     gint64 owner = 0;
     if (r == CRM_OK && f->owner && *f->owner) {
         r = resolve_user(db, f->owner, &owner, error_r);
         gint64 old = 0;
-        g_autofree char *owns = id_text(owner);
+        g_autofree char *owns = tasks_id_text(owner);
         const char *v[] = {ids, owns};
         if (r == CRM_OK)
             r = query_id(db, "SELECT owner_id FROM tasks WHERE id = $1::bigint",
@@ -752,8 +727,8 @@ crm_result tasks_comment(db_conn *db, const tasks_actor *a, gint64 id,
         return r;
     r = lock_visible(db, a, id, error_r);
     if (r == CRM_OK) {
-        g_autofree char *ids = id_text(id);
-        g_autofree char *who = a->id ? id_text(a->id) : NULL;
+        g_autofree char *ids = tasks_id_text(id);
+        g_autofree char *who = a->id ? tasks_id_text(a->id) : NULL;
         const char *v[] = {ids, who, text};
         r = exec(db,
                  "INSERT INTO task_comments (task_id, author_id, body) "
@@ -780,136 +755,10 @@ crm_result tasks_project_add(db_conn *db, const tasks_actor *a,
         *error_r = g_strdup("a project needs an owner");
         return CRM_ERR_USAGE;
     }
-    g_autofree char *who = id_text(a->id);
+    g_autofree char *who = tasks_id_text(a->id);
     const char *v[] = {n, description ? description : "", who};
     return query_id(db,
                     "INSERT INTO projects (name, description, owner_id) "
                     "VALUES ($1, $2, $3::bigint) RETURNING id",
                     3, v, id_r, error_r);
-}
-
-/* --- reads --------------------------------------------------------------- */
-
-crm_result tasks_list(db_conn *db, const tasks_actor *a, const tasks_view *v,
-                      json_t **out_r, char **error_r)
-{
-    const char *kind = "mine";
-    switch (v->kind) {
-    case TASKS_VIEW_MINE:
-        kind = "mine";
-        break;
-    case TASKS_VIEW_OVERDUE:
-        kind = "overdue";
-        break;
-    case TASKS_VIEW_PROJECT:
-        kind = "project";
-        break;
-    case TASKS_VIEW_ALL:
-        kind = "all";
-        break;
-    case TASKS_VIEW_OPEN:
-        kind = "open";
-        break;
-    }
-    g_autofree char *proj = id_text(v->project_id);
-    g_autofree char *max = g_strdup_printf(
-        "%u", MIN(v->limit ? v->limit : TASKS_LIST_MAX, (guint)G_MAXINT32));
-    const char *vals[] = {kind, proj, max};
-    /* The page of at most $5 tasks is chosen first, from index-friendly
-       sets (the viewer's own: owner, co-owner, responsible or subscriber),
-       and only those rows are turned into JSON. */
-    crm_result r = query_actor_json(
-        db, a,
-        "SELECT json_build_object('tasks', coalesce(json_agg(" TASK_JSON
-        " ORDER BY k.open DESC, k.overdue DESC, k.due NULLS LAST, k.id), "
-        "'[]')) FROM (SELECT t.id, crm_task_open(t.stage) AS open, "
-        "coalesce(crm_task_open(t.stage) AND t.due_date < current_date, "
-        "false) AS overdue, t.due_date AS due FROM tasks t WHERE "
-        "CASE WHEN $3 IN ('mine', 'overdue') THEN crm_task_open(t.stage) "
-        "AND t.id IN (SELECT id FROM tasks WHERE owner_id = $1 UNION ALL "
-        "SELECT id FROM tasks WHERE co_owner_id = $1 UNION ALL SELECT "
-        "task_id FROM task_users WHERE user_id = $1 AND kind = "
-        "'responsible') AND ($3 = 'mine' OR t.due_date < current_date) "
-        "ELSE ($1::bigint = 0 OR $2 IN ('chief', 'admin') OR t.id IN ("
-        "SELECT id FROM tasks WHERE owner_id = $1 UNION ALL SELECT id FROM "
-        "tasks WHERE co_owner_id = $1 UNION ALL SELECT task_id FROM "
-        "task_users WHERE user_id = $1)) AND CASE $3 WHEN 'project' THEN "
-        "t.project_id = $4::bigint WHEN 'open' THEN crm_task_open(t.stage) "
-        "ELSE true END END "
-        "ORDER BY 2 DESC, 3 DESC, 4 NULLS LAST, 1 LIMIT $5::int) k "
-        "JOIN tasks t ON t.id = k.id",
-        3, vals, out_r, error_r);
-    return r;
-}
-
-crm_result tasks_get(db_conn *db, const tasks_actor *a, gint64 id,
-                     json_t **out_r, char **error_r)
-{
-    g_autofree char *ids = id_text(id);
-    const char *v[] = {ids};
-    crm_result r = query_actor_json(
-        db, a,
-        "SELECT " TASK_JSON "::jsonb || jsonb_build_object("
-        "'parent_title', (SELECT p.title FROM tasks p WHERE p.id = "
-        "t.parent_id AND ($1::bigint = 0 OR crm_task_visible($1, $2, p.id))), "
-        "'open_subtasks', (SELECT count(*) FROM tasks s WHERE s.parent_id = "
-        "t.id AND crm_task_open(s.stage)), "
-        "'subtasks', coalesce((SELECT jsonb_agg(jsonb_build_object('id', s.id, "
-        "'title', s.title, 'stage', s.stage, 'due', to_char(s.due_date, "
-        "'YYYY-MM-DD')) ORDER BY s.id) FROM tasks s WHERE s.parent_id = t.id "
-        "AND ($1::bigint = 0 OR crm_task_visible($1, $2, s.id))), '[]'), "
-        "'comments', coalesce((SELECT jsonb_agg(jsonb_build_object('id', c.id, "
-        "'author', u.email, 'author_name', u.name, 'body', c.body, 'at', "
-        "c.created_at) ORDER BY c.created_at, c.id) FROM task_comments c "
-        "LEFT JOIN users u ON u.id = c.author_id WHERE c.task_id = t.id), "
-        "'[]'), "
-        "'history', coalesce((SELECT jsonb_agg(jsonb_build_object('user', "
-        "u.email, 'field', h.field, 'old', h.old_value, 'new', h.new_value, "
-        "'at', h.at) ORDER BY h.id) FROM task_history h LEFT JOIN users u "
-        "ON u.id = h.user_id WHERE h.task_id = t.id), '[]')) "
-        "FROM tasks t WHERE t.id = $3::bigint AND " TASK_VISIBLE,
-        1, v, out_r, error_r);
-    if (r == CRM_OK && !*out_r) {
-        *error_r = g_strdup_printf("no task %" G_GINT64_FORMAT, id);
-        r = CRM_ERR_NOTFOUND;
-    }
-    return r;
-}
-
-crm_result tasks_user_role(db_conn *db, gint64 user, char **role_r,
-                           char **error_r)
-{
-    *role_r = NULL;
-    g_autofree char *ids = id_text(user);
-    const char *v[] = {ids};
-    PGresult *res = NULL;
-    crm_result r = query(db,
-                         "SELECT role FROM users WHERE id = $1::bigint AND "
-                         "active",
-                         1, v, &res, error_r);
-    if (r)
-        return r;
-    if (PQntuples(res) == 1)
-        *role_r = g_strdup(PQgetvalue(res, 0, 0));
-    else {
-        *error_r = g_strdup("no such user");
-        r = CRM_ERR_NOTFOUND;
-    }
-    PQclear(res);
-    return r;
-}
-
-crm_result tasks_projects(db_conn *db, const tasks_actor *a, json_t **out_r,
-                          char **error_r)
-{
-    return query_actor_json(
-        db, a,
-        "SELECT json_build_object('projects', coalesce(json_agg("
-        "json_build_object('id', p.id, 'name', p.name, 'description', "
-        "p.description, 'owner', (SELECT email FROM users WHERE id = "
-        "p.owner_id), 'active', p.active, 'open_tasks', (SELECT count(*) "
-        "FROM tasks t WHERE t.project_id = p.id AND crm_task_open(t.stage) "
-        "AND " TASK_VISIBLE ")) ORDER BY p.name, p.id), '[]')) "
-        "FROM projects p WHERE " PROJECT_VISIBLE,
-        0, NULL, out_r, error_r);
 }
