@@ -15,8 +15,8 @@ VERSION  := 0.1.0
 CC       ?= cc
 # pkg-config modules the build needs (libmilter and libcsv have none: they
 # are linked by name; libmicrohttpd by name into crmgate-web only).
-# libcurl is installed by scripts/deps.sh for the coming worker.
-PKGS     := gmime-3.0 glib-2.0 libpq libconfuse jansson libsodium libxml-2.0
+PKGS     := gmime-3.0 glib-2.0 libpq libconfuse jansson libsodium libxml-2.0 \
+            libcurl
 
 # Goals that must work before the packages are installed (deps, clean) or
 # that install them first and then build in a sub-make (test, run, bench,
@@ -49,12 +49,13 @@ SQL_SRC  := $(sort $(wildcard sql/[0-9]*.sql))
 MILTER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard milter/*.c))
 CLI_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
 WEB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard web/*.c))
+WORKER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard worker/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIBCORE  := $(BUILD)/libcrmgate.a
 
 BINS := $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate $(BUILD)/bin/crmgate-web \
-        $(BUILD)/tests/null-milter
+        $(BUILD)/tests/null-milter $(if $(WORKER_OBJ),$(BUILD)/bin/crmgate-worker)
 
 .PHONY: all deps test unit bench asan valgrind lint fuzz run install clean \
         golden-update
@@ -92,6 +93,10 @@ $(BUILD)/bin/crmgate: $(CLI_OBJ) $(LIBCORE)
 $(BUILD)/bin/crmgate-web: $(WEB_OBJ) $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd $(LIBS)
+
+$(BUILD)/bin/crmgate-worker: $(WORKER_OBJ) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/null-milter: $(BUILD)/tests/bench/null_milter.o $(LIBCORE)
 	@mkdir -p $(dir $@)
@@ -156,9 +161,11 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run
 
-install: $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate $(BUILD)/bin/crmgate-web
+install: $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate $(BUILD)/bin/crmgate-web \
+	    $(BUILD)/bin/crmgate-worker
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/crmgate
-	install -m 0755 $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate $(BUILD)/bin/crmgate-web $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate $(BUILD)/bin/crmgate-web \
+	    $(BUILD)/bin/crmgate-worker $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 etc/freemail-domains.txt $(DESTDIR)$(SYSCONFDIR)/crmgate/
 	install -d -m 0750 $(DESTDIR)/var/spool/crmgate
 	test -e $(DESTDIR)$(SYSCONFDIR)/crmgate/crmgate.conf || \

@@ -61,6 +61,22 @@ static const int_range ranges[] = {
     {"login_failures_account", 1, 1000},
     {"login_failures_addr", 1, 100000},
     {"login_window", 10, 86400},
+    {"poll_interval_ms", 10, 600000},
+    {"lease", 5, 86400},
+    {"heartbeat", 1, 3600},
+    {"batch", 1, 10000},
+    {"max_attempts", 1, 1000},
+    {"retry_base", 1, 86400},
+    {"retry_max", 1, 7L * 86400},
+    {"soft_bounce_limit", 1, 1000},
+    {"soft_bounce_window", 1, 365},
+    {"domain_concurrency", 1, 1000},
+    {"domain_rate", 0, 1000000},
+    {"concurrency", 1, 1000},
+    {"smtp_timeout", 1, 3600},
+    {"throttle_pause", 1, 86400},
+    {"ab_wait", 0, 30L * 86400},
+    {"ab_sample_percent", 1, 50},
 };
 
 static int validate_int(cfg_t *cfg, cfg_opt_t *opt)
@@ -121,6 +137,8 @@ static cfg_opt_t database_opts[] = {
     CFG_STR("dsn", "", CFGF_NONE),
     CFG_STR("milter_dsn", "", CFGF_NONE),
     CFG_STR("web_dsn", "", CFGF_NONE),
+    CFG_STR("worker_dsn", "", CFGF_NONE),
+    CFG_STR("worker_listen_dsn", "", CFGF_NONE),
     CFG_INT("time_budget_ms", 2000, CFGF_NONE),
     CFG_INT("pool_size", 2, CFGF_NONE),
     CFG_END(),
@@ -196,6 +214,41 @@ static cfg_opt_t web_opts[] = {
     CFG_END(),
 };
 
+static cfg_opt_t worker_opts[] = {
+    CFG_INT("threads", 4, CFGF_NONE),
+    CFG_INT("poll_interval_ms", 1000, CFGF_NONE),
+    CFG_INT("lease", 60, CFGF_NONE),
+    CFG_INT("heartbeat", 10, CFGF_NONE),
+    CFG_INT("batch", 100, CFGF_NONE),
+    CFG_INT("max_attempts", 10, CFGF_NONE),
+    CFG_INT("retry_base", 10, CFGF_NONE),
+    CFG_INT("retry_max", 3600, CFGF_NONE),
+    CFG_INT("drain_timeout", 30, CFGF_NONE),
+    CFG_END(),
+};
+
+static cfg_opt_t campaign_opts[] = {
+    CFG_STR("secret", "", CFGF_NONE),
+    CFG_STR("bounce_domain", "", CFGF_NONE),
+    CFG_STR("feedback_id", "crmgate", CFGF_NONE),
+    CFG_INT("batch", 100, CFGF_NONE),
+    CFG_INT("concurrency", 4, CFGF_NONE),
+    CFG_INT("domain_concurrency", 4, CFGF_NONE),
+    CFG_INT("domain_rate", 0, CFGF_NONE),
+    CFG_INT("smtp_timeout", 60, CFGF_NONE),
+    CFG_INT("throttle_pause", 60, CFGF_NONE),
+    CFG_INT("max_attempts", 5, CFGF_NONE),
+    CFG_INT("soft_bounce_limit", 3, CFGF_NONE),
+    CFG_INT("soft_bounce_window", 30, CFGF_NONE),
+    CFG_BOOL("track_opens", cfg_false, CFGF_NONE),
+    CFG_BOOL("track_clicks", cfg_false, CFGF_NONE),
+    CFG_BOOL("track_anonymous", cfg_false, CFGF_NONE),
+    CFG_STR("ab_winner_by", "replies", CFGF_NONE),
+    CFG_INT("ab_wait", 14400, CFGF_NONE),
+    CFG_INT("ab_sample_percent", 10, CFGF_NONE),
+    CFG_END(),
+};
+
 static cfg_opt_t log_opts[] = {
     CFG_STR("level", "info", CFGF_NONE),
     CFG_BOOL("syslog", cfg_false, CFGF_NONE),
@@ -208,6 +261,8 @@ static cfg_opt_t top_opts[] = {
     CFG_SEC("limits", limits_opts, CFGF_NONE),
     CFG_SEC("milter", milter_opts, CFGF_NONE),
     CFG_SEC("web", web_opts, CFGF_NONE),
+    CFG_SEC("worker", worker_opts, CFGF_NONE),
+    CFG_SEC("campaign", campaign_opts, CFGF_NONE),
     CFG_SEC("log", log_opts, CFGF_NONE),
     CFG_END(),
 };
@@ -411,6 +466,13 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, bool read_files,
     g_free(cfg->web_dsn);
     cfg->web_dsn = g_strdup(
         first_set("CRMGATE_WEB_DSN", cfg_getstr(db, "web_dsn"), cfg->dsn));
+    g_free(cfg->worker_dsn);
+    cfg->worker_dsn = g_strdup(first_set(
+        "CRMGATE_WORKER_DSN", cfg_getstr(db, "worker_dsn"), cfg->dsn));
+    g_free(cfg->worker_listen_dsn);
+    cfg->worker_listen_dsn = g_strdup(
+        first_set("CRMGATE_WORKER_LISTEN_DSN",
+                  cfg_getstr(db, "worker_listen_dsn"), cfg->worker_dsn));
     cfg->db_time_budget_ms = (guint)cfg_getint(db, "time_budget_ms");
     cfg->db_pool_size = (guint)cfg_getint(db, "pool_size");
 
@@ -546,6 +608,57 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, bool read_files,
         (guint)cfg_getint(web, "login_failures_addr");
     cfg->web_login_window_s = (guint)cfg_getint(web, "login_window");
 
+    cfg_t *wk = cfg_getsec(top, "worker");
+    cfg->worker_threads = (guint)cfg_getint(wk, "threads");
+    cfg->worker_poll_interval_ms = (guint)cfg_getint(wk, "poll_interval_ms");
+    cfg->worker_lease_s = (guint)cfg_getint(wk, "lease");
+    cfg->worker_heartbeat_s = (guint)cfg_getint(wk, "heartbeat");
+    cfg->worker_batch = (guint)cfg_getint(wk, "batch");
+    cfg->worker_max_attempts = (guint)cfg_getint(wk, "max_attempts");
+    cfg->worker_retry_base_s = (guint)cfg_getint(wk, "retry_base");
+    cfg->worker_retry_max_s = (guint)cfg_getint(wk, "retry_max");
+    cfg->worker_drain_timeout_s = (guint)cfg_getint(wk, "drain_timeout");
+
+    cfg_t *cp = cfg_getsec(top, "campaign");
+    g_free(cfg->campaign_secret);
+    cfg->campaign_secret = g_strdup(first_set(
+        "CRMGATE_CAMPAIGN_SECRET", cfg_getstr(cp, "secret"), cfg->web_secret));
+    g_free(cfg->bounce_domain);
+    const char *bd = cfg_getstr(cp, "bounce_domain");
+    cfg->bounce_domain =
+        *bd ? addr_normalize_domain(bd) : g_strdup(cfg->capture_domain);
+    if (!cfg->bounce_domain) {
+        *error_r = g_strdup_printf("%s: campaign.bounce_domain '%s' is not "
+                                   "a domain",
+                                   cfg->path, bd);
+        return CRM_ERR_CONFIG;
+    }
+    g_free(cfg->feedback_id);
+    cfg->feedback_id = g_strdup(cfg_getstr(cp, "feedback_id"));
+    cfg->campaign_batch = (guint)cfg_getint(cp, "batch");
+    cfg->campaign_concurrency = (guint)cfg_getint(cp, "concurrency");
+    cfg->campaign_domain_concurrency =
+        (guint)cfg_getint(cp, "domain_concurrency");
+    cfg->campaign_domain_rate = (guint)cfg_getint(cp, "domain_rate");
+    cfg->campaign_smtp_timeout_s = (guint)cfg_getint(cp, "smtp_timeout");
+    cfg->campaign_throttle_pause_s = (guint)cfg_getint(cp, "throttle_pause");
+    cfg->campaign_max_attempts = (guint)cfg_getint(cp, "max_attempts");
+    cfg->soft_bounce_limit = (guint)cfg_getint(cp, "soft_bounce_limit");
+    cfg->soft_bounce_window_days = (guint)cfg_getint(cp, "soft_bounce_window");
+    cfg->track_opens = cfg_getbool(cp, "track_opens");
+    cfg->track_clicks = cfg_getbool(cp, "track_clicks");
+    cfg->track_anonymous = cfg_getbool(cp, "track_anonymous");
+    const char *ab = cfg_getstr(cp, "ab_winner_by");
+    if (strcmp(ab, "replies") != 0 && strcmp(ab, "clicks") != 0) {
+        *error_r = g_strdup_printf("%s: campaign.ab_winner_by is '%s', must "
+                                   "be replies or clicks",
+                                   cfg->path, ab);
+        return CRM_ERR_CONFIG;
+    }
+    cfg->ab_winner_by_clicks = strcmp(ab, "clicks") == 0;
+    cfg->ab_wait_s = (guint)cfg_getint(cp, "ab_wait");
+    cfg->ab_sample_percent = (guint)cfg_getint(cp, "ab_sample_percent");
+
     log_level_parse(cfg_getstr(log, "level"), &cfg->log_level);
     cfg->log_syslog = cfg_getbool(log, "syslog");
     return CRM_OK;
@@ -589,6 +702,26 @@ static cfg_t *config_table_new(void)
         {"web", "login_failures_account"},
         {"web", "login_failures_addr"},
         {"web", "login_window"},
+        {"worker", "threads"},
+        {"worker", "poll_interval_ms"},
+        {"worker", "lease"},
+        {"worker", "heartbeat"},
+        {"worker", "batch"},
+        {"worker", "max_attempts"},
+        {"worker", "retry_base"},
+        {"worker", "retry_max"},
+        {"worker", "drain_timeout"},
+        {"campaign", "batch"},
+        {"campaign", "concurrency"},
+        {"campaign", "domain_concurrency"},
+        {"campaign", "domain_rate"},
+        {"campaign", "smtp_timeout"},
+        {"campaign", "throttle_pause"},
+        {"campaign", "max_attempts"},
+        {"campaign", "soft_bounce_limit"},
+        {"campaign", "soft_bounce_window"},
+        {"campaign", "ab_wait"},
+        {"campaign", "ab_sample_percent"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(int_opts); i++) {
         g_autofree char *name =
@@ -706,6 +839,11 @@ void config_free(crm_config **cfgp)
     g_free(cfg->web_base_url);
     g_free(cfg->web_secret);
     g_strfreev(cfg->web_metrics_allow);
+    g_free(cfg->worker_dsn);
+    g_free(cfg->worker_listen_dsn);
+    g_free(cfg->campaign_secret);
+    g_free(cfg->bounce_domain);
+    g_free(cfg->feedback_id);
     g_free(cfg);
     *cfgp = NULL;
 }

@@ -33,6 +33,9 @@ typedef struct {
     char *dsn;               /* libpq connection string */
     char *milter_dsn;        /* the milter's (least privilege) */
     char *web_dsn;           /* crmgate-web's (role crmgate_web) */
+    char *worker_dsn;        /* crmgate-worker's (role crmgate_worker) */
+    char *worker_listen_dsn; /* the worker's LISTEN connection: direct to
+                                PostgreSQL, never through pgbouncer */
     guint db_time_budget_ms; /* longest wait for the database per message */
     guint db_pool_size;      /* connections a daemon keeps open */
 
@@ -90,6 +93,39 @@ typedef struct {
     guint web_login_failures_account; /* per window, then refused */
     guint web_login_failures_addr;
     guint web_login_window_s;
+
+    /* worker */
+    guint worker_threads;          /* job threads, one connection each */
+    guint worker_poll_interval_ms; /* fallback poll when no NOTIFY comes */
+    guint worker_lease_s;          /* a claimed job's lease */
+    guint worker_heartbeat_s;      /* lease renewal interval */
+    guint worker_batch;            /* jobs claimed per query */
+    guint worker_max_attempts;     /* then the job is discarded */
+    guint worker_retry_base_s;     /* backoff: base * 2^attempt, jittered */
+    guint worker_retry_max_s;      /* backoff ceiling */
+    guint worker_drain_timeout_s;  /* SIGTERM: finish running jobs */
+
+    /* campaign */
+    char *campaign_secret; /* HMAC key of recipient tokens (web.secret
+                              when empty) */
+    char *bounce_domain;   /* VERP domain (mail.capture_domain when empty) */
+    char *feedback_id;     /* sender part of the Feedback-ID header */
+    guint campaign_batch;  /* recipients leased per claim */
+    guint campaign_concurrency;        /* SMTP connections per account */
+    guint campaign_domain_concurrency; /* in flight per recipient domain */
+    guint campaign_domain_rate;        /* per recipient domain per minute
+                                          (0: none) */
+    guint campaign_smtp_timeout_s;
+    guint campaign_throttle_pause_s; /* a throttled route rests this long */
+    guint campaign_max_attempts;     /* 4xx tries, then failed */
+    guint soft_bounce_limit;         /* soft bounces in the window, then */
+    guint soft_bounce_window_days;   /* the address is suppressed */
+    bool track_opens;                /* open pixel */
+    bool track_clicks;               /* click redirect */
+    bool track_anonymous;            /* counts per campaign, no recipient */
+    bool ab_winner_by_clicks;        /* else by replies */
+    guint ab_wait_s;                 /* sample sent, wait, pick winner */
+    guint ab_sample_percent;         /* per variant */
 
     /* log */
     log_level log_level;
