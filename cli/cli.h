@@ -70,6 +70,11 @@ int cmd_seed(cli_ctx *ctx, int argc, char **argv);
 /* Reports (cli/cmd_report.c). */
 int cmd_report(cli_ctx *ctx, int argc, char **argv);
 int cmd_payment(cli_ctx *ctx, int argc, char **argv);
+/* Campaigns, sending accounts, tags, suppressions (cmd_campaign.c). */
+int cmd_campaign(cli_ctx *ctx, int argc, char **argv);
+int cmd_account(cli_ctx *ctx, int argc, char **argv);
+int cmd_tag(cli_ctx *ctx, int argc, char **argv);
+int cmd_suppress(cli_ctx *ctx, int argc, char **argv);
 /* "user passwd EMAIL" (cmd_user hands it over). */
 int cli_user_passwd(cli_ctx *ctx, int argc, char **argv);
 

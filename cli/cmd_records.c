@@ -158,6 +158,7 @@ int cmd_company(cli_ctx *ctx, int argc, char **argv)
 typedef struct {
     records_contact c;
     char *first, *last; /* from --name */
+    GPtrArray *tags;    /* --tag, repeatable */
 } contact_args;
 
 static bool contact_opt(int ch, const char *arg, void *rec)
@@ -189,6 +190,14 @@ static bool contact_opt(int ch, const char *arg, void *rec)
     case 'o':
         a->c.owner = arg;
         return true;
+    case 'T':
+        if (!a->tags)
+            a->tags = g_ptr_array_new();
+        g_ptr_array_add(a->tags, (gpointer)arg);
+        return true;
+    case 'K':
+        a->c.country = arg;
+        return true;
     default:
         return false;
     }
@@ -205,12 +214,19 @@ int cmd_contact(cli_ctx *ctx, int argc, char **argv)
         {"company", required_argument, NULL, 'c'},
         {"company-id", required_argument, NULL, 'C'},
         {"owner", required_argument, NULL, 'o'},
+        {"tag", required_argument, NULL, 'T'},
+        {"country", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
     contact_args a = {0};
     a.c.email =
-        parse_add(argc, argv, "f:l:n:t:p:c:C:o:", opts, contact_opt, &a);
+        parse_add(argc, argv, "f:l:n:t:p:c:C:o:T:K:", opts, contact_opt, &a);
     g_autofree char *first = a.first, *last = a.last;
+    g_autoptr(GPtrArray) tags = a.tags;
+    if (tags) {
+        g_ptr_array_add(tags, NULL);
+        a.c.tags = (const char *const *)tags->pdata;
+    }
     if (!a.c.email)
         return cli_usage(ctx);
     if (!a.c.first_name)

@@ -30,14 +30,16 @@ static const cli_command commands[] = {
      "add a company and its mail domains"},
     {"contact", cmd_contact,
      "contact add EMAIL [--first F] [--last L] [--name \"F L\"] [--title T] "
-     "[--phone P] [--company NAME | --company-id ID] [--owner EMAIL]",
+     "[--phone P] [--company NAME | --company-id ID] [--owner EMAIL] "
+     "[--country CC] [--tag T]...",
      "add a contact (a company given by name is found or created)"},
     {"deal", cmd_deal,
      "deal add NAME [--contact ID] [--company ID] [--amount N] "
      "[--currency C] [--stage S] [--ticket T] [--owner EMAIL]",
      "add a deal (ticket generated when not given)"},
     {"import", cmd_import, "import contacts FILE.csv",
-     "import contacts (a header row names the columns)"},
+     "import contacts (a header row names the columns: email, first_name, "
+     "last_name, name, title, phone, company, owner, country, tags)"},
     {"export", cmd_export, "export contacts",
      "print all contacts (CSV, or --json)"},
     {"parse", cmd_parse, "parse FILE", "show what capture would extract"},
@@ -67,6 +69,30 @@ static const cli_command commands[] = {
      "print a report (income, sales, funnel, requests, lead-sources, "
      "conversion, closing-reasons, deals, mail-activity, first-response, "
      "unresolved): a table, --csv or --json"},
+    {"account", cmd_account,
+     "account add FROM --relay smtp://HOST:PORT|smtps://HOST:PORT "
+     "[--name N] [--user U --password-stdin] [--starttls required|off] "
+     "[--daily-cap N] [--concurrency N] [--signature-text FILE] "
+     "[--signature-html FILE] [--default]",
+     "add a sending account (the first one is the default)"},
+    {"tag", cmd_tag, "tag add contact:ID|lead:ID|company:ID|deal:ID|request:ID "
+     "TAG...",
+     "tag a record (tags are lower-case)"},
+    {"campaign", cmd_campaign,
+     "campaign create NAME --subject S --text FILE [--html FILE] "
+     "--segment EXPR [--account ID] [--ab-subject S]... [--rate N] "
+     "[--window \"Mon-Thu 09:00-17:00\"] [--tz ZONE] [--at TIME] "
+     "[--owner EMAIL] | campaign test ID --to ADDR... | "
+     "campaign start|pause|resume|cancel ID | "
+     "campaign status ID [--follow] | campaign log ID | "
+     "campaign resend-failed ID",
+     "mass mail: create (segment: tag:T, company:ID, country:CC, "
+     "owner:EMAIL, leads, contacts, csv:FILE joined by ','), send a test, "
+     "start, follow, the send log (CSV or --json)"},
+    {"suppress", cmd_suppress,
+     "suppress add ADDRESS [--reason R] | suppress remove ADDRESS | "
+     "suppress list",
+     "the suppression list: never mailed by campaigns"},
     {"payment", cmd_payment,
      "payment add DEAL_ID AMOUNT [--currency C] "
      "[--status received|guaranteed|high|low] [--date YYYY-MM-DD] "

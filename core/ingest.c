@@ -38,6 +38,8 @@ const char *ingest_verdict_name(ingest_verdict v)
         return "internal-only";
     case INGEST_SKIP_NO_PARTY:
         return "no-internal-party";
+    case INGEST_SKIP_CAMPAIGN:
+        return "campaign";
     }
     return "unknown";
 }
@@ -368,6 +370,11 @@ ingest_plan *ingest_plan_new(const crm_config *cfg, const ingest_envelope *env,
         json_object_set_new(doc, "event", ev);
         plan->doc = doc;
     }
+    ingest_campaign_classify(cfg, env, msg, plan);
+    if (plan->verdict == INGEST_SKIP_CAMPAIGN && plan->doc) {
+        json_decref(plan->doc);
+        plan->doc = NULL;
+    }
     json_decref(st.participants);
     json_decref(st.tokens);
     g_hash_table_destroy(st.seen);
@@ -383,6 +390,7 @@ void ingest_plan_free(ingest_plan **planp)
     if (!p)
         return;
     json_decref(p->doc);
+    json_decref(p->feedback);
     g_free(p);
     *planp = NULL;
 }

@@ -119,6 +119,15 @@ crm_result records_contact_add(db_conn *db, const records_contact *c,
     if (r)
         return r;
     g_autofree char *cid = id_param(c->company_id);
+    json_t *tags = json_array();
+    for (int i = 0; c->tags && c->tags[i]; i++) {
+        g_autofree char *t = g_utf8_make_valid(c->tags[i], -1);
+        g_strstrip(t);
+        if (*t)
+            json_array_append_new(tags, json_string(t));
+    }
+    g_autofree char *tjs = json_dumps(tags, JSON_COMPACT);
+    json_decref(tags);
     const char *p[] = {c->first_name ? c->first_name : "",
                        c->last_name ? c->last_name : "",
                        c->email,
@@ -127,7 +136,8 @@ crm_result records_contact_add(db_conn *db, const records_contact *c,
                        c->phone,
                        cid,
                        c->company && *c->company ? c->company : NULL,
-                       owner};
+                       owner,
+                       c->country && *c->country ? c->country : NULL};
     /* A company given by name is found (case-insensitively) or created. */
     r = records_query_json(
         db,
@@ -137,11 +147,23 @@ crm_result records_contact_add(db_conn *db, const records_contact *c,
         "(SELECT id FROM users WHERE email_norm = $9) WHERE $8::text IS NOT "
         "NULL AND NOT EXISTS (SELECT 1 FROM found) RETURNING id),"
         " ins AS (INSERT INTO contacts (first_name, last_name, email, "
-        "email_norm, title, phone, company_id, owner_id) VALUES ($1, $2, $3, "
-        "$4, $5, $6, coalesce($7::bigint, (SELECT id FROM found), (SELECT id "
-        "FROM made)), (SELECT id FROM users WHERE email_norm = $9)) RETURNING "
-        "*) SELECT to_jsonb(ins) FROM ins",
-        9, p, rec_r, error_r);
+        "email_norm, title, phone, company_id, owner_id, country) VALUES ($1, "
+        "$2, $3, $4, $5, $6, coalesce($7::bigint, (SELECT id FROM found), "
+        "(SELECT id FROM made)), (SELECT id FROM users WHERE email_norm = $9), "
+        "upper($10)) RETURNING *) SELECT to_jsonb(ins) FROM ins",
+        10, p, rec_r, error_r);
+    if (!r && *rec_r && strcmp(tjs, "[]") != 0) {
+        g_autofree char *id = g_strdup_printf(
+            "%" JSON_INTEGER_FORMAT,
+            json_integer_value(json_object_get(*rec_r, "id")));
+        const char *q[] = {id, tjs};
+        r = db_exec(db, 0, "SELECT crm_tag_add('contact', $1::bigint, $2)", 2,
+                    q, error_r);
+        if (!r) {
+            json_t *tl = json_loads(tjs, 0, NULL);
+            json_object_set_new(*rec_r, "tags", tl);
+        }
+    }
     return r;
 }
 
@@ -271,8 +293,13 @@ crm_result records_import_contacts(db_conn *db, FILE *csv, guint *added_r,
             (*skipped_r)++;
             continue;
         }
+        const char *tag_cell = column(&st, row, "tags");
+        g_auto(GStrv) tag_list =
+            tag_cell ? g_strsplit_set(tag_cell, ";,|", 64) : NULL;
         records_contact c = {
             .email = email,
+            .country = column(&st, row, "country"),
+            .tags = (const char *const *)tag_list,
             .first_name = first,
             .last_name = last,
             .title = column(&st, row, "title"),

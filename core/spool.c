@@ -37,6 +37,7 @@
 #define ENVELOPE_RESERVE 4096 /* room for the fixed fields */
 #define SPOOL_BATCH 64
 #define ENVELOPE_VERSION 2
+#define BOUNCE_READ_MAX (4 * 1024 * 1024) /* bytes of a bounce parsed */
 
 static gint spool_seq;
 
@@ -502,6 +503,15 @@ static crm_result entry_load(const crm_config *cfg, const char *name,
     }
     add_cut_warnings(cfg, json_object_get(ej, "cut"), e->msg);
     e->plan = ingest_plan_new(cfg, &e->env, e->msg);
+    if (e->plan->parse_bounce) {
+        /* the raw bytes, bounded: a bounce's report is near the top */
+        gsize want = MIN((gsize)(sb.st_size - e->msg_off), BOUNCE_READ_MAX);
+        char *raw = g_malloc(want + 1);
+        ssize_t got = pread(e->fd, raw, want, e->msg_off);
+        if (got > 0)
+            ingest_campaign_bounce(cfg, e->plan, raw, (gsize)got);
+        g_free(raw);
+    }
     return CRM_OK;
 }
 
@@ -573,9 +583,34 @@ crm_result spool_ingest(const crm_config *cfg, db_conn *db,
             entry_clear(e);
             continue;
         }
+        if (e->plan->verdict == INGEST_SKIP_CAMPAIGN && e->plan->feedback) {
+            g_autofree char *sum = NULL;
+            char *ferr = NULL;
+            crm_result fr = ingest_feedback_store(
+                db, opts ? opts->timeout_ms : 0, e->plan, &sum, &ferr);
+            if (fr) {
+                /* kept in the journal: the next pass records it */
+                log_warn("spool: file=%s campaign feedback not recorded: %s",
+                         e->name, ferr ? ferr : crm_strerror(fr));
+                g_free(ferr);
+                st->left++;
+                entry_clear(e);
+                continue;
+            }
+            g_autofree char *o =
+                g_strdup_printf("campaign %s feedback=%s",
+                                e->plan->campaign_why, sum ? sum : "");
+            log_outcome(e, o);
+            remove_entry(cfg, e->name);
+            st->skipped++;
+            entry_clear(e);
+            continue;
+        }
         if (e->plan->verdict != INGEST_LOG) {
             g_autofree char *o = g_strdup_printf(
-                "skipped reason=%s", ingest_verdict_name(e->plan->verdict));
+                "skipped reason=%s%s%s", ingest_verdict_name(e->plan->verdict),
+                e->plan->campaign_why ? "/" : "",
+                e->plan->campaign_why ? e->plan->campaign_why : "");
             log_outcome(e, o);
             remove_entry(cfg, e->name);
             st->skipped++;
@@ -636,8 +671,23 @@ crm_result spool_ingest(const crm_config *cfg, db_conn *db,
                 }
                 g_free(errs[i]);
             } else {
+                g_autofree char *fsum = NULL;
+                if (e->plan->feedback) {
+                    char *ferr = NULL;
+                    if (ingest_feedback_store(db, opts ? opts->timeout_ms : 0,
+                                              e->plan, &fsum, &ferr)) {
+                        log_warn("spool: file=%s campaign feedback not "
+                                 "recorded: %s",
+                                 e->name, ferr ? ferr : "database error");
+                        g_free(fsum);
+                        fsum = NULL;
+                    }
+                    g_free(ferr);
+                }
                 g_autofree char *o = g_strdup_printf(
-                    "stored new=%s links=%s%s%s", res[i].is_new ? "yes" : "no",
+                    "stored new=%s%s%s links=%s%s%s",
+                    res[i].is_new ? "yes" : "no",
+                    fsum ? " campaign=" : "", fsum ? fsum : "",
                     res[i].links && *res[i].links ? res[i].links : "none",
                     res[i].tokens_ignored ? " tokens=ignored-" : "",
                     res[i].tokens_ignored ? res[i].tokens_ignored : "");

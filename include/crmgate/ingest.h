@@ -46,6 +46,8 @@ typedef enum {
     INGEST_SKIP_NEVER_LOG, /* a party is on a never-log list */
     INGEST_SKIP_INTERNAL,  /* only internal parties, log_internal off */
     INGEST_SKIP_NO_PARTY,  /* no internal party at all: not our mail */
+    INGEST_SKIP_CAMPAIGN,  /* our campaign mail, or what comes back to
+                              the bounce domain: feedback, not a capture */
 } ingest_verdict;
 
 typedef struct {
@@ -53,6 +55,14 @@ typedef struct {
     const char *direction; /* "in", "out" or "internal" */
     json_t *doc;           /* the crm_capture() document (LOG only) */
     guint capture_rcpts;   /* capture addresses among the recipients */
+    json_t *feedback;      /* campaign feedback to record, or NULL:
+                              [{"recipient": ID, "kind": K, "doc": {...}}]
+                              (crm_campaign_feedback) */
+    bool parse_bounce;     /* addressed to the bounce domain: hand the raw
+                              bytes to ingest_campaign_bounce() */
+    gint64 bounce_rcpt;    /* the VERP token's recipient, or 0 */
+    const char *campaign_why; /* INGEST_SKIP_CAMPAIGN: "campaign-mail",
+                                 "bounce", "unsubscribe" */
 } ingest_plan;
 
 /* What a capture did, for the log: no record ids. */
@@ -102,5 +112,24 @@ crm_result ingest_store_batch(db_conn *db, guint timeout_ms,
                               char **errors_r, char **error_r);
 
 void ingest_result_clear(ingest_result *result);
+
+/* Campaign traffic (core/ingest_campaign.c), called by ingest_plan_new():
+   our own campaign mail passing the milter (its Message-ID carries a
+   signed token) is not captured; mail to bounce+TOKEN@, unsubscribe+TOKEN@
+   or fbl@ at campaign.bounce_domain is feedback, not a capture; a reply
+   whose In-Reply-To/References carry our token is captured as usual and
+   marks the recipient replied (auto-replies apart). */
+void ingest_campaign_classify(const crm_config *cfg,
+                              const ingest_envelope *env,
+                              const crm_message *msg, ingest_plan *plan);
+/* Parses the raw message of a plan with parse_bounce set (DSN, ARF,
+   provider prose, auto-reply) and adds its feedback. */
+void ingest_campaign_bounce(const crm_config *cfg, ingest_plan *plan,
+                            const char *raw, gsize len);
+/* Records plan->feedback (one statement per item); *summary_r: what was
+   done, for the log ("bounced-hard,replied"). */
+crm_result ingest_feedback_store(db_conn *db, guint timeout_ms,
+                                 const ingest_plan *plan, char **summary_r,
+                                 char **error_r);
 
 #endif
