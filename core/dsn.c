@@ -532,8 +532,9 @@ static bool is_autoreply(GMimeMessage *m)
             strstr(ls, "abwesenheit"));
 }
 
-/* Fills reason, reply code and hard for every recipient. */
-static void classify_all(dsn_report *rep, const char *prose)
+/* Fills reason, reply code and hard for every recipient; ctx maps an
+   address to the prose about it (may be NULL). */
+static void classify_all(dsn_report *rep, const char *prose, GHashTable *ctx)
 {
     for (guint i = 0; i < rep->recipients->len; i++) {
         dsn_recipient *r = g_ptr_array_index(rep->recipients, i);
@@ -547,17 +548,41 @@ static void classify_all(dsn_report *rep, const char *prose)
                 r->status = g_strdup(st);
             }
         }
+        const char *c = ctx != NULL ? g_hash_table_lookup(ctx, r->recipient)
+                                    : NULL;
+        if (c == NULL && rep->recipients->len == 1)
+            c = prose;
         const char *reason =
-            dsn_classify(r->diagnostic, r->status, r->reply_code);
+            dsn_classify_ctx(r->diagnostic, c, r->status, r->reply_code);
+        if ((strcmp(reason, "onhold") == 0 ||
+             strcmp(reason, "undefined") == 0) &&
+            c != NULL && *c)
+            reason = dsn_classify_ctx(c, NULL, r->status, r->reply_code);
         if ((strcmp(reason, "onhold") == 0 ||
              strcmp(reason, "undefined") == 0) &&
             prose != NULL && *prose)
-            reason = dsn_classify(prose, r->status, r->reply_code);
-        if (strcmp(reason, "undefined") == 0 &&
+            reason = dsn_classify_ctx(prose, NULL, r->status, r->reply_code);
+        if ((strcmp(reason, "undefined") == 0 ||
+             strcmp(reason, "onhold") == 0) &&
             strcmp(r->action, "delayed") == 0)
             reason = "expired";
         r->reason = g_strdup(reason);
         r->hard = dsn_reason_is_hard(r->reason, r->status);
+    }
+}
+
+/* Addresses of an X-Failed-Recipients header (Exim, Google), in order. */
+static void failed_recipients(dsn_report *rep, GMimeMessage *m,
+                              const char *prose)
+{
+    const char *v =
+        g_mime_object_get_header(GMIME_OBJECT(m), "X-Failed-Recipients");
+    if (v == NULL)
+        return;
+    g_auto(GStrv) parts = g_strsplit(v, ",", DSN_MAX_RECIPIENTS);
+    for (guint i = 0; parts[i] != NULL; i++) {
+        g_autofree char *a = dsn_int_address(parts[i], strlen(parts[i]));
+        dsn_int_add(rep, a, "failed", "", prose);
     }
 }
 
@@ -622,6 +647,8 @@ dsn_report *dsn_parse(const char *data, gsize len)
     g_autofree char *prose = g_strndup(w.prose->str, cut);
 
     dsn_report *rep = NULL;
+    GHashTable *ctx =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     if (w.fr->len > 0) {
         rep = report_new("arf");
         parse_arf(rep, &w);
@@ -639,7 +666,11 @@ dsn_report *dsn_parse(const char *data, gsize len)
             for (guint i = 0; i < rep->recipients->len; i++) {
                 dsn_recipient *r = g_ptr_array_index(rep->recipients, i);
                 dsn_recipient *tr = dsn_int_find(t, r->recipient);
-                if (r->diagnostic[0] == '\0' && tr != NULL) {
+                if (tr == NULL)
+                    continue;
+                g_hash_table_insert(ctx, g_strdup(r->recipient),
+                                    g_strdup(tr->diagnostic));
+                if (r->diagnostic[0] == '\0') {
                     g_free(r->diagnostic);
                     r->diagnostic = g_strdup(tr->diagnostic);
                 }
@@ -649,7 +680,8 @@ dsn_report *dsn_parse(const char *data, gsize len)
         if (rep->recipients->len == 0)
             dsn_report_free(&rep);
     }
-    if (rep == NULL && looks_like_bounce(m, &w)) {
+    bool bounce = looks_like_bounce(m, &w);
+    if (rep == NULL && bounce) {
         rep = report_new("text");
         const char *body = prose;
         g_autofree char *fromhtml = NULL;
@@ -657,13 +689,32 @@ dsn_report *dsn_parse(const char *data, gsize len)
             fromhtml = dsn_int_line(w.html->str, w.html->len, DSN_MAX_TEXT);
             body = fromhtml;
         }
-        dsn_int_text(rep, body, strlen(body), skip);
+        dsn_report *t = report_new("text");
+        dsn_int_text(t, body, strlen(body), skip);
+        failed_recipients(rep, m, body);
+        if (rep->recipients->len > 0) {
+            /* the header names them; the prose says why */
+            for (guint i = 0; i < rep->recipients->len; i++) {
+                dsn_recipient *r = g_ptr_array_index(rep->recipients, i);
+                dsn_recipient *tr = dsn_int_find(t, r->recipient);
+                if (tr != NULL) {
+                    g_free(r->diagnostic);
+                    r->diagnostic = g_strdup(tr->diagnostic);
+                    g_free(r->status);
+                    r->status = g_strdup(tr->status);
+                }
+            }
+            dsn_report_free(&t);
+        } else {
+            dsn_report_free(&rep);
+            rep = t;
+        }
         if (rep->recipients->len == 0 && w.orig_to != NULL)
             dsn_int_add(rep, w.orig_to, "failed", "", body);
         if (rep->recipients->len == 0)
             dsn_report_free(&rep);
     }
-    if (rep == NULL && is_autoreply(m)) {
+    if (rep == NULL && !bounce && is_autoreply(m)) {
         rep = report_new("autoreply");
         dsn_recipient *r =
             dsn_int_add(rep, self_from, "delivered", "", "auto-reply");
@@ -680,10 +731,11 @@ dsn_report *dsn_parse(const char *data, gsize len)
                     r->reason = g_strdup("feedback");
             }
         }
-        classify_all(rep, prose);
+        classify_all(rep, prose, ctx);
         rep->original_message_id = g_strdup(w.orig_msgid);
         rep->original_envelope_from = g_strdup(w.orig_from);
     }
+    g_hash_table_destroy(ctx);
     g_string_free(w.ds, TRUE);
     g_string_free(w.fr, TRUE);
     g_string_free(w.prose, TRUE);

@@ -33,4 +33,9 @@ guint dsn_int_text(dsn_report *rep, const char *text, gsize len,
 /* The prose cut where the returned original message starts. */
 gsize dsn_int_text_cut(const char *text, gsize len);
 
+/* dsn_classify with a context text (the prose about the recipient) that
+   may tell the SMTP command the error answered. */
+const char *dsn_classify_ctx(const char *diagnostic, const char *context,
+                             const char *status, int reply_code);
+
 #endif

@@ -13,7 +13,7 @@
  *
  * Limits: the text is looked at up to its first DSN_MAX_TEXT bytes.
  */
-#include "crmgate/dsn.h"
+#include "dsn_int.h"
 
 #include <string.h>
 
@@ -44,7 +44,7 @@ static const code_reason codes[] = {
 /* Reasons a permanent (5.x.y) code gives where the 4.x.y one differs. */
 static const code_reason codes5[] = {
     {"1.0", "userunknown"}, {"1.1", "userunknown"}, {"1.2", "hostunknown"},
-    {"1.3", "userunknown"}, {"1.4", "filtered"},    {"1.10", "notaccept"},
+    {"1.3", "userunknown"}, {"1.4", "filtered"},    {"1.10", "userunknown"},
     {"2.0", "filtered"},    {"2.1", "filtered"},    {"3.0", "systemerror"},
     {"4.0", "networkerror"}, {"4.4", "hostunknown"}, {"4.7", "expired"},
     {"5.2", "syntaxerror"}, {"5.6", "syntaxerror"},
@@ -53,17 +53,17 @@ static const code_reason codes5[] = {
 /* Reasons a text may refine: a code giving one of these is vague. */
 static const char *const vague[] = {"systemerror", "securityerror", "expired",
                                     "suspend",     "networkerror",  "hostunknown",
-                                    "userunknown", "filtered",      "blocked",
-                                    "rejected",    NULL};
+                                    "userunknown", NULL};
 
 typedef struct {
     const char *reason;
+    int group; /* 0: before the status code, 1: after it (like Sisimai) */
     const char *phrases[48];
 } phrase_set;
 
 /* In order: the first set with a matching phrase gives the reason. */
 static const phrase_set phrases[] = {
-    {"mailboxfull",
+    {"mailboxfull", 0,
      {"mailbox full", "mailbox is full", "mailbox was full", "over quota",
       "overquota", "quota exceeded", "exceeded quota", "exceeds quota",
       "exceeded storage", "insufficient disk space", "disk quota",
@@ -73,12 +73,12 @@ static const phrase_set phrases[] = {
       "exceeded its disk space", "full mailbox", "no space left",
       "mailbox has exceeded", "quota violation", "out of storage",
       "mailbox is over", "over its quota", "box is full", NULL}},
-    {"mesgtoobig",
+    {"mesgtoobig", 0,
      {"message too big", "message is too big", "message too large",
       "message size exceeds", "message exceeds", "size limit",
       "message is larger than", "exceeds the maximum size",
       "message length exceeds", "too large for", NULL}},
-    {"suspend",
+    {"suspend", 0,
      {"is currently suspended", "has been suspended", "mailbox disabled",
       "mailbox is disabled", "account is disabled", "account disabled",
       "account has been disabled", "inactive account", "account is inactive",
@@ -88,18 +88,30 @@ static const phrase_set phrases[] = {
       "account that you tried to reach is disabled", "mailbox is frozen",
       "recipient suspend", "archived recipient", "account is unavailable",
       NULL}},
-    {"hasmoved", {"has been replaced by", "address has moved", NULL}},
-    {"norelaying",
+    {"hasmoved", 0,
+     {"has been replaced by", "address has moved", NULL}},
+    {"norelaying", 0,
      {"relay access denied", "relaying denied", "relay denied",
       "not permitted to relay", "relaying not allowed", "unable to relay",
       "we do not relay", "relay not permitted", "relaying mail to",
       "not allowed to relay", "no relaying", "relay not allowed",
       "cannot relay", "relay prohibited", NULL}},
-    {"authfailure",
+    {"authfailure", 0,
      {"spf check", "spf fail", "spf validation", "dmarc policy", "dmarc",
       "dkim", "sender policy framework", "spf record", " spf ",
       "authentication failed", NULL}},
-    {"userunknown",
+    {"networkerror", 0,
+     {"dns error", "dns type", "host name lookup failure", "hop count",
+      "mail loop", "too many hops", NULL}},
+    {"notaccept", 0,
+     {"doesn't receive email", "does not receive email", "no mx record",
+      "couldn't find a mail exchanger", "indicated no smtp service",
+      "null mx", NULL}},
+    {"hostunknown", 0,
+     {"domain is not reachable", "host unknown", "unknown host",
+      "no such domain", "domain does not exist", "domain not found",
+      "unrouteable address", "unroutable address", NULL}},
+    {"userunknown", 0,
      {"user unknown", "unknown user", "no such user", "no such mailbox",
       "no such recipient", "no such address", "no such person",
       "user not found", "user does not exist", "user doesn't exist",
@@ -117,77 +129,78 @@ static const phrase_set phrases[] = {
       "user invalid", "account does not exist", "is not a valid user",
       "destination addresses were unknown", "no longer valid",
       "recipient not ok", NULL}},
-    {"filtered",
+    {"filtered", 0,
      {"due to user rules", "refused due to recipient preferences",
       "user refuses", "only accepting mail from", "has restricted",
       "is not accepting any mail", "rejected by the recipient",
       "blocked by the recipient", "notauthorized", "user reject", NULL}},
-    {"requireptr",
+    {"requireptr", 0,
      {"reverse dns", "reverse lookup", "ptr record", "no ptr",
       "cannot find your hostname", "cannot resolve your address",
       "no rdns", "rdns", "resolve your ip", "hostname lookup", NULL}},
-    {"notcompliantrfc",
+    {"notcompliantrfc", 0,
      {"rfc 5322", "rfc5322", "rfc 2822", "rfc2822", "duplicate header",
       "multiple addresses in", "not rfc compliant", "rfc compliant", NULL}},
-    {"badreputation",
+    {"badreputation", 0,
      {"poor reputation", "bad reputation", "low reputation",
       "ip reputation", "sender reputation", NULL}},
-    {"spamdetected",
+    {"spamdetected", 0,
      {"spam", "unsolicited", "bulk mail", "bulk email",
       "content filter", "message content rejected", "mail content denied",
       "looks like", "message filtered", "rejecting banned content", NULL}},
-    {"virusdetected",
+    {"virusdetected", 1,
      {"virus", "malware", "infected", "banned attachment", NULL}},
-    {"rejected",
+    {"rejected", 0,
      {"sender address rejected", "sender rejected", "sender verify failed",
       "sender is", "sender domain", "sender not", "invalid sender",
       "mail from", "address rejected", "administrative prohibition",
       "batv", "backscatter", "domain of sender", "null sender",
       "empty envelope sender", "sender email address", "not allowed to post",
       "bogus mail from", "unroutable sender", NULL}},
-    {"hostunknown",
+    {"hostunknown", 0,
      {"host unknown", "unknown host", "host not found", "no such domain",
       "domain not found", "domain does not exist", "unrouteable address",
       "unroutable address", "name or service not known",
       "domain name not found", "domain must exist", "unknown domain",
       "no mx", "nxdomain", "host or domain name not found", NULL}},
-    {"toomanyconn",
+    {"toomanyconn", 0,
      {"too many connections", "too many concurrent", "connection limit",
       "too many sessions", NULL}},
-    {"speeding",
+    {"speeding", 0,
      {"rate limit", "too many messages", "sending rate", "ratelimit",
       "try again later", "slow down", NULL}},
-    {"blocked",
+    {"blocked", 0,
      {"blocked", "blacklist", "black list", "blocklist", "block list",
       "listed in", "dnsbl", "rbl", "spamhaus", "spamcop", "barracuda",
       "client host rejected", "connection refused", "refused to talk",
       "not allowed to connect", "access denied", "helo command rejected",
       "dynamic ip", "dial-up", "dialup", "your ip", "ip address", NULL}},
-    {"policyviolation",
+    {"policyviolation", 1,
      {"policy", "members-only", "closed mailing list", "not subscribed",
       "illegal attachment", "organizational settings", "header error",
       NULL}},
-    {"systemerror",
+    {"systemerror", 1,
      {"loop", "local error", "configuration error", "internal error",
       "system error", "server error", "temporary local problem",
       "service currently unavailable", "timeout waiting",
       "transaction failed", NULL}},
-    {"networkerror",
+    {"networkerror", 1,
      {"no route to host", "host is unreachable", "network is unreachable",
       "dns", "lookup failure", "could not connect", "name server",
       "too many hops", "hop count", NULL}},
-    {"systemfull", {"system full", "disk full", "mail system congestion",
+    {"systemfull", 1,
+     {"system full", "disk full", "mail system congestion",
                     "insufficient system storage", NULL}},
-    {"notaccept",
+    {"notaccept", 1,
      {"does not accept mail", "not accepting mail", "null mx",
       "accepts no mail", NULL}},
-    {"expired",
+    {"expired", 1,
      {"expired", "timed out", "time out", "timeout", "too long",
       "giving up", "retry time", "could not be delivered for",
       "delivery attempts will continue", "has been delayed",
       "not reachable within", "queue too long", "multiple retries",
       "have been failing for a long time", NULL}},
-    {"mailererror",
+    {"mailererror", 1,
      {"x-unix", "mailer error", "command died", "exit code",
       "pipe to", "unknown mailer", NULL}},
 };
@@ -218,28 +231,79 @@ static bool is_vague(const char *reason)
     return false;
 }
 
-/* The first phrase set matching the lower-case text, or NULL. */
-static const char *phrase_reason(const char *lower)
+/* The first phrase set of a group matching the lower-case text, or NULL. */
+static const char *phrase_reason(const char *lower, int group)
 {
-    for (gsize i = 0; i < G_N_ELEMENTS(phrases); i++)
+    for (gsize i = 0; i < G_N_ELEMENTS(phrases); i++) {
+        if (phrases[i].group != group)
+            continue;
         for (gsize k = 0; phrases[i].phrases[k] != NULL; k++)
             if (strstr(lower, phrases[i].phrases[k]) != NULL)
                 return phrases[i].reason;
+    }
     return NULL;
 }
 
-/* The reason for one recipient: see the file comment for the order. */
-const char *dsn_classify(const char *diagnostic, const char *status,
-                         int reply_code)
+static bool has_any(const char *lower, const char *const *list)
+{
+    for (gsize i = 0; list[i] != NULL; i++)
+        if (strstr(lower, list[i]) != NULL)
+            return true;
+    return false;
+}
+
+/* The SMTP command the text says the error answered: 'D' (DATA), 'M'
+   (MAIL FROM), 'C' (connection, HELO/EHLO) or 0. */
+static char smtp_command(const char *lower)
+{
+    static const char *const data[] = {
+        "end of data", "after data", ">>> data", "command data",
+        "smtp command: data", "smtp command data", "(data)", NULL};
+    static const char *const mail[] = {"after mail from", "mail from command",
+                                       ">>> mail from", NULL};
+    static const char *const conn[] = {"after initial connection",
+                                       "ehlo command", "helo command",
+                                       "greeting", NULL};
+    if (has_any(lower, mail))
+        return 'M';
+    if (has_any(lower, data))
+        return 'D';
+    if (has_any(lower, conn))
+        return 'C';
+    return 0;
+}
+
+const char *dsn_classify_ctx(const char *diagnostic, const char *context,
+                             const char *status, int reply_code)
 {
     const char *byc = code_reason_of(status);
-    if (byc != NULL && (strcmp(byc, "delivered") == 0 || !is_vague(byc)))
+    if (byc != NULL && strcmp(byc, "delivered") == 0)
         return byc;
     gsize n = diagnostic != NULL ? strnlen(diagnostic, DSN_MAX_TEXT) : 0;
     g_autofree char *lower = g_ascii_strdown(n ? diagnostic : "", (gssize)n);
-    const char *byp = phrase_reason(lower);
-    if (byp != NULL)
-        return byp;
+    gsize cn = context != NULL ? strnlen(context, DSN_MAX_TEXT) : 0;
+    g_autofree char *lctx = g_ascii_strdown(cn ? context : "", (gssize)cn);
+    char cmd = smtp_command(lower);
+    if (cmd == 0)
+        cmd = smtp_command(lctx);
+    if (status != NULL && (g_str_has_suffix(status, ".1.7") ||
+                           g_str_has_suffix(status, ".1.8")))
+        return "rejected";
+    const char *r = phrase_reason(lower, 0);
+    if (r != NULL) {
+        if (cmd == 'D' && strcmp(r, "userunknown") == 0)
+            return "filtered";
+        if (cmd == 'M' && (strcmp(r, "userunknown") == 0 ||
+                           strcmp(r, "hostunknown") == 0 ||
+                           strcmp(r, "filtered") == 0))
+            return "rejected";
+        return r;
+    }
+    if (byc != NULL && !is_vague(byc))
+        return byc;
+    r = phrase_reason(lower, 1);
+    if (r != NULL)
+        return r;
     if (byc != NULL)
         return byc;
     if (status != NULL && strlen(status) >= 3) {
@@ -248,11 +312,20 @@ const char *dsn_classify(const char *diagnostic, const char *status,
         if (strncmp(status + 1, ".6", 2) == 0)
             return "contenterror";
     }
-    if (reply_code == 421 || reply_code == 450)
+    if (cmd == 'M')
+        return "rejected";
+    if (cmd == 'C')
         return "blocked";
     if (n > 0 || reply_code != 0)
         return "onhold";
     return "undefined";
+}
+
+/* The reason for one recipient: see the file comment for the order. */
+const char *dsn_classify(const char *diagnostic, const char *status,
+                         int reply_code)
+{
+    return dsn_classify_ctx(diagnostic, NULL, status, reply_code);
 }
 
 /* Sisimai's hardbounce rule. */
