@@ -58,7 +58,7 @@ static const char *const vague[] = {"systemerror", "securityerror", "expired",
 typedef struct {
     const char *reason;
     int group; /* 0: before the status code, 1: after it (like Sisimai) */
-    const char *phrases[48];
+    const char *phrases[64];
 } phrase_set;
 
 /* In order: the first set with a matching phrase gives the reason. */
@@ -84,7 +84,9 @@ static const phrase_set phrases[] = {
       "account has been disabled", "inactive account", "account is inactive",
       "is a deactivated mailbox", "user suspended", "temporarily inactive",
       "mailbox currently suspended", "this mailbox is disabled",
-      "account is locked", "is not active", "user is terminated",
+      "account is locked", "is not active", "temporary locked",
+      "temporarily locked", "is inactive", "disabled recipient",
+      "account is blocked", "user is terminated",
       "account that you tried to reach is disabled", "mailbox is frozen",
       "recipient suspend", "archived recipient", "account is unavailable",
       NULL}},
@@ -108,7 +110,7 @@ static const phrase_set phrases[] = {
       "couldn't find a mail exchanger", "indicated no smtp service",
       "null mx", NULL}},
     {"hostunknown", 0,
-     {"domain is not reachable", "host unknown", "unknown host",
+     {"domain is not reachable", "domain may not exist", "host unknown", "unknown host",
       "no such domain", "domain does not exist", "domain not found",
       "unrouteable address", "unroutable address", NULL}},
     {"userunknown", 0,
@@ -123,7 +125,9 @@ static const phrase_set phrases[] = {
       "unknown address", "bad address", "invalid address",
       "not a valid mailbox", "does not exist", "doesn't exist",
       "no mailbox", "not our customer", "is not a known user",
-      "recipient address rejected", "unknown local part",
+      "recipient address rejected: unknown", "unknown local part",
+      "recipient address rejected: invalid", "user doesn't have a",
+      "recipient address rejected: access denied",
       "no account by that name", "not a valid recipient", "badrcptto",
       "validrcptto", "unknown or illegal alias", "not listed in",
       "user invalid", "account does not exist", "is not a valid user",
@@ -153,7 +157,7 @@ static const phrase_set phrases[] = {
     {"rejected", 0,
      {"sender address rejected", "sender rejected", "sender verify failed",
       "sender is", "sender domain", "sender not", "invalid sender",
-      "mail from", "address rejected", "administrative prohibition",
+      "mail from", "administrative prohibition",
       "batv", "backscatter", "domain of sender", "null sender",
       "empty envelope sender", "sender email address", "not allowed to post",
       "bogus mail from", "unroutable sender", NULL}},
@@ -289,7 +293,21 @@ const char *dsn_classify_ctx(const char *diagnostic, const char *context,
     if (status != NULL && (g_str_has_suffix(status, ".1.7") ||
                            g_str_has_suffix(status, ".1.8")))
         return "rejected";
+    if (byc != NULL && strcmp(byc, "userunknown") == 0) {
+        /* x.1.1: user unknown unless the text says something else */
+        static const char *const other[] = {"norelaying", "blocked",
+                                            "mailboxfull", "hasmoved",
+                                            "rejected", "notaccept", NULL};
+        const char *t = phrase_reason(lower, 0);
+        for (gsize i = 0; t != NULL && other[i] != NULL; i++)
+            if (strcmp(t, other[i]) == 0)
+                return t;
+        return byc;
+    }
     const char *r = phrase_reason(lower, 0);
+    if (r != NULL && strcmp(r, "userunknown") == 0 && byc != NULL &&
+        strcmp(byc, "suspend") == 0)
+        r = byc;
     if (r != NULL) {
         if (cmd == 'D' && strcmp(r, "userunknown") == 0)
             return "filtered";

@@ -108,7 +108,12 @@ static void test_corpus(void)
                                        y->status, y->reason,
                                        y->hard ? "H" : "s");
             }
-            g_test_message("MISS %s want %s %s %s %s | got %s%s | %.160s", file,
+            bool st_bad = x != NULL && strcmp(kind, "dsn") == 0 &&
+                          strcmp(x->status, status) != 0;
+            g_test_message("MISS-%s%s%s %s want %s %s %s %s | got %s%s | %.160s",
+                           !rcpt_ok || got_hard != hard ? "H" : "",
+                           strcmp(got_reason, reason) != 0 ? "R" : "",
+                           st_bad ? "S" : "", file,
                            rcpt, status, reason, hard ? "H" : "s",
                            r != NULL ? r->kind : "NULL", got->str,
                            x != NULL ? x->diagnostic : "");
