@@ -307,6 +307,45 @@ static void walk(walk_ctx *w, GMimeObject *obj, guint depth, bool top)
     }
 }
 
+/* A broken MIME structure (a boundary that matches nothing) hides the
+   parts: then the delivery-status fields are looked for in the raw bytes,
+   and the raw body is the prose. */
+static void raw_fallback(walk_ctx *w, const char *data, gsize len)
+{
+    if (w->ds->len > 0 || w->fr->len > 0)
+        return;
+    gsize n = MIN(len, (gsize)DSN_MAX_TEXT);
+    g_autofree char *low = g_ascii_strdown(data, (gssize)n);
+    const char *body = strstr(low, "\n\n");
+    const char *body2 = strstr(low, "\r\n\r\n");
+    if (body == NULL || (body2 != NULL && body2 < body))
+        body = body2;
+    if (body == NULL)
+        return;
+    static const char *const fields[] = {"\nfinal-recipient:",
+                                         "\noriginal-recipient:", NULL};
+    const char *first = NULL;
+    for (gsize i = 0; fields[i] != NULL; i++) {
+        const char *hit = strstr(body, fields[i]);
+        if (hit != NULL && (first == NULL || hit < first))
+            first = hit;
+    }
+    if (first != NULL) {
+        /* back to the blank line before: the group's other fields */
+        const char *start = first;
+        while (start > body && !(start[0] == '\n' && (start[-1] == '\n' ||
+                                                     (start[-1] == '\r' &&
+                                                      start > body + 1 &&
+                                                      start[-2] == '\n'))))
+            start--;
+        g_string_append_len(w->ds, data + (start - low),
+                            (gssize)(n - (gsize)(start - low)));
+    }
+    if (w->prose->len == 0 && first != NULL)
+        g_string_append_len(w->prose, data + (body - low),
+                            (gssize)(first - body));
+}
+
 /* ---- message/delivery-status ---- */
 
 typedef struct {
@@ -633,6 +672,7 @@ dsn_report *dsn_parse(const char *data, gsize len)
                   .prose = g_string_new(NULL),
                   .html = g_string_new(NULL)};
     walk(&w, g_mime_message_get_mime_part(m), 0, true);
+    raw_fallback(&w, data, len);
 
     g_autofree char *self_from =
         header_addr(GMIME_OBJECT(m), "From");
