@@ -521,6 +521,13 @@ static void parse_arf(dsn_report *rep, walk_ctx *w)
 
 /* ---- deciding what the message is ---- */
 
+static bool subject_has(GMimeMessage *m, const char *what)
+{
+    const char *subj = g_mime_object_get_header(GMIME_OBJECT(m), "Subject");
+    g_autofree char *ls = subj != NULL ? g_ascii_strdown(subj, -1) : NULL;
+    return ls != NULL && strstr(ls, what) != NULL;
+}
+
 static bool looks_like_bounce(GMimeMessage *m, const walk_ctx *w)
 {
     if (w->report)
@@ -529,6 +536,7 @@ static bool looks_like_bounce(GMimeMessage *m, const walk_ctx *w)
     g_autofree char *lf = from != NULL ? g_ascii_strdown(from, -1) : NULL;
     if (lf != NULL &&
         (strstr(lf, "mailer-daemon") || strstr(lf, "postmaster") ||
+         strstr(lf, "post_master") ||
          strstr(lf, "mail delivery") || strstr(lf, "mailer daemon") ||
          strstr(lf, "mail.delivery") || strstr(lf, "no-reply@") ||
          strstr(lf, "bounce") || strstr(lf, "mmsadmin") ||
@@ -567,6 +575,7 @@ static bool is_autoreply(GMimeMessage *m)
     return ls != NULL &&
            (strstr(ls, "out of office") || strstr(ls, "auto:") ||
             strstr(ls, "automatic reply") || strstr(ls, "autoreply") ||
+            strstr(ls, "auto reply") || strstr(ls, "auto response") ||
             strstr(ls, "auto-reply") || strstr(ls, "vacation") ||
             strstr(ls, "abwesenheit"));
 }
@@ -696,6 +705,13 @@ dsn_report *dsn_parse(const char *data, gsize len)
             dsn_recipient *r = g_ptr_array_index(rep->recipients, i);
             r->reason = g_strdup("feedback");
         }
+    } else if (w.ds->len == 0 && w.orig_to != NULL && subject_has(m, "complaint about message")) {
+        /* Hotmail's old complaint: the original attached, no report */
+        rep = report_new("arf");
+        rep->feedback_type = g_strdup("abuse");
+        dsn_recipient *r = dsn_int_add(rep, w.orig_to, "failed", "", "");
+        if (r != NULL)
+            r->reason = g_strdup("feedback");
     } else if (w.ds->len > 0) {
         rep = report_new("dsn");
         parse_ds(rep, w.ds->str, w.ds->len);

@@ -177,6 +177,7 @@ static const phrase_set phrases[] = {
      {"blocked", "blacklist", "black list", "blocklist", "block list",
       "listed in", "dnsbl", "rbl", "spamhaus", "spamcop", "barracuda",
       "client host rejected", "connection refused", "refused to talk",
+      "connection reset by peer", "connection dropped",
       "not allowed to connect", "access denied", "helo command rejected",
       "dynamic ip", "dial-up", "dialup", "your ip", "ip address", NULL}},
     {"policyviolation", 1,
@@ -295,9 +296,12 @@ const char *dsn_classify_ctx(const char *diagnostic, const char *context,
         return "rejected";
     if (byc != NULL && strcmp(byc, "userunknown") == 0) {
         /* x.1.1: user unknown unless the text says something else */
-        static const char *const other[] = {"norelaying", "blocked",
-                                            "mailboxfull", "hasmoved",
-                                            "rejected", "notaccept", NULL};
+        static const char *const other[] = {
+            "norelaying", "blocked",  "mailboxfull", "hasmoved",
+            "rejected",   "notaccept", "filtered",   "speeding",
+            "authfailure", "toomanyconn", NULL};
+        if (cmd == 'M')
+            return "rejected";
         const char *t = phrase_reason(lower, 0);
         for (gsize i = 0; t != NULL && other[i] != NULL; i++)
             if (strcmp(t, other[i]) == 0)
@@ -305,9 +309,6 @@ const char *dsn_classify_ctx(const char *diagnostic, const char *context,
         return byc;
     }
     const char *r = phrase_reason(lower, 0);
-    if (r != NULL && strcmp(r, "userunknown") == 0 && byc != NULL &&
-        strcmp(byc, "suspend") == 0)
-        r = byc;
     if (r != NULL) {
         if (cmd == 'D' && strcmp(r, "userunknown") == 0)
             return "filtered";

@@ -159,6 +159,34 @@ guint dsn_int_text(dsn_report *rep, const char *text, gsize len,
         if (stop <= m->at)
             stop = MIN(len, m->at + 2048);
         stop = MIN(stop, m->at + 4096);
+        /* a line that holds its own reply code ("554 <a@b>... error",
+           "<a@b>: host x said: 550 ...") is the diagnostic, with its
+           indented continuation lines */
+        const char *ls = text + m->at;
+        const char *le = memchr(ls, '\n', stop - m->at);
+        if (le != NULL) {
+            g_autofree char *first = g_strndup(ls, (gsize)(le - ls));
+            char *rest = strstr(first, m->addr);
+            g_autofree char *lfirst = g_ascii_strdown(first, -1);
+            char *lrest = strstr(lfirst, m->addr);
+            if (lrest != NULL)
+                rest = first + (lrest - lfirst);
+            if (rest != NULL) {
+                memset(rest, ' ', strlen(m->addr)); /* not a code */
+                bool words = false;
+                for (const char *c = rest; *c != '\0'; c++)
+                    if (g_ascii_isalpha(*c))
+                        words = true;
+                if (dsn_int_reply_in(first) != 0 && words) {
+                    const char *q = le + 1;
+                    while (q < text + stop && (*q == ' ' || *q == '\t')) {
+                        const char *qe = memchr(q, '\n', (size_t)(text + stop - q));
+                        q = qe != NULL ? qe + 1 : text + stop;
+                    }
+                    stop = (gsize)(q - text);
+                }
+            }
+        }
         g_autofree char *diag = dsn_int_line(text + m->at, stop - m->at, 4096);
         /* drop the address itself from the front of its diagnostic */
         char *d = diag;
