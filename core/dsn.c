@@ -521,6 +521,21 @@ static void parse_arf(dsn_report *rep, walk_ctx *w)
 
 /* ---- deciding what the message is ---- */
 
+/* Content-filtering gateways (McAfee, MXLogic, SurfControl, MailFoundry)
+   answer "user unknown" for a mailbox after DATA: the address may be
+   fine, the message was filtered (Sisimai reads them so). Their marks are
+   looked for in the first 64 KiB. */
+static bool filtering_gateway(const char *data, gsize len)
+{
+    static const char *const marks[] = {"x-nai-header", "mxlogic",
+                                        "surfcontrol", "mailfoundry", NULL};
+    g_autofree char *low = g_ascii_strdown(data, (gssize)MIN(len, 65536));
+    for (gsize i = 0; marks[i] != NULL; i++)
+        if (strstr(low, marks[i]) != NULL)
+            return true;
+    return false;
+}
+
 static bool subject_has(GMimeMessage *m, const char *what)
 {
     const char *subj = g_mime_object_get_header(GMIME_OBJECT(m), "Subject");
@@ -788,6 +803,16 @@ dsn_report *dsn_parse(const char *data, gsize len)
             }
         }
         classify_all(rep, prose, ctx);
+        if (filtering_gateway(data, len))
+            for (guint i = 0; i < rep->recipients->len; i++) {
+                dsn_recipient *r = g_ptr_array_index(rep->recipients, i);
+                if (strcmp(r->reason, "userunknown") == 0 &&
+                    !g_str_has_suffix(r->status, ".1.1")) {
+                    g_free(r->reason);
+                    r->reason = g_strdup("filtered");
+                    r->hard = false;
+                }
+            }
         rep->original_message_id = g_strdup(w.orig_msgid);
         rep->original_envelope_from = g_strdup(w.orig_from);
     }
