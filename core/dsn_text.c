@@ -188,20 +188,24 @@ guint dsn_int_text(dsn_report *rep, const char *text, gsize len,
             }
         }
         g_autofree char *diag = dsn_int_line(text + m->at, stop - m->at, 4096);
-        /* drop the address itself from the front of its diagnostic */
+        /* the address itself is no part of its diagnostic */
         char *d = diag;
-        char *hit = strstr(d, m->addr);
-        if (hit == NULL) {
-            g_autofree char *ld = g_ascii_strdown(d, -1);
-            char *lh = strstr(ld, m->addr);
-            if (lh != NULL)
-                hit = d + (lh - ld);
-        }
-        if (hit != NULL && hit - d < 200) {
-            d = hit + strlen(m->addr);
-            while (*d == '>' || *d == ':' || *d == ' ' || *d == '.' ||
-                   *d == ',' || *d == ')')
-                d++;
+        g_autofree char *ld = g_ascii_strdown(d, -1);
+        char *lh = strstr(ld, m->addr);
+        if (lh != NULL && lh - ld < 400) {
+            char *hit = d + (lh - ld);
+            char *after = hit + strlen(m->addr);
+            while (*after == '>' || *after == ':' || *after == ' ' ||
+                   *after == '.' || *after == ',' || *after == ')')
+                after++;
+            while (hit > d && (hit[-1] == '<' || hit[-1] == ' '))
+                hit--;
+            if (hit > d) {
+                *hit = ' ';
+                memmove(hit + 1, after, strlen(after) + 1);
+            } else {
+                d = after;
+            }
         }
         char st[16] = "";
         dsn_int_status_in(d, st);
