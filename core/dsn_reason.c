@@ -63,6 +63,12 @@ typedef struct {
 
 /* In order: the first set with a matching phrase gives the reason. */
 static const phrase_set phrases[] = {
+    {"policyviolation", 0,
+     {"content presents a potential", "protocol violation",
+      "rejected for policy reasons", NULL}},
+    {"securityerror", 0,
+     {"unauthenticated senders", "smtp authentication",
+      "authentication required", NULL}},
     {"mailboxfull", 0,
      {"mailbox full", "mailbox is full", "mailbox was full", "over quota",
       "overquota", "quota exceeded", "exceeded quota", "exceeds quota",
@@ -101,14 +107,15 @@ static const phrase_set phrases[] = {
     {"authfailure", 0,
      {"spf check", "spf fail", "spf validation", "dmarc policy", "dmarc",
       "dkim", "sender policy framework", "spf record", " spf ",
-      "authentication failed", NULL}},
-    {"networkerror", 0,
-     {"dns error", "dns type", "host name lookup failure", "hop count",
-      "mail loop", "too many hops", NULL}},
+      "authentication failed", "authentication information",
+      "fails to pass authentication", NULL}},
     {"notaccept", 0,
      {"doesn't receive email", "does not receive email", "no mx record",
       "couldn't find a mail exchanger", "indicated no smtp service",
       "null mx", NULL}},
+    {"networkerror", 0,
+     {"dns error", "dns type", "host name lookup failure", "hop count",
+      "mail loop", "too many hops", NULL}},
     {"hostunknown", 0,
      {"domain is not reachable", "domain may not exist", "host unknown", "unknown host",
       "no such domain", "domain does not exist", "domain not found",
@@ -147,7 +154,7 @@ static const phrase_set phrases[] = {
      {"rfc 5322", "rfc5322", "rfc 2822", "rfc2822", "duplicate header",
       "multiple addresses in", "not rfc compliant", "rfc compliant", NULL}},
     {"badreputation", 0,
-     {"poor reputation", "bad reputation", "low reputation",
+     {"poor reputation", "unexpected volume or user complaints", "bad reputation", "low reputation",
       "ip reputation", "sender reputation", NULL}},
     {"spamdetected", 0,
      {"spam", "unsolicited", "bulk mail", "bulk email",
@@ -161,7 +168,9 @@ static const phrase_set phrases[] = {
       "mail from", "administrative prohibition",
       "batv", "backscatter", "domain of sender", "null sender",
       "empty envelope sender", "sender email address", "not allowed to post",
-      "bogus mail from", "unroutable sender", NULL}},
+      "bogus mail from", "unroutable sender", "sender was rejected",
+      "purported responsible address", "to/from an address that has been",
+      NULL}},
     {"hostunknown", 0,
      {"host unknown", "unknown host", "host not found", "no such domain",
       "domain not found", "domain does not exist", "unrouteable address",
@@ -169,11 +178,13 @@ static const phrase_set phrases[] = {
       "domain name not found", "domain must exist", "unknown domain",
       "no mx", "nxdomain", "host or domain name not found", NULL}},
     {"toomanyconn", 0,
-     {"too many connections", "too many concurrent", "connection limit",
+     {"too many connections", "too many recipients", "connection rate limit",
+      "frequency limited", "too many concurrent", "connection limit",
       "too many sessions", NULL}},
     {"speeding", 0,
-     {"rate limit", "too many messages", "too many recipients this", "sending rate", "ratelimit",
-      "try again later", "slow down", NULL}},
+     {"rate limit", "too many messages", "too many recipients this",
+      "receiving mail at a rate", "sending rate", "ratelimit",
+      "slow down", NULL}},
     {"blocked", 0,
      {"blocked", "blacklist", "black list", "blocklist", "block list",
       "listed in", "dnsbl", "rbl", "spamhaus", "spamcop", "barracuda",
@@ -201,7 +212,7 @@ static const phrase_set phrases[] = {
      {"does not accept mail", "not accepting mail", "null mx",
       "accepts no mail", NULL}},
     {"expired", 1,
-     {"expired", "timed out", "time out", "timeout", "too long",
+     {"expired", "timed out", "did not accept our requests to connect", "time out", "timeout", "too long",
       "giving up", "retry time", "could not be delivered for",
       "delivery attempts will continue", "has been delayed",
       "not reachable within", "queue too long", "multiple retries",
@@ -310,6 +321,9 @@ const char *dsn_classify_ctx(const char *diagnostic, const char *context,
         return byc;
     }
     const char *r = phrase_reason(lower, 0);
+    if (r != NULL && byc != NULL && strcmp(r, "mesgtoobig") == 0 &&
+        strcmp(byc, "exceedlimit") == 0)
+        r = byc;
     if (r != NULL) {
         if (cmd == 'D' && strcmp(r, "userunknown") == 0)
             return "filtered";
@@ -334,6 +348,8 @@ const char *dsn_classify_ctx(const char *diagnostic, const char *context,
     }
     if (cmd == 'M')
         return "rejected";
+    if (reply_code >= 500 && reply_code <= 504)
+        return "syntaxerror";
     if (cmd == 'C')
         return "blocked";
     if (n > 0 || reply_code != 0)
