@@ -521,6 +521,22 @@ static void parse_arf(dsn_report *rep, walk_ctx *w)
 
 /* ---- deciding what the message is ---- */
 
+/* Google Groups answers a post it refuses (no such group, not a member)
+   in the sender's language: the group address is the recipient, the
+   reason "rejected". */
+static void google_groups(dsn_report *rep)
+{
+    for (guint i = 0; i < rep->recipients->len; i++) {
+        dsn_recipient *r = g_ptr_array_index(rep->recipients, i);
+        if ((g_str_has_suffix(r->recipient, "@googlegroups.com") ||
+             strstr(r->recipient, "@google-groups.") != NULL) &&
+            strcmp(r->reason, "onhold") == 0) {
+            g_free(r->reason);
+            r->reason = g_strdup("rejected");
+        }
+    }
+}
+
 /* Content-filtering gateways (McAfee, MXLogic, SurfControl, MailFoundry)
    answer "user unknown" for a mailbox after DATA: the address may be
    fine, the message was filtered (Sisimai reads them so). Their marks are
@@ -595,6 +611,11 @@ static bool is_autoreply(GMimeMessage *m)
             strstr(ls, "abwesenheit"));
 }
 
+static bool refine_status(const char *st)
+{
+    return g_str_has_suffix(st, ".0.0");
+}
+
 /* Fills reason, reply code and hard for every recipient; ctx maps an
    address to the prose about it (may be NULL). */
 static void classify_all(dsn_report *rep, const char *prose, GHashTable *ctx)
@@ -604,12 +625,13 @@ static void classify_all(dsn_report *rep, const char *prose, GHashTable *ctx)
         if (r->reason != NULL)
             continue;
         r->reply_code = dsn_int_reply_in(r->diagnostic);
-        if (r->status[0] == '\0') {
-            char st[16];
-            if (dsn_int_status_in(r->diagnostic, st)) {
-                g_free(r->status);
-                r->status = g_strdup(st);
-            }
+        char st[16];
+        /* no status, or a vague x.y.0 one: the diagnostic's own code */
+        if (dsn_int_status_in(r->diagnostic, st) &&
+            (r->status[0] == '\0' ||
+             (r->status[0] == st[0] && refine_status(r->status)))) {
+            g_free(r->status);
+            r->status = g_strdup(st);
         }
         const char *c = ctx != NULL ? g_hash_table_lookup(ctx, r->recipient)
                                     : NULL;
@@ -803,6 +825,7 @@ dsn_report *dsn_parse(const char *data, gsize len)
             }
         }
         classify_all(rep, prose, ctx);
+        google_groups(rep);
         if (filtering_gateway(data, len))
             for (guint i = 0; i < rep->recipients->len; i++) {
                 dsn_recipient *r = g_ptr_array_index(rep->recipients, i);
