@@ -59,6 +59,8 @@ int cmd_deal(cli_ctx *ctx, int argc, char **argv);
 int cmd_import(cli_ctx *ctx, int argc, char **argv);
 int cmd_export(cli_ctx *ctx, int argc, char **argv);
 int cmd_parse(cli_ctx *ctx, int argc, char **argv);
+/* "dsn FILE": the bounce parser's reading of a file (cli/cmd_dsn.c). */
+int cmd_dsn(cli_ctx *ctx, int argc, char **argv);
 int cmd_ingest(cli_ctx *ctx, int argc, char **argv);
 int cmd_timeline(cli_ctx *ctx, int argc, char **argv);
 int cmd_spool(cli_ctx *ctx, int argc, char **argv);

@@ -43,6 +43,9 @@ static const cli_command commands[] = {
     {"export", cmd_export, "export contacts",
      "print all contacts (CSV, or --json)"},
     {"parse", cmd_parse, "parse FILE", "show what capture would extract"},
+    {"dsn", cmd_dsn, "dsn FILE",
+     "read a bounce, complaint or auto-reply: recipients, status, reason, "
+     "hard|soft (--json)"},
     {"ingest", cmd_ingest, "ingest FILE|DIR|MBOX [--direction in|out]",
      "capture existing mail (file, Maildir, directory, mbox)"},
     {"timeline", cmd_timeline,
