@@ -70,6 +70,8 @@ int cmd_seed(cli_ctx *ctx, int argc, char **argv);
 /* Reports (cli/cmd_report.c). */
 int cmd_report(cli_ctx *ctx, int argc, char **argv);
 int cmd_payment(cli_ctx *ctx, int argc, char **argv);
+/* "job list|retry|add": the job queue (cli/cmd_job.c). */
+int cmd_job(cli_ctx *ctx, int argc, char **argv);
 /* "user passwd EMAIL" (cmd_user hands it over). */
 int cli_user_passwd(cli_ctx *ctx, int argc, char **argv);
 

@@ -13,7 +13,6 @@
  */
 #include "crmgate/jobs.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "crmgate/log.h"
@@ -225,15 +224,12 @@ crm_result jobs_ack(db_conn *db, const char *owner, const gint64 *ids,
 guint jobs_backoff_s(guint base_s, guint max_s, int attempts)
 {
     int exp = attempts > 1 ? attempts - 1 : 0;
-    double d = (double)base_s;
     /* 2^31 s is far past any cap (retry_max is at most a week) */
-    d *= ldexp(1.0, exp > 31 ? 31 : exp);
-    if (d > (double)max_s)
-        d = (double)max_s;
-    d *= g_random_double_range(0.8, 1.2);
-    if (d < 1.0)
-        d = 1.0;
-    return (guint)lround(d);
+    guint64 d = (guint64)base_s << (exp > 31 ? 31 : exp);
+    if (d > max_s)
+        d = max_s;
+    double j = (double)d * g_random_double_range(0.8, 1.2);
+    return j < 1.0 ? 1 : (guint)(j + 0.5);
 }
 
 crm_result jobs_fail(db_conn *db, const crm_config *cfg, const char *owner,
