@@ -7,7 +7,7 @@
  * max_attempts,run_at,last_error,unique_key}]}; retry makes discarded jobs
  * available again and prints how many; add enqueues one job through
  * crm_job_enqueue() and prints its id. Input is bounded: kinds and keys
- * by core, --payload at JOBS_PAYLOAD_MAX bytes, --limit at JOBS_LIST_MAX.
+ * by core, --payload ("-": standard input) at JOBS_PAYLOAD_MAX bytes, --limit at JOBS_LIST_MAX.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -150,6 +150,23 @@ static GDateTime *parse_at(const char *s)
     return g_date_time_new_from_iso8601(s, NULL);
 }
 
+/* Standard input up to JOBS_PAYLOAD_MAX bytes; false past that. */
+static bool read_stdin_bounded(char **text_r)
+{
+    GString *buf = g_string_sized_new(4096);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0) {
+        if (buf->len + n > JOBS_PAYLOAD_MAX) {
+            g_string_free(buf, TRUE);
+            return false;
+        }
+        g_string_append_len(buf, chunk, (gssize)n);
+    }
+    *text_r = g_string_free(buf, FALSE);
+    return true;
+}
+
 static int job_add(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -185,9 +202,16 @@ static int job_add(cli_ctx *ctx, int argc, char **argv)
     if (optind + 1 != argc)
         return cli_usage(ctx);
     json_t *payload = NULL;
+    g_autofree char *from_stdin = NULL;
+    if (payload_text && strcmp(payload_text, "-") == 0) {
+        if (!read_stdin_bounded(&from_stdin))
+            return cli_fail(CRM_ERR_TOOBIG, "--payload - : more than 1 MiB "
+                                            "on standard input");
+        payload_text = from_stdin;
+    }
     if (payload_text) {
         if (strlen(payload_text) > JOBS_PAYLOAD_MAX)
-            return cli_fail(CRM_ERR_TOOBIG, "--payload is too large");
+            return cli_fail(CRM_ERR_TOOBIG, "--payload is over 1 MiB");
         json_error_t jerr;
         payload = json_loads(payload_text, JSON_REJECT_DUPLICATES, &jerr);
         if (!json_is_object(payload)) {

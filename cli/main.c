@@ -75,7 +75,7 @@ static const cli_command commands[] = {
     {"job", cmd_job,
      "job list [--state available|running|discarded|done] [--done] "
      "[--kind K] [--limit N] [--json] | job retry ID|--all-discarded | "
-     "job add KIND [--payload JSON] [--at TIME|+SECONDS] [--unique KEY]",
+     "job add KIND [--payload JSON|-] [--at TIME|+SECONDS] [--unique KEY]",
      "the job queue: list jobs, make discarded ones available again "
      "(prints how many), enqueue one (prints its id)"},
 };
