@@ -77,6 +77,8 @@ int cmd_campaign(cli_ctx *ctx, int argc, char **argv);
 int cmd_account(cli_ctx *ctx, int argc, char **argv);
 int cmd_tag(cli_ctx *ctx, int argc, char **argv);
 int cmd_suppress(cli_ctx *ctx, int argc, char **argv);
+/* "job list|retry|add": the job queue (cli/cmd_job.c). */
+int cmd_job(cli_ctx *ctx, int argc, char **argv);
 /* "user passwd EMAIL" (cmd_user hands it over). */
 int cli_user_passwd(cli_ctx *ctx, int argc, char **argv);
 

@@ -101,6 +101,12 @@ static const cli_command commands[] = {
      "[--status received|guaranteed|high|low] [--date YYYY-MM-DD] "
      "[--contract TEXT]",
      "add a payment to a deal (prints its id)"},
+    {"job", cmd_job,
+     "job list [--state available|running|discarded|done] [--done] "
+     "[--kind K] [--limit N] [--json] | job retry ID|--all-discarded | "
+     "job add KIND [--payload JSON|-] [--at TIME|+SECONDS] [--unique KEY]",
+     "the job queue: list jobs, make discarded ones available again "
+     "(prints how many), enqueue one (prints its id)"},
 };
 
 /* The global usage, with the command list from the table. */

@@ -38,6 +38,7 @@ BIN=$(cd "$(dirname "$BIN")" 2>/dev/null && echo "$PWD/bin" || echo "$BIN")
 CRMGATE_DSN="host=127.0.0.1 port=$CRMGATE_PG_PORT dbname=crmgate user=crmgate"
 CRMGATE_MILTER_DSN="host=127.0.0.1 port=$CRMGATE_PG_PORT dbname=crmgate user=crmgate_milter"
 CRMGATE_WEB_DSN="host=127.0.0.1 port=$CRMGATE_PG_PORT dbname=crmgate user=crmgate_web"
+CRMGATE_WORKER_DSN="host=127.0.0.1 port=$CRMGATE_PG_PORT dbname=crmgate user=crmgate_worker"
 CRMGATE_WEB_URL="http://127.0.0.1:$CRMGATE_WEB_PORT"
 # The private cluster's admin (bootstrap superuser): creates roles and
 # databases only; tests use it to make a fresh database to migrate.
@@ -50,7 +51,7 @@ export CRMGATE_VAR CRMGATE_CONFIG CRMGATE_PG_PORT CRMGATE_SMTP_PORT \
     CRMGATE_SUBMISSION_PORT CRMGATE_SINK_PORT CRMGATE_MILTER_SOCKET \
     CRMGATE_WEB_PORT CRMGATE_INTERNAL_DOMAINS CRMGATE_CAPTURE_DOMAIN \
     CRMGATE_DELIVERY CRMGATE_MILTER CRMGATE_DSN CRMGATE_MILTER_DSN \
-    CRMGATE_WEB_DSN CRMGATE_WEB_URL \
+    CRMGATE_WEB_DSN CRMGATE_WEB_URL CRMGATE_WORKER_DSN \
     CRMGATE_ADMIN_DSN CRMGATE_SPOOL_DIR CRMGATE_SINK_DIR CRMGATE_POSTFIX_CONFIG CRMGATE_LOG_DIR
 
 SINK_USER=nobody
