@@ -55,7 +55,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIBCORE  := $(BUILD)/libcrmgate.a
 
 BINS := $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate $(BUILD)/bin/crmgate-web \
-        $(BUILD)/tests/null-milter $(if $(WORKER_OBJ),$(BUILD)/bin/crmgate-worker)
+        $(BUILD)/tests/null-milter $(if $(WORKER_OBJ),$(BUILD)/bin/crmgate-worker) \
+        $(BUILD)/tests/smtp-blast
 
 .PHONY: all deps test unit bench asan valgrind lint fuzz run install clean \
         golden-update
@@ -101,6 +102,11 @@ $(BUILD)/bin/crmgate-worker: $(WORKER_OBJ) $(LIBCORE)
 $(BUILD)/tests/null-milter: $(BUILD)/tests/bench/null_milter.o $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lmilter $(LIBS)
+
+# SMTP sending benchmark client (tests/bench/smtp.sh).
+$(BUILD)/tests/smtp-blast: $(BUILD)/tests/bench/smtp_blast.o $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCORE)
 	@mkdir -p $(dir $@)
