@@ -23,6 +23,7 @@
  */
 #include "crmgate/campaign_send.h"
 
+#include <gmime/gmime.h>
 #include <jansson.h>
 #include <string.h>
 
@@ -433,9 +434,11 @@ static crm_result flush_marks(ledger *lg, char **error_r)
         "WHEN 'sent' THEN 'sent' WHEN 'perm' THEN 'failed' "
         "WHEN 'suppressed' THEN 'suppressed' "
         "WHEN 'temp' THEN CASE WHEN r.attempts >= $3::int THEN 'failed' "
-        "ELSE 'queued' END ELSE 'queued' END, "
-        "attempts = CASE WHEN m.outcome IN ('throttle', 'release', "
-        "'suppressed') THEN greatest(r.attempts - 1, 0) ELSE r.attempts END, "
+        "ELSE 'queued' END "
+        "WHEN 'throttle' THEN CASE WHEN r.attempts >= 4 * $3::int THEN "
+        "'failed' ELSE 'queued' END ELSE 'queued' END, "
+        "attempts = CASE WHEN m.outcome IN ('release', 'suppressed') THEN "
+        "greatest(r.attempts - 1, 0) ELSE r.attempts END, "
         "next_attempt_at = now() + make_interval(secs => m.retry_s), "
         "smtp_code = coalesce(nullif(m.code, 0), r.smtp_code), "
         "smtp_reply = coalesce(m.reply, r.smtp_reply), "
@@ -444,7 +447,8 @@ static crm_result flush_marks(ledger *lg, char **error_r)
         "r.message_id END, "
         "sent_at = CASE WHEN m.outcome = 'sent' THEN now() ELSE r.sent_at "
         "END, failed_at = CASE WHEN m.outcome = 'perm' OR (m.outcome = "
-        "'temp' AND r.attempts >= $3::int) THEN now() ELSE r.failed_at END, "
+        "'temp' AND r.attempts >= $3::int) OR (m.outcome = 'throttle' AND "
+        "r.attempts >= 4 * $3::int) THEN now() ELSE r.failed_at END, "
         "lease_owner = NULL, lease_expires_at = NULL, updated_at = now() "
         "FROM m WHERE r.id = m.id AND r.state = 'leased' AND r.lease_owner = "
         "$2 RETURNING 1) "
@@ -927,7 +931,7 @@ jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r,
         *snooze_s_r = 0;
         outcome = JOBS_SNOOZE;
     }
-out:
+out:;
     rcpt *x;
     while ((x = g_queue_pop_head(&pending)))
         rcpt_free(x);

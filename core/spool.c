@@ -505,9 +505,9 @@ static crm_result entry_load(const crm_config *cfg, const char *name,
     e->plan = ingest_plan_new(cfg, &e->env, e->msg);
     if (e->plan->parse_bounce) {
         /* the raw bytes, bounded: a bounce's report is near the top */
-        gsize want = MIN((gsize)(sb.st_size - e->msg_off), BOUNCE_READ_MAX);
-        char *raw = g_malloc(want + 1);
-        ssize_t got = pread(e->fd, raw, want, e->msg_off);
+        gsize rawlen = MIN((gsize)(sb.st_size - e->msg_off), BOUNCE_READ_MAX);
+        char *raw = g_malloc(rawlen + 1);
+        ssize_t got = pread(e->fd, raw, rawlen, e->msg_off);
         if (got > 0)
             ingest_campaign_bounce(cfg, e->plan, raw, (gsize)got);
         g_free(raw);

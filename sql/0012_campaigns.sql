@@ -29,15 +29,17 @@ ALTER TABLE leads ADD COLUMN country text;
 CREATE FUNCTION crm_tag_add(p_type text, p_id bigint, p_tags jsonb)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    v_n integer;
+    v_n      integer;
+    v_exists boolean;
 BEGIN
-    IF NOT CASE p_type
+    v_exists := CASE p_type
         WHEN 'contact' THEN EXISTS (SELECT 1 FROM contacts WHERE id = p_id)
         WHEN 'lead' THEN EXISTS (SELECT 1 FROM leads WHERE id = p_id)
         WHEN 'company' THEN EXISTS (SELECT 1 FROM companies WHERE id = p_id)
         WHEN 'deal' THEN EXISTS (SELECT 1 FROM deals WHERE id = p_id)
         WHEN 'request' THEN EXISTS (SELECT 1 FROM requests WHERE id = p_id)
-        ELSE false END THEN
+        ELSE false END;
+    IF NOT v_exists THEN
         RETURN -1;
     END IF;
     INSERT INTO tags (name)

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "crmgate/campaign_send.h"
 #include "worker.h"
 
 #define SLEEP_MS_MAX 3600000
@@ -51,9 +52,12 @@ static const worker_handler handlers[] = {
     {"noop", handle_noop},
     {"fail", handle_fail},
     {"sleep", handle_sleep},
+    {"campaign.send", campaign_send_job},
+    {"notices.deliver", campaign_notices_job},
 };
 
 const worker_periodic worker_periodics[] = {
+    {"notices.deliver", 10},
     {NULL, 0},
 };
 
