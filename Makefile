@@ -56,7 +56,7 @@ LIBCORE  := $(BUILD)/libcrmgate.a
 
 BINS := $(BUILD)/bin/crmgate-milter $(BUILD)/bin/crmgate $(BUILD)/bin/crmgate-web \
         $(BUILD)/tests/null-milter $(if $(WORKER_OBJ),$(BUILD)/bin/crmgate-worker) \
-        $(BUILD)/tests/smtp-blast
+        $(if $(wildcard tests/bench/smtp_blast.c),$(BUILD)/tests/smtp-blast)
 
 .PHONY: all deps test unit bench asan valgrind lint fuzz run install clean \
         golden-update
