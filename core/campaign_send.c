@@ -1051,8 +1051,11 @@ jobs_outcome campaign_notices_job(jobs_ctx *ctx, char **error_r,
         "FROM due, users u WHERE n.id = due.id AND u.id = n.user_id "
         "RETURNING n.id, u.email, u.name, n.subject, n.body, $1::text",
         1, p, NULL, NULL, &res, error_r);
-    if (r)
+    if (r) {
+        log_warn("notices: cannot claim due notices: %s",
+                 *error_r ? *error_r : crm_strerror(r));
         return JOBS_SNOOZE;
+    }
     if (PQntuples(res) == 0) {
         PQclear(res);
         return JOBS_SNOOZE;

@@ -508,3 +508,6 @@ GRANT SELECT (id, from_address, from_norm, name, relay_url, daily_cap,
               concurrency, is_default, active, created_at)
     ON mail_accounts TO crmgate_web;
 GRANT SELECT ON users, contacts, leads, companies TO crmgate_worker;
+-- task notices by mail (the worker's notices.deliver)
+GRANT SELECT, UPDATE (sent_at, attempts, last_error, due_at) ON notices
+    TO crmgate_worker;
