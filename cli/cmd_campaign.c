@@ -465,6 +465,33 @@ int cmd_account(cli_ctx *ctx, int argc, char **argv)
         {"default", no_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
+    if (argc == 2 && strcmp(argv[1], "list") == 0) {
+        json_t *out = NULL;
+        char *lerr = NULL;
+        crm_result lr = campaign_account_list(cli_db(ctx), &out, &lerr);
+        if (lr)
+            return cli_fail_free(lr, lerr);
+        if (ctx->json) {
+            cli_print_json(out);
+            return EX_OK;
+        }
+        size_t i;
+        json_t *a;
+        json_array_foreach(json_object_get(out, "accounts"), i, a)
+        {
+            printf("%" JSON_INTEGER_FORMAT "  %-32s %-28s cap %" JSON_INTEGER_FORMAT
+                   " sent today %" JSON_INTEGER_FORMAT "%s\n",
+                   count_of(a, "id"),
+                   json_string_value(json_object_get(a, "from_address")),
+                   json_string_value(json_object_get(a, "relay_url")),
+                   count_of(a, "daily_cap"), count_of(a, "sent_today"),
+                   json_is_true(json_object_get(a, "is_default"))
+                       ? "  (default)"
+                       : "");
+        }
+        json_decref(out);
+        return EX_OK;
+    }
     if (argc < 2 || strcmp(argv[1], "add") != 0)
         return cli_usage(ctx);
     argc--;

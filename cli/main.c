@@ -76,8 +76,8 @@ static const cli_command commands[] = {
      "account add FROM --relay smtp://HOST:PORT|smtps://HOST:PORT "
      "[--name N] [--user U --password-stdin] [--starttls required|off] "
      "[--daily-cap N] [--concurrency N] [--signature-text FILE] "
-     "[--signature-html FILE] [--default]",
-     "add a sending account (the first one is the default)"},
+     "[--signature-html FILE] [--default] | account list",
+     "add a sending account (the first one is the default); list them"},
     {"tag", cmd_tag, "tag add contact:ID|lead:ID|company:ID|deal:ID|request:ID "
      "TAG...",
      "tag a record (tags are lower-case)"},

@@ -540,6 +540,19 @@ crm_result campaign_account_add(db_conn *db, const crm_config *cfg,
     return CRM_OK;
 }
 
+crm_result campaign_account_list(db_conn *db, json_t **out_r, char **error_r)
+{
+    return db_query_json(
+        db, 0,
+        "SELECT jsonb_build_object('accounts', coalesce(jsonb_agg(to_jsonb(a) "
+        "- 'relay_password' || jsonb_build_object('has_password', "
+        "a.relay_password IS NOT NULL, 'sent_today', coalesce((SELECT sent "
+        "FROM mail_account_days d WHERE d.account_id = a.id AND d.day = "
+        "(now() AT TIME ZONE 'UTC')::date), 0)) ORDER BY a.id), '[]')) "
+        "FROM mail_accounts a",
+        0, NULL, NULL, NULL, out_r, error_r);
+}
+
 /* --- tags --- */
 
 crm_result campaign_tag_add(db_conn *db, const char *record,

@@ -673,8 +673,8 @@ jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r,
     GPtrArray *claimed = g_ptr_array_new();
     ledger lg = {.db = ctx->db, .cfg = cfg, .c = c, .owner = ctx->worker_id,
                  .marks = json_array(), .last_mark_us = now_us()};
-    guint lease_s = MAX(cfg->worker_lease_s, cfg->campaign_smtp_timeout_s * 2 +
-                                                 30);
+    /* a row's lease outlives one SMTP transfer and a mark */
+    guint lease_s = MAX(cfg->worker_lease_s, cfg->campaign_smtp_timeout_s + 10);
 
     if (strcmp(c->state, "scheduled") == 0) {
         if (c->start_in_s > 0) {

@@ -78,6 +78,8 @@ crm_result campaign_segment_parse(const char *expr, const char *base_dir,
 crm_result campaign_account_add(db_conn *db, const crm_config *cfg,
                                 const campaign_account *a, json_t **rec_r,
                                 char **error_r);
+/* The sending accounts as {"accounts": [...]} (no passwords). */
+crm_result campaign_account_list(db_conn *db, json_t **out_r, char **error_r);
 /* Seals a relay password for the database (libsodium secretbox under a
    key derived from campaign.secret); g_bytes_unref the result. */
 GBytes *campaign_password_seal(const crm_config *cfg, const char *password);
