@@ -33,8 +33,8 @@
 
 G_STATIC_ASSERT(sizeof(gpointer) >= sizeof(gint64));
 
-#define ERROR_PAUSE_MS 1000     /* after a failed claim */
-#define LISTEN_RETRY_S 5        /* between LISTEN connection attempts */
+#define ERROR_PAUSE_MS 1000         /* after a failed claim */
+#define LISTEN_RETRY_S 5            /* between LISTEN connection attempts */
 #define ACK_FLUSH_US G_USEC_PER_SEC /* ack done jobs of a slow batch */
 #define DAILY_S 86400
 #define STARTUP_RETRY_S 60
@@ -135,8 +135,7 @@ static void ack(db_conn *db, const char *owner, const gint64 *ids, guint n)
     }
 }
 
-static void release(db_conn *db, const char *owner, const gint64 *ids,
-                    guint n)
+static void release(db_conn *db, const char *owner, const gint64 *ids, guint n)
 {
     char *err = NULL;
     guint moved = 0;
@@ -171,7 +170,7 @@ static void fail_job(db_conn *db, const char *owner, const jobs_job *j,
 
 static void run_batch(db_conn *db, const char *owner, const jobs_batch *b)
 {
-    g_autofree gint64 *done = g_new(gint64, b->n);
+    gint64 *done = g_new(gint64, b->n);
     guint nd = 0, i;
     gint64 last_ack = g_get_monotonic_time();
     for (i = 0; i < b->n && !pool_stopping(); i++) {
@@ -224,11 +223,13 @@ static void run_batch(db_conn *db, const char *owner, const jobs_batch *b)
         }
     }
     ack(db, owner, done, nd);
+    g_free(done);
     if (i < b->n) {
-        g_autofree gint64 *rest = g_new(gint64, b->n - i);
+        gint64 *rest = g_new(gint64, b->n - i);
         for (guint k = i; k < b->n; k++)
             rest[k - i] = b->jobs[k].id;
         release(db, owner, rest, b->n - i);
+        g_free(rest);
     }
 }
 
@@ -286,7 +287,8 @@ static PGconn *listen_connect(const char *dsn, char **error_r)
         PQfinish(c);
         return NULL;
     }
-    PGresult *res = PQexec(c, "LISTEN crmgate_jobs");
+    PGresult *res =
+        PQexecParams(c, "LISTEN crmgate_jobs", 0, NULL, NULL, NULL, NULL, 0);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (!ok) {
@@ -359,7 +361,7 @@ static gpointer heartbeat_thread(gpointer data)
             break;
         g_mutex_lock(&P.lock);
         guint n = g_hash_table_size(P.held);
-        g_autofree gint64 *ids = g_new(gint64, n ? n : 1);
+        gint64 *ids = g_new(gint64, n ? n : 1);
         GHashTableIter it;
         gpointer key;
         guint k = 0;
@@ -376,6 +378,7 @@ static gpointer heartbeat_thread(gpointer data)
         } else if (n) {
             log_debug("heartbeat jobs=%u renewed=%u", n, renewed);
         }
+        g_free(ids);
     }
     db_conn_free(&db);
     return NULL;
@@ -398,8 +401,8 @@ static bool chores(db_conn *db)
         g_autofree char *key = g_strdup_printf("periodic:%s", p->kind);
         gint64 id = 0;
         if (jobs_enqueue(db, p->kind, NULL, NULL, key, &id, &err)) {
-            log_warn("periodic kind=%s enqueue failed error=\"%s\"",
-                     p->kind, err);
+            log_warn("periodic kind=%s enqueue failed error=\"%s\"", p->kind,
+                     err);
             g_free(err);
             return false;
         }
@@ -429,9 +432,9 @@ int worker_pool_run(const crm_config *cfg)
 
     db_conn *db = db_conn_new(c->worker_dsn);
     bool chores_ok = chores(db);
-    gint64 next_chores = g_get_monotonic_time() +
-                         (gint64)(chores_ok ? DAILY_S : STARTUP_RETRY_S) *
-                             G_USEC_PER_SEC;
+    gint64 next_chores =
+        g_get_monotonic_time() +
+        (gint64)(chores_ok ? DAILY_S : STARTUP_RETRY_S) * G_USEC_PER_SEC;
 
     GThread **threads = g_new0(GThread *, c->worker_threads);
     P.live = c->worker_threads;
@@ -464,8 +467,8 @@ int worker_pool_run(const crm_config *cfg)
     }
     db_conn_free(&db);
 
-    log_info("draining signal=%s timeout_s=%u",
-             sig == SIGTERM ? "TERM" : "INT", c->worker_drain_timeout_s);
+    log_info("draining signal=%s timeout_s=%u", sig == SIGTERM ? "TERM" : "INT",
+             c->worker_drain_timeout_s);
     g_atomic_int_set(&P.stop, 1);
     wake_all();
     gint64 deadline = g_get_monotonic_time() +

@@ -18,7 +18,7 @@ static void test_kind(void)
     char long_kind[JOBS_KIND_MAX + 2];
     memset(long_kind, 'a', sizeof long_kind - 1);
     long_kind[sizeof long_kind - 1] = '\0';
-    static const char *const bad[] = {"",      "Noop",     "no op", "noop\n",
+    static const char *const bad[] = {"",          "Noop",  "no op", "noop\n",
                                       "n\xc3\xa9", "noop;", "x'y"};
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++)
         g_assert_false(jobs_kind_valid(bad[i]));
