@@ -7,7 +7,8 @@
  * max_attempts,run_at,last_error,unique_key}]}; retry makes discarded jobs
  * available again and prints how many; add enqueues one job through
  * crm_job_enqueue() and prints its id. Input is bounded: kinds and keys
- * by core, --payload ("-": standard input) at JOBS_PAYLOAD_MAX bytes, --limit at JOBS_LIST_MAX.
+ * by core, --payload ("-": standard input) at JOBS_PAYLOAD_MAX bytes, --limit
+ * at JOBS_LIST_MAX.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -103,7 +104,8 @@ static int job_list(cli_ctx *ctx, int argc, char **argv)
                       "%" JSON_INTEGER_FORMAT,
                       json_integer_value(json_object_get(j, "attempts")));
         /* one line per job: an error with newlines stays on it */
-        g_autofree char *error = g_strdup(col(json_object_get(j, "last_error")));
+        g_autofree char *error =
+            g_strdup(col(json_object_get(j, "last_error")));
         g_strdelimit(error, "\r\n\t", ' ');
         printf("%" JSON_INTEGER_FORMAT "\t%s\t%s\t%s\t%s\t%s\t%s\n",
                json_integer_value(json_object_get(j, "id")),
@@ -121,8 +123,7 @@ static int job_retry(cli_ctx *ctx, int argc, char **argv)
     gint64 id = 0;
     if (argc != 2)
         return cli_usage(ctx);
-    if (strcmp(argv[1], "--all-discarded") != 0 &&
-        !cli_parse_id(argv[1], &id))
+    if (strcmp(argv[1], "--all-discarded") != 0 && !cli_parse_id(argv[1], &id))
         return cli_usage(ctx);
     guint count = 0;
     char *err = NULL;
@@ -185,7 +186,8 @@ static int job_add(cli_ctx *ctx, int argc, char **argv)
             payload_text = optarg;
             break;
         case 'a':
-            g_clear_pointer(&at, g_date_time_unref);
+            if (at)
+                g_date_time_unref(at);
             at = parse_at(optarg);
             if (!at)
                 return cli_fail(CRM_ERR_USAGE,

@@ -39,8 +39,7 @@ static char *ids_array(const gint64 *ids, guint n)
     GString *s = g_string_sized_new(16 + (gsize)n * 12);
     g_string_append_c(s, '{');
     for (guint i = 0; i < n; i++)
-        g_string_append_printf(s, "%s%" G_GINT64_FORMAT, i ? "," : "",
-                               ids[i]);
+        g_string_append_printf(s, "%s%" G_GINT64_FORMAT, i ? "," : "", ids[i]);
     g_string_append_c(s, '}');
     return g_string_free(s, FALSE);
 }
@@ -65,8 +64,8 @@ static char *clean_text(const char *text, gsize max)
 }
 
 crm_result jobs_enqueue(db_conn *db, const char *kind, json_t *payload,
-                        GDateTime *run_at, const char *unique_key,
-                        gint64 *id_r, char **error_r)
+                        GDateTime *run_at, const char *unique_key, gint64 *id_r,
+                        char **error_r)
 {
     if (!jobs_kind_valid(kind)) {
         *error_r = g_strdup("a job kind is 1-100 characters of a-z 0-9 . _ "
@@ -92,8 +91,7 @@ crm_result jobs_enqueue(db_conn *db, const char *kind, json_t *payload,
             return CRM_ERR_TOOBIG;
         }
     }
-    g_autofree char *at =
-        run_at ? g_date_time_format_iso8601(run_at) : NULL;
+    g_autofree char *at = run_at ? g_date_time_format_iso8601(run_at) : NULL;
     const char *values[] = {kind, body ? body : "{}", at, unique_key};
     PGresult *res = NULL;
     crm_result r = db_query(db, JOBS_SQL_MS,
@@ -166,8 +164,8 @@ crm_result jobs_claim(db_conn *db, const char *owner, guint max, guint lease_s,
     g_snprintf(maxa, sizeof maxa, "%u", default_max_attempts);
     const char *values[] = {owner, n_s, lease, maxa};
     PGresult *res = NULL;
-    crm_result r = db_query(db, JOBS_SQL_MS, claim_sql, 4, values, NULL,
-                            NULL, &res, error_r);
+    crm_result r = db_query(db, JOBS_SQL_MS, claim_sql, 4, values, NULL, NULL,
+                            &res, error_r);
     if (r)
         return r;
     int rows = PQntuples(res);
@@ -187,15 +185,14 @@ crm_result jobs_claim(db_conn *db, const char *owner, guint max, guint lease_s,
         if (!j->payload)
             j->payload = json_object();
         j->attempts = (int)g_ascii_strtoll(PQgetvalue(res, i, 3), NULL, 10);
-        j->max_attempts =
-            (int)g_ascii_strtoll(PQgetvalue(res, i, 4), NULL, 10);
+        j->max_attempts = (int)g_ascii_strtoll(PQgetvalue(res, i, 4), NULL, 10);
     }
     PQclear(res);
     return CRM_OK;
 }
 
-crm_result jobs_ack(db_conn *db, const char *owner, const gint64 *ids,
-                    guint n, guint *acked_r, char **error_r)
+crm_result jobs_ack(db_conn *db, const char *owner, const gint64 *ids, guint n,
+                    guint *acked_r, char **error_r)
 {
     if (acked_r)
         *acked_r = 0;
@@ -241,8 +238,8 @@ crm_result jobs_fail(db_conn *db, const crm_config *cfg, const char *owner,
     char id[24], delay[16], maxa[16];
     g_snprintf(id, sizeof id, "%" G_GINT64_FORMAT, job->id);
     g_snprintf(delay, sizeof delay, "%u",
-               jobs_backoff_s(cfg->worker_retry_base_s,
-                              cfg->worker_retry_max_s, job->attempts));
+               jobs_backoff_s(cfg->worker_retry_base_s, cfg->worker_retry_max_s,
+                              job->attempts));
     g_snprintf(maxa, sizeof maxa, "%u", cfg->worker_max_attempts);
     g_autofree char *msg = clean_text(error ? error : "failed", JOBS_ERROR_MAX);
     const char *values[] = {id, owner, delay, discard ? "t" : "f", maxa, msg};
@@ -268,8 +265,7 @@ crm_result jobs_fail(db_conn *db, const crm_config *cfg, const char *owner,
 }
 
 crm_result jobs_snooze(db_conn *db, const char *owner, const gint64 *ids,
-                       guint n, guint snooze_s, guint *moved_r,
-                       char **error_r)
+                       guint n, guint snooze_s, guint *moved_r, char **error_r)
 {
     if (moved_r)
         *moved_r = 0;
@@ -280,15 +276,15 @@ crm_result jobs_snooze(db_conn *db, const char *owner, const gint64 *ids,
     g_snprintf(secs, sizeof secs, "%u", snooze_s);
     const char *values[] = {arr, owner, secs};
     PGresult *res = NULL;
-    crm_result r = db_query(
-        db, JOBS_SQL_MS,
-        "UPDATE jobs SET state = 'available',"
-        " run_at = now() + make_interval(secs => $3::int),"
-        " attempts = greatest(attempts - 1, 0), lease_owner = NULL,"
-        " lease_expires_at = NULL, updated_at = now()"
-        " WHERE id = ANY($1::bigint[]) AND lease_owner = $2"
-        " AND state = 'running'",
-        3, values, NULL, NULL, &res, error_r);
+    crm_result r =
+        db_query(db, JOBS_SQL_MS,
+                 "UPDATE jobs SET state = 'available',"
+                 " run_at = now() + make_interval(secs => $3::int),"
+                 " attempts = greatest(attempts - 1, 0), lease_owner = NULL,"
+                 " lease_expires_at = NULL, updated_at = now()"
+                 " WHERE id = ANY($1::bigint[]) AND lease_owner = $2"
+                 " AND state = 'running'",
+                 3, values, NULL, NULL, &res, error_r);
     if (r)
         return r;
     if (moved_r)
@@ -419,8 +415,8 @@ crm_result jobs_retry(db_conn *db, gint64 id, guint *count_r, char **error_r)
 crm_result jobs_partitions(db_conn *db, guint *made_r, char **error_r)
 {
     PGresult *res = NULL;
-    crm_result r = db_query(db, JOBS_SQL_MS, "SELECT crm_jobs_partitions(3)",
-                            0, NULL, NULL, NULL, &res, error_r);
+    crm_result r = db_query(db, JOBS_SQL_MS, "SELECT crm_jobs_partitions(3)", 0,
+                            NULL, NULL, NULL, &res, error_r);
     if (r)
         return r;
     if (made_r)

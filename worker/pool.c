@@ -5,7 +5,8 @@
  * direct to PostgreSQL; "off" = none) that wakes idle job threads on NOTIFY
  * crmgate_jobs; one heartbeat thread renewing the leases of every job this
  * process holds every worker.heartbeat seconds; and this thread, which
- * waits for SIGTERM/SIGINT and makes jobs_done's partitions daily.
+ * waits for SIGTERM/SIGINT, makes jobs_done's partitions daily and checks
+ * every minute that each periodic job (handlers.c) is queued.
  *
  * Without NOTIFY (no LISTEN connection, or it is down) idle threads poll
  * every worker.poll_interval_ms. On SIGTERM no new batch is claimed, the
@@ -33,11 +34,11 @@
 
 G_STATIC_ASSERT(sizeof(gpointer) >= sizeof(gint64));
 
-#define ERROR_PAUSE_MS 1000     /* after a failed claim */
-#define LISTEN_RETRY_S 5        /* between LISTEN connection attempts */
+#define ERROR_PAUSE_MS 1000         /* after a failed claim */
+#define LISTEN_RETRY_S 5            /* between LISTEN connection attempts */
 #define ACK_FLUSH_US G_USEC_PER_SEC /* ack done jobs of a slow batch */
 #define DAILY_S 86400
-#define STARTUP_RETRY_S 60
+#define RETRY_S 60 /* failed partitions; periodic jobs checked */
 
 static struct {
     const crm_config *cfg;
@@ -135,8 +136,7 @@ static void ack(db_conn *db, const char *owner, const gint64 *ids, guint n)
     }
 }
 
-static void release(db_conn *db, const char *owner, const gint64 *ids,
-                    guint n)
+static void release(db_conn *db, const char *owner, const gint64 *ids, guint n)
 {
     char *err = NULL;
     guint moved = 0;
@@ -171,7 +171,7 @@ static void fail_job(db_conn *db, const char *owner, const jobs_job *j,
 
 static void run_batch(db_conn *db, const char *owner, const jobs_batch *b)
 {
-    g_autofree gint64 *done = g_new(gint64, b->n);
+    gint64 *done = g_new(gint64, b->n);
     guint nd = 0, i;
     gint64 last_ack = g_get_monotonic_time();
     for (i = 0; i < b->n && !pool_stopping(); i++) {
@@ -224,11 +224,13 @@ static void run_batch(db_conn *db, const char *owner, const jobs_batch *b)
         }
     }
     ack(db, owner, done, nd);
+    g_free(done);
     if (i < b->n) {
-        g_autofree gint64 *rest = g_new(gint64, b->n - i);
+        gint64 *rest = g_new(gint64, b->n - i);
         for (guint k = i; k < b->n; k++)
             rest[k - i] = b->jobs[k].id;
         release(db, owner, rest, b->n - i);
+        g_free(rest);
     }
 }
 
@@ -286,7 +288,8 @@ static PGconn *listen_connect(const char *dsn, char **error_r)
         PQfinish(c);
         return NULL;
     }
-    PGresult *res = PQexec(c, "LISTEN crmgate_jobs");
+    PGresult *res =
+        PQexecParams(c, "LISTEN crmgate_jobs", 0, NULL, NULL, NULL, NULL, 0);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);
     if (!ok) {
@@ -359,7 +362,7 @@ static gpointer heartbeat_thread(gpointer data)
             break;
         g_mutex_lock(&P.lock);
         guint n = g_hash_table_size(P.held);
-        g_autofree gint64 *ids = g_new(gint64, n ? n : 1);
+        gint64 *ids = g_new(gint64, n ? n : 1);
         GHashTableIter it;
         gpointer key;
         guint k = 0;
@@ -376,14 +379,14 @@ static gpointer heartbeat_thread(gpointer data)
         } else if (n) {
             log_debug("heartbeat jobs=%u renewed=%u", n, renewed);
         }
+        g_free(ids);
     }
     db_conn_free(&db);
     return NULL;
 }
 
-/* The start-up and daily database chores: jobs_done's partitions and the
-   periodic jobs. True when both worked. */
-static bool chores(db_conn *db)
+/* Makes the coming months' partitions of jobs_done; true when it worked. */
+static bool partitions(db_conn *db)
 {
     char *err = NULL;
     guint made = 0;
@@ -394,18 +397,25 @@ static bool chores(db_conn *db)
     }
     if (made)
         log_info("partitions made=%u", made);
+    return true;
+}
+
+/* Makes sure each periodic job is queued (its unique key makes this a
+   no-op while it is): one discarded or finished by mistake comes back. */
+static void periodic(db_conn *db)
+{
     for (const worker_periodic *p = worker_periodics; p->kind; p++) {
         g_autofree char *key = g_strdup_printf("periodic:%s", p->kind);
         gint64 id = 0;
+        char *err = NULL;
         if (jobs_enqueue(db, p->kind, NULL, NULL, key, &id, &err)) {
-            log_warn("periodic kind=%s enqueue failed error=\"%s\"",
-                     p->kind, err);
+            log_warn("periodic kind=%s enqueue failed error=\"%s\"", p->kind,
+                     err);
             g_free(err);
-            return false;
+            return;
         }
         log_debug("periodic kind=%s job=%" G_GINT64_FORMAT, p->kind, id);
     }
-    return true;
 }
 
 int worker_pool_run(const crm_config *cfg)
@@ -427,12 +437,6 @@ int worker_pool_run(const crm_config *cfg)
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         log_fatal(EX_OSERR, "pthread_sigmask failed");
 
-    db_conn *db = db_conn_new(c->worker_dsn);
-    bool chores_ok = chores(db);
-    gint64 next_chores = g_get_monotonic_time() +
-                         (gint64)(chores_ok ? DAILY_S : STARTUP_RETRY_S) *
-                             G_USEC_PER_SEC;
-
     GThread **threads = g_new0(GThread *, c->worker_threads);
     P.live = c->worker_threads;
     for (guint i = 0; i < c->worker_threads; i++)
@@ -446,26 +450,30 @@ int worker_pool_run(const crm_config *cfg)
              P.prefix, c->worker_threads, c->worker_batch, c->worker_lease_s,
              c->worker_poll_interval_ms, listening ? "on" : "off");
 
+    /* this thread's chores, after the start line: a database that does
+       not answer must not hold the start up */
+    db_conn *db = db_conn_new(c->worker_dsn);
+    gint64 next_parts = 0, next_periodic = 0;
     int sig = 0;
     while (sig == 0) {
+        gint64 now = g_get_monotonic_time();
+        if (now >= next_parts)
+            next_parts = now + (gint64)(partitions(db) ? DAILY_S : RETRY_S) *
+                                   G_USEC_PER_SEC;
+        if (now >= next_periodic) {
+            periodic(db);
+            next_periodic = now + (gint64)RETRY_S * G_USEC_PER_SEC;
+        }
         struct timespec ts = {.tv_sec = 1, .tv_nsec = 0};
         siginfo_t info;
         int s = sigtimedwait(&set, &info, &ts);
-        if (s > 0) {
+        if (s > 0)
             sig = s;
-            break;
-        }
-        if (g_get_monotonic_time() >= next_chores) {
-            chores_ok = chores(db);
-            next_chores = g_get_monotonic_time() +
-                          (gint64)(chores_ok ? DAILY_S : STARTUP_RETRY_S) *
-                              G_USEC_PER_SEC;
-        }
     }
     db_conn_free(&db);
 
-    log_info("draining signal=%s timeout_s=%u",
-             sig == SIGTERM ? "TERM" : "INT", c->worker_drain_timeout_s);
+    log_info("draining signal=%s timeout_s=%u", sig == SIGTERM ? "TERM" : "INT",
+             c->worker_drain_timeout_s);
     g_atomic_int_set(&P.stop, 1);
     wake_all();
     gint64 deadline = g_get_monotonic_time() +

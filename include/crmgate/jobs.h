@@ -34,13 +34,18 @@ typedef struct {
     int attempts, max_attempts;
 } jobs_job;
 
-typedef enum { JOBS_DONE = 0, JOBS_RETRY, JOBS_DISCARD, JOBS_SNOOZE } jobs_outcome;
+typedef enum {
+    JOBS_DONE = 0,
+    JOBS_RETRY,
+    JOBS_DISCARD,
+    JOBS_SNOOZE
+} jobs_outcome;
 
 typedef struct {
     const crm_config *cfg;
-    db_conn *db;           /* this thread's own connection */
+    db_conn *db; /* this thread's own connection */
     const jobs_job *job;
-    const char *worker_id; /* host:pid:thread, the lease owner */
+    const char *worker_id;  /* host:pid:thread, the lease owner */
     bool (*stopping)(void); /* true once SIGTERM asked to drain: long
                                handlers return SNOOZE */
 } jobs_ctx;
@@ -60,8 +65,8 @@ typedef struct {
    borrowed (NULL = {}), run_at NULL = now, unique_key NULL = none. *id_r
    is the new job's id, or the live job holding unique_key. */
 crm_result jobs_enqueue(db_conn *db, const char *kind, json_t *payload,
-                        GDateTime *run_at, const char *unique_key,
-                        gint64 *id_r, char **error_r);
+                        GDateTime *run_at, const char *unique_key, gint64 *id_r,
+                        char **error_r);
 
 /* Claims up to max jobs for owner under a lease of lease_s seconds
    (available ones due now, and those whose lease expired; an expired one
@@ -76,8 +81,8 @@ void jobs_batch_clear(jobs_batch *batch);
 
 /* Moves the n jobs (ids) still leased by owner to jobs_done, in one
    statement; *acked_r (may be NULL) says how many moved. */
-crm_result jobs_ack(db_conn *db, const char *owner, const gint64 *ids,
-                    guint n, guint *acked_r, char **error_r);
+crm_result jobs_ack(db_conn *db, const char *owner, const gint64 *ids, guint n,
+                    guint *acked_r, char **error_r);
 
 /* A failed attempt of job (as claimed): back to available after
    jobs_backoff_s(cfg->worker_retry_base_s, cfg->worker_retry_max_s,
@@ -95,8 +100,7 @@ guint jobs_backoff_s(guint base_s, guint max_s, int attempts);
 /* Puts the n jobs leased by owner back to available at now + snooze_s,
    without counting the attempt (release: snooze_s 0). */
 crm_result jobs_snooze(db_conn *db, const char *owner, const gint64 *ids,
-                       guint n, guint snooze_s, guint *moved_r,
-                       char **error_r);
+                       guint n, guint snooze_s, guint *moved_r, char **error_r);
 
 /* Extends to now + lease_s the lease of each of the n jobs whose lease
    owner starts with owner_prefix ("host:pid:"). */

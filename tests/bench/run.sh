@@ -773,6 +773,16 @@ if [[ ${BENCH_WEB:-1} == 1 ]]; then
         bad "the web benchmark reported failures (see its # FAIL lines)"
 fi
 
+# --- 5. the job queue (tests/bench/jobs.sh) -----------------------------------
+# 100,000 noop jobs claimed, run and acked by crmgate-worker, straight to
+# PostgreSQL and through pgbouncer (jobs_per_s_direct, jobs_per_s_pgbouncer).
+# BENCH_JOBS=0 skips it; its knobs (BENCH_JOBS_*) are described in jobs.sh.
+if [[ ${BENCH_JOBS:-1} == 1 ]]; then
+    say "=== 5. the job queue (tests/bench/jobs.sh)"
+    BENCH_JOBS_STACK=shared "$BENCH_DIR/jobs.sh" ||
+        bad "the job queue benchmark reported failures (see its # FAIL lines)"
+fi
+
 # Targets: reported, not enforced.
 target() { # NAME VALUE OP LIMIT
     if awk "BEGIN { exit !($2 $3 $4) }"; then
