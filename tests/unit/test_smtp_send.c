@@ -8,6 +8,7 @@
  * outcome and the bounds on reply text.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <netinet/in.h>
@@ -58,6 +59,32 @@ static bool can_connect(unsigned port)
     return ok;
 }
 
+/* Sinks alive, killed by the SIGABRT handler when an assertion fails: a
+   leaked sink would outlive the test (and hold its output open). */
+#define MAX_SINKS 8
+static volatile pid_t live_sinks[MAX_SINKS];
+
+static void kill_sinks_on_abort(int sig)
+{
+    for (int i = 0; i < MAX_SINKS; i++) {
+        if (live_sinks[i] > 0)
+            kill(live_sinks[i], SIGKILL);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void sink_register(pid_t pid, pid_t old)
+{
+    for (int i = 0; i < MAX_SINKS; i++) {
+        if (live_sinks[i] == old) {
+            live_sinks[i] = pid;
+            return;
+        }
+    }
+    g_assert_not_reached();
+}
+
 typedef struct {
     pid_t pid;
     unsigned port;
@@ -93,9 +120,14 @@ static void sink_start(sink *s, bool dump, const char *const *extra)
     s->pid = fork();
     g_assert_cmpint(s->pid, >=, 0);
     if (s->pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
         execv(SINK, (char **)argv->pdata);
         _exit(127);
     }
+    sink_register(s->pid, 0);
     g_ptr_array_free(argv, TRUE);
     for (int i = 0; i < 200 && !can_connect(s->port); i++)
         g_usleep(25000);
@@ -122,6 +154,7 @@ static void sink_stop(sink *s)
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
         waitpid(s->pid, NULL, 0);
+        sink_register(0, s->pid);
     }
     if (s->dir != NULL)
         rm_tree(s->dir);
@@ -168,18 +201,17 @@ static char *as_dumped(const char *crlf)
 
 static char *test_message(guint seq)
 {
-    return g_strdup_printf(
-        "From: Sender <sender@crm.test>\r\n"
-        "To: rcpt%u@example.test\r\n"
-        "Subject: test %u\r\n"
-        "X-Seq: %u\r\n"
-        "\r\n"
-        "Hello %u,\r\n"
-        ".a line that starts with a dot\r\n"
-        "..two dots\r\n"
-        ".\r\n"
-        "end\r\n",
-        seq, seq, seq, seq);
+    return g_strdup_printf("From: Sender <sender@crm.test>\r\n"
+                           "To: rcpt%u@example.test\r\n"
+                           "Subject: test %u\r\n"
+                           "X-Seq: %u\r\n"
+                           "\r\n"
+                           "Hello %u,\r\n"
+                           ".a line that starts with a dot\r\n"
+                           "..two dots\r\n"
+                           ".\r\n"
+                           "end\r\n",
+                           seq, seq, seq, seq);
 }
 
 static smtp_route_opts opts_for(const char *url, guint conns, guint timeout)
@@ -340,7 +372,8 @@ static void test_many_messages(void)
     gint64 end = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
     while (done < N && g_get_monotonic_time() < end) {
         while (next < N) {
-            g_autofree char *rcpt = g_strdup_printf("rcpt%u@example.test", next);
+            g_autofree char *rcpt =
+                g_strdup_printf("rcpt%u@example.test", next);
             if (!smtp_route_submit(r, "bounce+x@crm.test", rcpt, msgs[next],
                                    GUINT_TO_POINTER(next + 1))) {
                 busy++;
@@ -386,8 +419,7 @@ static void test_many_messages(void)
     gboolean seen[N] = {0};
     for (guint i = 0; i < files->len; i++) {
         g_autofree char *body = NULL;
-        g_assert_true(
-            g_file_get_contents(files->pdata[i], &body, NULL, NULL));
+        g_assert_true(g_file_get_contents(files->pdata[i], &body, NULL, NULL));
         const char *x = strstr(body, "\nX-Seq: ");
         g_assert_nonnull(x);
         guint seq = (guint)g_ascii_strtoull(x + 8, NULL, 10);
@@ -448,8 +480,7 @@ static void test_rcpt_hard_reject(void)
     send_route(s.url, "x@example.test", m, 10, &res);
     g_assert_cmpint(res.outcome, ==, SMTP_PERM);
     g_assert_cmpint(res.code, ==, 550);
-    g_assert_cmpstr(res.reply, ==,
-                    "550 5.1.1 <x@example.test>: user unknown");
+    g_assert_cmpstr(res.reply, ==, "550 5.1.1 <x@example.test>: user unknown");
     smtp_result_clear(&res);
     sink_stop(&s);
 }
@@ -495,16 +526,16 @@ static void test_big_message(void)
     guint line = 0;
     while (g->len < BIG) {
         /* every 100th line starts with a dot */
-        g_string_append_printf(g, "%sline %08u "
-                                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
-                                  "QRSTUVWXYZ0123456789\r\n",
+        g_string_append_printf(g,
+                               "%sline %08u "
+                               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                               "QRSTUVWXYZ0123456789\r\n",
                                line % 100 == 0 ? "." : "", line);
         line++;
     }
     g_autofree char *want = as_dumped(g->str);
     gsize len = g->len;
-    g_autoptr(GBytes) m =
-        g_bytes_new_take(g_string_free(g, FALSE), len);
+    g_autoptr(GBytes) m = g_bytes_new_take(g_string_free(g, FALSE), len);
     smtp_route_opts o = opts_for(s.url, 1, 60);
     const char *rc[] = {"b@example.test", NULL};
     smtp_result res;
@@ -700,7 +731,8 @@ static void test_huge_reply(void)
        character and a multi-byte character across the bound */
     GString *g = g_string_new("550-5.7.1 ");
     for (int i = 0; i < 300; i++)
-        g_string_append(g, "\xc3\xa9\xff\x01" "bad\tbyte");
+        g_string_append(g, "\xc3\xa9\xff\x01"
+                           "bad\tbyte");
     g_string_append(g, "\r\n550 5.7.1 second line\r\n");
     g_autofree char *reply = g_string_free(g, FALSE);
     fake f = {.rcpt_reply = reply};
@@ -784,21 +816,21 @@ static void test_busy_and_invalid_address(void)
     smtp_route *r = smtp_route_new(&o);
     g_autoptr(GBytes) m = small_message();
     g_assert_true(smtp_route_submit(r, "", "a@example.test", m, NULL));
-    g_assert_true(smtp_route_submit(r, "s@crm.test", "b@example.test", m,
-                                    NULL));
+    g_assert_true(
+        smtp_route_submit(r, "s@crm.test", "b@example.test", m, NULL));
     g_assert_cmpuint(smtp_route_in_flight(r), ==, 2);
-    g_assert_false(smtp_route_submit(r, "s@crm.test", "c@example.test", m,
-                                     NULL));
+    g_assert_false(
+        smtp_route_submit(r, "s@crm.test", "c@example.test", m, NULL));
     /* an address that would inject a command completes at once, even when
        every connection is busy */
     g_assert_true(smtp_route_submit(r, "s@crm.test",
-                                    "d@example.test>\r\nRSET\r\nRCPT TO:<e",
-                                    m, GINT_TO_POINTER(4)));
+                                    "d@example.test>\r\nRSET\r\nRCPT TO:<e", m,
+                                    GINT_TO_POINTER(4)));
     g_autofree char *longaddr = g_strnfill(SMTP_ADDR_MAX + 1, 'a');
     g_assert_true(
         smtp_route_submit(r, "s@crm.test", longaddr, m, GINT_TO_POINTER(5)));
-    g_assert_true(smtp_route_submit(r, "s@crm.test", "", m,
-                                    GINT_TO_POINTER(6)));
+    g_assert_true(
+        smtp_route_submit(r, "s@crm.test", "", m, GINT_TO_POINTER(6)));
     g_assert_cmpuint(smtp_route_in_flight(r), ==, 2);
     g_assert_cmpuint(smtp_route_run(r, 0), ==, 3);
     for (int want = 4; want <= 6; want++) {
@@ -819,6 +851,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGABRT, kill_sinks_on_abort);
     g_test_add_func("/smtp/classify", test_classify);
     g_test_add_func("/smtp/queue_id", test_queue_id);
     g_test_add_func("/smtp/bad_options", test_bad_options);
@@ -836,9 +869,9 @@ int main(int argc, char **argv)
     g_test_add_func("/smtp/mute_server_timeout", test_mute_server);
     g_test_add_func("/smtp/fake/queue_id", test_queue_id_from_relay);
     g_test_add_func("/smtp/fake/huge_reply", test_huge_reply);
-    g_test_add_func("/smtp/fake/enormous_reply_line",
-                    test_enormous_reply_line);
-    g_test_add_func("/smtp/fake/auth_failure", test_auth_failure_is_route_problem);
+    g_test_add_func("/smtp/fake/enormous_reply_line", test_enormous_reply_line);
+    g_test_add_func("/smtp/fake/auth_failure",
+                    test_auth_failure_is_route_problem);
     g_test_add_func("/smtp/fake/greeting_421", test_greeting_421);
     return g_test_run();
 }
