@@ -773,6 +773,15 @@ if [[ ${BENCH_WEB:-1} == 1 ]]; then
         bad "the web benchmark reported failures (see its # FAIL lines)"
 fi
 
+# --- 5. SMTP sending with libcurl (tests/bench/smtp.sh) -------------------
+# smtp-blast (core/smtp_send.c) against smtp-source into a private
+# smtp-sink; its own knobs (BENCH_SMTP_*) are described in smtp.sh.
+# BENCH_SMTP=0 skips it.
+if [[ ${BENCH_SMTP:-1} == 1 ]]; then
+    say "=== 5. SMTP sending through libcurl (tests/bench/smtp.sh)"
+    "$BENCH_DIR/smtp.sh" || bad "the SMTP sending benchmark reported failures"
+fi
+
 # Targets: reported, not enforced.
 target() { # NAME VALUE OP LIMIT
     if awk "BEGIN { exit !($2 $3 $4) }"; then
