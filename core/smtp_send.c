@@ -59,6 +59,7 @@ typedef struct smtp_xfer {
     struct curl_slist *rcpts;
     gpointer user_data;
     xfer_stage stage;
+    bool retried; /* once, on a fresh connection (route_collect) */
     /* the line being received (first SMTP_REPLY_MAX bytes of it) */
     char line[SMTP_REPLY_MAX + 1];
     gsize line_len;
@@ -461,15 +462,10 @@ static CURL *easy_new(const smtp_conf *c, smtp_xfer *x)
     return e;
 }
 
-/* Resets a transfer's per-message state and sets its envelope. */
-static bool xfer_start(smtp_xfer *x, const char *env_from,
-                       const char *const *rcpts, gsize n_rcpts, GBytes *message,
-                       gpointer user_data)
+/* Rewinds a transfer: the message from its start, no reply seen. */
+static void xfer_rearm(smtp_xfer *x)
 {
-    x->msg = g_bytes_ref(message);
-    x->data = g_bytes_get_data(message, &x->len);
     x->off = 0;
-    x->user_data = user_data;
     x->stage = STAGE_CONNECT;
     x->line_len = 0;
     x->cur_len = 0;
@@ -479,6 +475,18 @@ static bool xfer_start(smtp_xfer *x, const char *env_from,
     x->last_len = 0;
     x->last[0] = '\0';
     x->errbuf[0] = '\0';
+}
+
+/* Resets a transfer's per-message state and sets its envelope. */
+static bool xfer_start(smtp_xfer *x, const char *env_from,
+                       const char *const *rcpts, gsize n_rcpts, GBytes *message,
+                       gpointer user_data)
+{
+    x->msg = g_bytes_ref(message);
+    x->data = g_bytes_get_data(message, &x->len);
+    x->user_data = user_data;
+    x->retried = false;
+    xfer_rearm(x);
     x->rcpts = NULL;
     for (gsize i = 0; i < n_rcpts; i++) {
         g_autofree char *a = g_strdup_printf("<%s>", rcpts[i]);
@@ -491,7 +499,7 @@ static bool xfer_start(smtp_xfer *x, const char *env_from,
     curl_easy_setopt(x->easy, CURLOPT_MAIL_FROM, from); /* copied */
     curl_easy_setopt(x->easy, CURLOPT_MAIL_RCPT, x->rcpts);
     curl_easy_setopt(x->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->len);
-    /* the previous transfer's connection count is not ours */
+    curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 0L);
     return true;
 }
 
@@ -625,6 +633,21 @@ guint64 smtp_route_connects(const smtp_route *r)
     return r ? r->connects : 0;
 }
 
+/* A kept-alive connection the relay closed as we reused it (its idle
+   timeout racing our next message) fails with no reply at all: nothing
+   was accepted, so the transfer is started again once, on a new
+   connection. True when it was. */
+static bool route_retry(smtp_route *r, smtp_xfer *x, CURLcode rc, long conns)
+{
+    if (rc == CURLE_OK || conns != 0 || x->last_code != 0 || x->retried)
+        return false;
+    x->retried = true;
+    xfer_rearm(x);
+    /* read when the transfer connects; xfer_start clears it */
+    curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 1L);
+    return curl_multi_add_handle(r->multi, x->easy) == CURLM_OK;
+}
+
 /* Moves finished transfers to the done queue; returns how many. */
 static guint route_collect(smtp_route *r)
 {
@@ -642,9 +665,11 @@ static guint route_collect(smtp_route *r)
         if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK &&
             conns > 0)
             r->connects += (guint64)conns;
+        curl_multi_remove_handle(r->multi, e);
+        if (route_retry(r, x, rc, conns))
+            continue;
         smtp_result res;
         xfer_result(x, rc, &res);
-        curl_multi_remove_handle(r->multi, e);
         push_done(r, x->user_data, &res);
         xfer_end(x);
         g_ptr_array_add(r->free_list, x);

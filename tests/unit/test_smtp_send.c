@@ -604,6 +604,7 @@ typedef struct {
     const char *auth_reply;
     const char *rcpt_reply;
     const char *end_reply;
+    int drop_at_mail; /* close, without a reply, at this MAIL of a session */
     GThread *thread;
     volatile gint stop;
     guint rcpts_seen;
@@ -646,6 +647,7 @@ static void fake_session(fake *f, int fd)
 {
     g_autoptr(GString) in = g_string_new(NULL);
     g_autoptr(GString) line = g_string_new(NULL);
+    int mails = 0;
     fake_send(fd, f->greeting ? f->greeting : "220 fake ESMTP\r\n");
     while (fake_line(fd, in, line)) {
         char w[5] = {0};
@@ -655,6 +657,8 @@ static void fake_session(fake *f, int fd)
             fake_send(fd, "250-fake\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n");
         } else if (strcmp(w, "AUTH") == 0) {
             fake_send(fd, f->auth_reply ? f->auth_reply : "235 ok\r\n");
+        } else if (strcmp(w, "MAIL") == 0 && ++mails == f->drop_at_mail) {
+            break;
         } else if (strcmp(w, "MAIL") == 0 || strcmp(w, "RSET") == 0) {
             fake_send(fd, "250 2.1.0 Ok\r\n");
         } else if (strcmp(w, "RCPT") == 0) {
@@ -847,6 +851,88 @@ static void test_busy_and_invalid_address(void)
     close(fd);
 }
 
+static void test_starttls_required_not_offered(void)
+{
+    sink s;
+    sink_start(&s, true, NULL);
+    smtp_route_opts o = opts_for(s.url, 1, 10);
+    o.starttls_required = true; /* smtp-sink offers no STARTTLS */
+    const char *rc[] = {"a@example.test", NULL};
+    g_autoptr(GBytes) m = small_message();
+    smtp_result res;
+    g_assert_cmpint(smtp_send_one(&o, "s@crm.test", rc, m, &res, NULL), ==,
+                    CRM_ERR_IO);
+    g_assert_cmpint(res.outcome, ==, SMTP_CONN);
+    smtp_result_clear(&res);
+    /* nothing went out in clear text */
+    g_usleep(200000);
+    GPtrArray *files = sink_dumps(&s, 0);
+    g_assert_cmpuint(files->len, ==, 0);
+    g_ptr_array_free(files, TRUE);
+    sink_stop(&s);
+}
+
+static void test_idle_connection_closed_by_relay(void)
+{
+    /* the sink drops a session idle for 1 s; the route's cached connection
+       is dead when the next message comes and a new one is opened */
+    sink s;
+    const char *args[] = {"-t", "1", NULL};
+    sink_start(&s, true, args);
+    smtp_route_opts o = opts_for(s.url, 1, 10);
+    smtp_route *r = smtp_route_new(&o);
+    g_autoptr(GBytes) m = small_message();
+    for (int i = 0; i < 3; i++) {
+        g_assert_true(
+            smtp_route_submit(r, "s@crm.test", "a@example.test", m, NULL));
+        drain(r, 10);
+        smtp_result res;
+        g_assert_true(smtp_route_next_done(r, NULL, &res));
+        g_test_message("message %d: %s %d %s", i,
+                       smtp_outcome_name(res.outcome), res.code, res.reply);
+        g_assert_cmpint(res.outcome, ==, SMTP_SENT);
+        smtp_result_clear(&res);
+        if (i < 2)
+            g_usleep(i == 0 ? 2000000 : 100000);
+    }
+    /* two connections: the first died idle, the second carried two (three
+       when the sink's timer raced the last message: see the next test) */
+    g_assert_cmpuint(smtp_route_connects(r), >=, 2);
+    g_assert_cmpuint(smtp_route_connects(r), <=, 3);
+    smtp_route_free(&r);
+    GPtrArray *files = sink_dumps(&s, 3);
+    g_assert_cmpuint(files->len, ==, 3);
+    g_ptr_array_free(files, TRUE);
+    sink_stop(&s);
+}
+
+static void test_reused_connection_dies(void)
+{
+    /* the relay closes the kept-alive connection at the second MAIL, with
+       no reply: nothing was accepted, the route sends again on a new
+       connection, once */
+    fake f = {.drop_at_mail = 2};
+    g_autofree char *url = fake_start(&f);
+    smtp_route_opts o = opts_for(url, 1, 10);
+    smtp_route *r = smtp_route_new(&o);
+    g_autoptr(GBytes) m = small_message();
+    for (int i = 0; i < 3; i++) {
+        g_assert_true(
+            smtp_route_submit(r, "s@crm.test", "a@example.test", m, NULL));
+        drain(r, 10);
+        smtp_result res;
+        g_assert_true(smtp_route_next_done(r, NULL, &res));
+        g_assert_cmpint(res.outcome, ==, SMTP_SENT);
+        smtp_result_clear(&res);
+    }
+    g_assert_false(smtp_route_next_done(r, NULL, &(smtp_result){0}));
+    /* sessions: {1, drop}, {2, drop}, {3} */
+    g_assert_cmpuint(smtp_route_connects(r), ==, 3);
+    g_assert_cmpuint(g_atomic_int_get(&f.rcpts_seen), ==, 3);
+    smtp_route_free(&r);
+    fake_stop(&f);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -865,6 +951,10 @@ int main(int argc, char **argv)
     g_test_add_func("/smtp/sink/disconnect_without_reply",
                     test_disconnect_without_reply);
     g_test_add_func("/smtp/sink/10mb_message", test_big_message);
+    g_test_add_func("/smtp/sink/starttls_required_not_offered",
+                    test_starttls_required_not_offered);
+    g_test_add_func("/smtp/sink/idle_connection_closed_by_relay",
+                    test_idle_connection_closed_by_relay);
     g_test_add_func("/smtp/nothing_listening", test_nothing_listening);
     g_test_add_func("/smtp/mute_server_timeout", test_mute_server);
     g_test_add_func("/smtp/fake/queue_id", test_queue_id_from_relay);
@@ -872,6 +962,8 @@ int main(int argc, char **argv)
     g_test_add_func("/smtp/fake/enormous_reply_line", test_enormous_reply_line);
     g_test_add_func("/smtp/fake/auth_failure",
                     test_auth_failure_is_route_problem);
+    g_test_add_func("/smtp/fake/reused_connection_dies",
+                    test_reused_connection_dies);
     g_test_add_func("/smtp/fake/greeting_421", test_greeting_421);
     return g_test_run();
 }
