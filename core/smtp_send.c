@@ -507,7 +507,9 @@ static void xfer_end(smtp_xfer *x)
 {
     curl_slist_free_all(x->rcpts);
     x->rcpts = NULL;
-    g_clear_pointer(&x->msg, g_bytes_unref);
+    if (x->msg != NULL)
+        g_bytes_unref(x->msg);
+    x->msg = NULL;
     x->data = NULL;
     x->len = x->off = 0;
     x->user_data = NULL;
