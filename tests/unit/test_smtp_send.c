@@ -933,6 +933,65 @@ static void test_reused_connection_dies(void)
     fake_stop(&f);
 }
 
+typedef struct {
+    const char *url;
+    guint id;
+    guint sent;
+    guint64 connects;
+} thread_job;
+
+static gpointer route_thread(gpointer p)
+{
+    thread_job *j = p;
+    smtp_route_opts o = opts_for(j->url, 2, 20);
+    smtp_route *r = smtp_route_new(&o);
+    g_autoptr(GBytes) m = small_message();
+    guint next = 0, done = 0;
+    gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    while (done < 50 && g_get_monotonic_time() < end) {
+        while (next < 50) {
+            g_autofree char *rcpt =
+                g_strdup_printf("t%u-%u@example.test", j->id, next);
+            if (!smtp_route_submit(r, "s@crm.test", rcpt, m, NULL))
+                break;
+            next++;
+        }
+        smtp_route_run(r, 200);
+        smtp_result res;
+        while (smtp_route_next_done(r, NULL, &res)) {
+            if (res.outcome == SMTP_SENT)
+                j->sent++;
+            smtp_result_clear(&res);
+            done++;
+        }
+    }
+    j->connects = smtp_route_connects(r);
+    smtp_route_free(&r);
+    return NULL;
+}
+
+static void test_routes_in_threads(void)
+{
+    enum { T = 4 };
+    sink s;
+    sink_start(&s, true, NULL);
+    thread_job jobs[T];
+    GThread *th[T];
+    for (guint i = 0; i < T; i++) {
+        jobs[i] = (thread_job){.url = s.url, .id = i};
+        th[i] = g_thread_new("route", route_thread, &jobs[i]);
+    }
+    for (guint i = 0; i < T; i++) {
+        g_thread_join(th[i]);
+        g_assert_cmpuint(jobs[i].sent, ==, 50);
+        g_assert_cmpuint(jobs[i].connects, ==, 2);
+    }
+    GPtrArray *files = sink_dumps(&s, T * 50);
+    g_assert_cmpuint(files->len, ==, T * 50);
+    g_ptr_array_free(files, TRUE);
+    sink_stop(&s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -955,6 +1014,7 @@ int main(int argc, char **argv)
                     test_starttls_required_not_offered);
     g_test_add_func("/smtp/sink/idle_connection_closed_by_relay",
                     test_idle_connection_closed_by_relay);
+    g_test_add_func("/smtp/sink/routes_in_threads", test_routes_in_threads);
     g_test_add_func("/smtp/nothing_listening", test_nothing_listening);
     g_test_add_func("/smtp/mute_server_timeout", test_mute_server);
     g_test_add_func("/smtp/fake/queue_id", test_queue_id_from_relay);
