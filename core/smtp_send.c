@@ -245,9 +245,17 @@ static void xfer_header_in(smtp_xfer *x, const char *data, size_t size)
 
 static void xfer_header_out(smtp_xfer *x, const char *data, size_t size)
 {
-    /* Only the command word: AUTH continuations are credentials. */
+    /* Only the command word, followed by a space or the line end: an AUTH
+       continuation (base64, the credentials) is never looked at further
+       and never kept. */
     char w[5] = {0};
-    for (size_t i = 0; i < 4 && i < size; i++)
+    if (size >= 9 && g_ascii_strncasecmp(data, "STARTTLS\r", 9) == 0) {
+        x->stage = STAGE_SESSION;
+        return;
+    }
+    if (size < 5 || (data[4] != ' ' && data[4] != '\r'))
+        return;
+    for (size_t i = 0; i < 4; i++)
         w[i] = g_ascii_toupper(data[i]);
     if (strcmp(w, "MAIL") == 0)
         x->stage = STAGE_MAIL;
@@ -258,7 +266,7 @@ static void xfer_header_out(smtp_xfer *x, const char *data, size_t size)
     else if (strcmp(w, "QUIT") == 0)
         x->stage = STAGE_QUIT;
     else if (strcmp(w, "EHLO") == 0 || strcmp(w, "HELO") == 0 ||
-             strcmp(w, "STAR") == 0 || strcmp(w, "AUTH") == 0)
+             strcmp(w, "AUTH") == 0)
         x->stage = STAGE_SESSION;
 }
 
@@ -323,8 +331,9 @@ static char *reply_text(const char *s, gsize n)
 static void xfer_result(smtp_xfer *x, CURLcode rc, smtp_result *res)
 {
     memset(res, 0, sizeof(*res));
-    if (x->line_len > 0)
-        xfer_flush_line(x); /* a last line without CRLF */
+    /* a last line without its line end (the relay went away mid-reply)
+       is no reply: it is dropped, and the outcome decided without it */
+    x->line_len = 0;
     int code = x->last_code;
     if (rc == CURLE_OK) {
         res->outcome = SMTP_SENT;

@@ -605,6 +605,7 @@ typedef struct {
     const char *rcpt_reply;
     const char *end_reply;
     int drop_at_mail; /* close, without a reply, at this MAIL of a session */
+    bool close_after_rcpt; /* close the session after the RCPT reply */
     GThread *thread;
     volatile gint stop;
     guint rcpts_seen;
@@ -664,6 +665,8 @@ static void fake_session(fake *f, int fd)
         } else if (strcmp(w, "RCPT") == 0) {
             g_atomic_int_inc(&f->rcpts_seen);
             fake_send(fd, f->rcpt_reply ? f->rcpt_reply : "250 2.1.5 Ok\r\n");
+            if (f->close_after_rcpt)
+                break;
         } else if (strcmp(w, "DATA") == 0) {
             fake_send(fd, "354 go ahead\r\n");
             while (fake_line(fd, in, line) && strcmp(line->str, ".") != 0)
@@ -992,6 +995,32 @@ static void test_routes_in_threads(void)
     sink_stop(&s);
 }
 
+static void test_truncated_reply(void)
+{
+    /* "550 ..." without its line end, then the connection closes: not a
+       complete reply, so not a permanent failure of the recipient */
+    fake f = {.rcpt_reply = "550 5.1.1 no such us", .close_after_rcpt = true};
+    g_autofree char *url = fake_start(&f);
+    g_autoptr(GBytes) m = small_message();
+    smtp_result res;
+    send_route(url, "x@example.test", m, 10, &res);
+    g_assert_cmpint(res.outcome, ==, SMTP_CONN);
+    g_assert_cmpint(res.code, ==, 0);
+    assert_reply_bounded(&res);
+    smtp_result_clear(&res);
+    /* the same reply complete: PERM */
+    fake f2 = {.rcpt_reply = "550 5.1.1 no such user\r\n",
+               .close_after_rcpt = true};
+    g_autofree char *url2 = fake_start(&f2);
+    send_route(url2, "x@example.test", m, 10, &res);
+    g_assert_cmpint(res.outcome, ==, SMTP_PERM);
+    g_assert_cmpint(res.code, ==, 550);
+    g_assert_cmpstr(res.reply, ==, "550 5.1.1 no such user");
+    smtp_result_clear(&res);
+    fake_stop(&f);
+    fake_stop(&f2);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1024,6 +1053,7 @@ int main(int argc, char **argv)
                     test_auth_failure_is_route_problem);
     g_test_add_func("/smtp/fake/reused_connection_dies",
                     test_reused_connection_dies);
+    g_test_add_func("/smtp/fake/truncated_reply", test_truncated_reply);
     g_test_add_func("/smtp/fake/greeting_421", test_greeting_421);
     return g_test_run();
 }
