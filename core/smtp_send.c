@@ -59,6 +59,7 @@ typedef struct smtp_xfer {
     struct curl_slist *rcpts;
     gpointer user_data;
     xfer_stage stage;
+    bool retried; /* once, on a fresh connection (route_collect) */
     /* the line being received (first SMTP_REPLY_MAX bytes of it) */
     char line[SMTP_REPLY_MAX + 1];
     gsize line_len;
@@ -244,9 +245,17 @@ static void xfer_header_in(smtp_xfer *x, const char *data, size_t size)
 
 static void xfer_header_out(smtp_xfer *x, const char *data, size_t size)
 {
-    /* Only the command word: AUTH continuations are credentials. */
+    /* Only the command word, followed by a space or the line end: an AUTH
+       continuation (base64, the credentials) is never looked at further
+       and never kept. */
     char w[5] = {0};
-    for (size_t i = 0; i < 4 && i < size; i++)
+    if (size >= 9 && g_ascii_strncasecmp(data, "STARTTLS\r", 9) == 0) {
+        x->stage = STAGE_SESSION;
+        return;
+    }
+    if (size < 5 || (data[4] != ' ' && data[4] != '\r'))
+        return;
+    for (size_t i = 0; i < 4; i++)
         w[i] = g_ascii_toupper(data[i]);
     if (strcmp(w, "MAIL") == 0)
         x->stage = STAGE_MAIL;
@@ -257,7 +266,7 @@ static void xfer_header_out(smtp_xfer *x, const char *data, size_t size)
     else if (strcmp(w, "QUIT") == 0)
         x->stage = STAGE_QUIT;
     else if (strcmp(w, "EHLO") == 0 || strcmp(w, "HELO") == 0 ||
-             strcmp(w, "STAR") == 0 || strcmp(w, "AUTH") == 0)
+             strcmp(w, "AUTH") == 0)
         x->stage = STAGE_SESSION;
 }
 
@@ -322,8 +331,9 @@ static char *reply_text(const char *s, gsize n)
 static void xfer_result(smtp_xfer *x, CURLcode rc, smtp_result *res)
 {
     memset(res, 0, sizeof(*res));
-    if (x->line_len > 0)
-        xfer_flush_line(x); /* a last line without CRLF */
+    /* a last line without its line end (the relay went away mid-reply)
+       is no reply: it is dropped, and the outcome decided without it */
+    x->line_len = 0;
     int code = x->last_code;
     if (rc == CURLE_OK) {
         res->outcome = SMTP_SENT;
@@ -461,15 +471,10 @@ static CURL *easy_new(const smtp_conf *c, smtp_xfer *x)
     return e;
 }
 
-/* Resets a transfer's per-message state and sets its envelope. */
-static bool xfer_start(smtp_xfer *x, const char *env_from,
-                       const char *const *rcpts, gsize n_rcpts, GBytes *message,
-                       gpointer user_data)
+/* Rewinds a transfer: the message from its start, no reply seen. */
+static void xfer_rearm(smtp_xfer *x)
 {
-    x->msg = g_bytes_ref(message);
-    x->data = g_bytes_get_data(message, &x->len);
     x->off = 0;
-    x->user_data = user_data;
     x->stage = STAGE_CONNECT;
     x->line_len = 0;
     x->cur_len = 0;
@@ -479,6 +484,18 @@ static bool xfer_start(smtp_xfer *x, const char *env_from,
     x->last_len = 0;
     x->last[0] = '\0';
     x->errbuf[0] = '\0';
+}
+
+/* Resets a transfer's per-message state and sets its envelope. */
+static bool xfer_start(smtp_xfer *x, const char *env_from,
+                       const char *const *rcpts, gsize n_rcpts, GBytes *message,
+                       gpointer user_data)
+{
+    x->msg = g_bytes_ref(message);
+    x->data = g_bytes_get_data(message, &x->len);
+    x->user_data = user_data;
+    x->retried = false;
+    xfer_rearm(x);
     x->rcpts = NULL;
     for (gsize i = 0; i < n_rcpts; i++) {
         g_autofree char *a = g_strdup_printf("<%s>", rcpts[i]);
@@ -491,7 +508,7 @@ static bool xfer_start(smtp_xfer *x, const char *env_from,
     curl_easy_setopt(x->easy, CURLOPT_MAIL_FROM, from); /* copied */
     curl_easy_setopt(x->easy, CURLOPT_MAIL_RCPT, x->rcpts);
     curl_easy_setopt(x->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->len);
-    /* the previous transfer's connection count is not ours */
+    curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 0L);
     return true;
 }
 
@@ -499,7 +516,9 @@ static void xfer_end(smtp_xfer *x)
 {
     curl_slist_free_all(x->rcpts);
     x->rcpts = NULL;
-    g_clear_pointer(&x->msg, g_bytes_unref);
+    if (x->msg != NULL)
+        g_bytes_unref(x->msg);
+    x->msg = NULL;
     x->data = NULL;
     x->len = x->off = 0;
     x->user_data = NULL;
@@ -625,6 +644,21 @@ guint64 smtp_route_connects(const smtp_route *r)
     return r ? r->connects : 0;
 }
 
+/* A kept-alive connection the relay closed as we reused it (its idle
+   timeout racing our next message) fails with no reply at all: nothing
+   was accepted, so the transfer is started again once, on a new
+   connection. True when it was. */
+static bool route_retry(smtp_route *r, smtp_xfer *x, CURLcode rc, long conns)
+{
+    if (rc == CURLE_OK || conns != 0 || x->last_code != 0 || x->retried)
+        return false;
+    x->retried = true;
+    xfer_rearm(x);
+    /* read when the transfer connects; xfer_start clears it */
+    curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 1L);
+    return curl_multi_add_handle(r->multi, x->easy) == CURLM_OK;
+}
+
 /* Moves finished transfers to the done queue; returns how many. */
 static guint route_collect(smtp_route *r)
 {
@@ -642,9 +676,11 @@ static guint route_collect(smtp_route *r)
         if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK &&
             conns > 0)
             r->connects += (guint64)conns;
+        curl_multi_remove_handle(r->multi, e);
+        if (route_retry(r, x, rc, conns))
+            continue;
         smtp_result res;
         xfer_result(x, rc, &res);
-        curl_multi_remove_handle(r->multi, e);
         push_done(r, x->user_data, &res);
         xfer_end(x);
         g_ptr_array_add(r->free_list, x);
