@@ -86,9 +86,11 @@ static bool plain_ascii(const char *s)
 
 /* The raw value of an RFC 2047 "Q" encoding of s (valid UTF-8): encoded
    words of at most CAMPAIGN_MSG_WORD_MAX characters, cut between
-   characters, one per folded line. Q, not B: GMime 3.2 joins adjacent B
-   words before decoding them, and base64 padding inside the join cuts
-   the rest of the subject off when the message is read back. */
+   characters, one per folded line (each ending in LF; the
+   characters kept raw are those allowed in a phrase too). Q, not B:
+   GMime 3.2 joins adjacent B words before decoding them, and base64
+   padding inside the join cuts the rest of the subject or name off when
+   the message is read back. */
 static char *encode_q(const char *s)
 {
     GString *out = g_string_new(NULL);
@@ -190,12 +192,30 @@ static void set_header(GMimeObject *obj, const char *name, const char *value)
     g_mime_object_set_header(obj, name, value, "utf-8");
 }
 
+static const char *const address_header[] = {
+    [GMIME_ADDRESS_TYPE_FROM] = "From",
+    [GMIME_ADDRESS_TYPE_TO] = "To",
+    [GMIME_ADDRESS_TYPE_REPLY_TO] = "Reply-To",
+};
+
+/* Adds one mailbox; a name that is not plain ASCII is written Q-encoded
+   by us (see encode_q) in front of the address as GMime formats it. */
 static void add_mailbox(GMimeMessage *m, GMimeAddressType type,
                         const char *name, const char *addr)
 {
     g_autofree char *n = header_value(given(name) ? name : "");
     g_autofree char *a = header_value(addr);
     g_mime_message_add_mailbox(m, type, n, a);
+    if (plain_ascii(n))
+        return;
+    InternetAddress *bare = internet_address_mailbox_new(NULL, a);
+    g_autofree char *formatted = internet_address_to_string(bare, NULL, TRUE);
+    g_object_unref(bare);
+    g_autofree char *words = encode_q(n);
+    g_autofree char *raw = g_strdup_printf("%s <%s>\n", words, formatted);
+    GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(m));
+    GMimeHeader *h = g_mime_header_list_get_header(list, address_header[type]);
+    g_mime_header_set_raw_value(h, raw);
 }
 
 /* The body: text/plain, or multipart/alternative of text and HTML. */

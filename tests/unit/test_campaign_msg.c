@@ -439,6 +439,33 @@ static void test_hostile_values(void)
     built_clear(&b);
     g_string_free(s, TRUE);
 
+    /* long non-ASCII names, names with specials, and names that look
+       encoded come back whole */
+    GString *cyr = g_string_new(NULL);
+    for (int i = 0; i < 14; i++)
+        g_string_append(cyr, "\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd ");
+    g_string_append(cyr, "\xe6\x9d\x8e \xf0\x9f\x98\x80");
+    in = base_input(tok, NULL);
+    in.from_name = cyr->str;
+    in.to_name = "Ana \"the\" <b>, Co; (x)";
+    in.reply_to = "replies@example.com";
+    b = build(&in);
+    check_mailbox(g_mime_message_get_from(b.m), cyr->str, "sales@example.com");
+    check_mailbox(g_mime_message_get_to(b.m), "Ana \"the\" <b>, Co; (x)",
+                  "ana@example.org");
+    check_mailbox(g_mime_message_get_reply_to(b.m), NULL,
+                  "replies@example.com");
+    built_clear(&b);
+    in.from_name = "=?UTF-8?B?eA==?= sales";
+    in.to_name = "\xc3\x89lodie =?x";
+    b = build(&in);
+    check_mailbox(g_mime_message_get_from(b.m), "=?UTF-8?B?eA==?= sales",
+                  "sales@example.com");
+    check_mailbox(g_mime_message_get_to(b.m), "\xc3\x89lodie =?x",
+                  "ana@example.org");
+    built_clear(&b);
+    g_string_free(cyr, TRUE);
+
     /* plain ASCII stays readable; "=?" in it is encoded, and comes back */
     const char *subjects[] = {"Plain news", "a =?UTF-8?B?eA==?= b",
                               "tab\there_=?"};
