@@ -93,27 +93,30 @@ static bool plain_ascii(const char *s)
    the message is read back. */
 static char *encode_q(const char *s)
 {
+    static const char hex[] = "0123456789ABCDEF";
     GString *out = g_string_new(NULL);
     GString *word = g_string_new(NULL);
-    const char *p = s;
-    while (*p) {
+    for (const char *p = s; *p;) {
         const char *next = g_utf8_next_char(p);
-        GString *ch = g_string_new(NULL);
-        for (const char *c = p; c < next; c++) {
+        char ch[16]; /* one character: at most 4 bytes, 3 each */
+        gsize n = 0;
+        for (const char *c = p; c < next && n + 3 < sizeof ch; c++) {
             guchar b = (guchar)*c;
-            if (b == ' ')
-                g_string_append_c(ch, '_');
-            else if (g_ascii_isalnum(b) || strchr("!*+-/", b) != NULL)
-                g_string_append_c(ch, (char)b);
-            else
-                g_string_append_printf(ch, "=%02X", b);
+            if (b == ' ') {
+                ch[n++] = '_';
+            } else if (g_ascii_isalnum(b) || strchr("!*+-/", b) != NULL) {
+                ch[n++] = (char)b;
+            } else {
+                ch[n++] = '=';
+                ch[n++] = hex[b >> 4];
+                ch[n++] = hex[b & 0xF];
+            }
         }
-        if (word->len > 0 && 12 + word->len + ch->len > CAMPAIGN_MSG_WORD_MAX) {
+        if (word->len > 0 && 12 + word->len + n > CAMPAIGN_MSG_WORD_MAX) {
             g_string_append_printf(out, " =?UTF-8?Q?%s?=\n", word->str);
             g_string_truncate(word, 0);
         }
-        g_string_append_len(word, ch->str, (gssize)ch->len);
-        g_string_free(ch, TRUE);
+        g_string_append_len(word, ch, (gssize)n);
         p = next;
     }
     g_string_append_printf(out, " =?UTF-8?Q?%s?=\n", word->str);
