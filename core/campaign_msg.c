@@ -20,8 +20,11 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* Longest RFC 2047 encoded word (RFC 2047 section 2). */
-#define CAMPAIGN_MSG_WORD_MAX 75
+/* Longest encoded word we write: with "Reply-To: " in front a line stays
+   within the 76 characters of RFC 2047 section 2. */
+#define CAMPAIGN_MSG_WORD_MAX 66
+/* Longest word of a header value sent as it is (it must fold in 78). */
+#define CAMPAIGN_MSG_PLAIN_WORD_MAX 60
 
 /* A header value: valid UTF-8, each run of CR and LF as one space
    (g_free it). */
@@ -75,12 +78,19 @@ static char *header_url(const char *s)
 }
 
 /* True when a header value can go out as it is: printable ASCII and
-   blanks, and nothing a decoder would take for an encoded word. */
+   blanks, no word too long to fold (GMime would encode it in words our
+   own parser reads back with the fold left in), and nothing a decoder
+   would take for an encoded word. */
 static bool plain_ascii(const char *s)
 {
-    for (const guchar *p = (const guchar *)s; *p; p++)
+    gsize word = 0;
+    for (const guchar *p = (const guchar *)s; *p; p++) {
         if (*p >= 0x7F || (*p < 0x20 && *p != '\t'))
             return false;
+        word = (*p == ' ' || *p == '\t') ? 0 : word + 1;
+        if (word > CAMPAIGN_MSG_PLAIN_WORD_MAX)
+            return false;
+    }
     return strstr(s, "=?") == NULL;
 }
 

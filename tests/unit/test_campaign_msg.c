@@ -44,9 +44,19 @@ static void built_clear(built *b)
     g_clear_object(&b->m);
 }
 
-/* Checks the wire form: CRLF only, lines within 998 bytes. */
+/* Checks the wire form: CRLF only, lines within 998 bytes, header lines
+   holding an encoded word within 76 characters. */
 static void check_wire(const char *d, gsize n)
 {
+    const char *hend = g_strstr_len(d, (gssize)n, "\r\n\r\n");
+    g_assert_nonnull(hend);
+    for (const char *l = d; l < hend;) {
+        const char *e = strstr(l, "\r\n");
+        g_autofree char *line = g_strndup(l, (gsize)(e - l));
+        if (strstr(line, "=?UTF-8?Q?") != NULL)
+            g_assert_cmpuint(strlen(line), <=, 76);
+        l = e + 2;
+    }
     gsize line = 0;
     for (gsize i = 0; i < n; i++) {
         if (d[i] == '\r') {
@@ -465,6 +475,21 @@ static void test_hostile_values(void)
                   "ana@example.org");
     built_clear(&b);
     g_string_free(cyr, TRUE);
+
+    /* an ASCII subject with no room to fold, and a huge name: no line
+       over 998 bytes (check_wire), and both come back whole */
+    GString *wide = g_string_new("Start ");
+    for (int i = 0; i < 3000; i++)
+        g_string_append_c(wide, (char)('a' + i % 26));
+    g_string_append(wide, " end");
+    in = base_input(tok, NULL);
+    in.subject = wide->str;
+    in.to_name = wide->str;
+    b = build(&in);
+    g_assert_cmpstr(g_mime_message_get_subject(b.m), ==, wide->str);
+    check_mailbox(g_mime_message_get_to(b.m), wide->str, "ana@example.org");
+    built_clear(&b);
+    g_string_free(wide, TRUE);
 
     /* plain ASCII stays readable; "=?" in it is encoded, and comes back */
     const char *subjects[] = {"Plain news", "a =?UTF-8?B?eA==?= b",
