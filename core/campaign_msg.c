@@ -50,18 +50,21 @@ static char *header_value(const char *s)
 /* A body: valid UTF-8 with LF line ends (GMime writes them as CRLF). */
 static char *body_text(const char *s)
 {
-    g_autofree char *v = g_utf8_make_valid(s, -1);
-    GString *out = g_string_sized_new(strlen(v) + 2);
+    gsize n = strlen(s);
+    char *v = g_utf8_validate(s, (gssize)n, NULL)
+                  ? g_strndup(s, n)
+                  : g_utf8_make_valid(s, (gssize)n);
+    if (strchr(v, '\r') == NULL)
+        return v;
+    char *w = v;
     for (const char *p = v; *p; p++) {
-        if (*p == '\r') {
-            g_string_append_c(out, '\n');
-            if (p[1] == '\n')
-                p++;
-        } else {
-            g_string_append_c(out, *p);
-        }
+        if (*p != '\r')
+            *w++ = *p;
+        else if (p[1] != '\n')
+            *w++ = '\n'; /* a bare CR ends a line; CRLF loses its CR */
     }
-    return g_string_free(out, FALSE);
+    *w = '\0';
+    return v;
 }
 
 /* The URL with bytes that cannot stand inside <...> percent-encoded. */
@@ -205,6 +208,19 @@ static void set_header(GMimeObject *obj, const char *name, const char *value)
     g_mime_object_set_header(obj, name, value, "utf-8");
 }
 
+/* True when addr can be written as it is: one '@', and only letters,
+   digits and ".-_+=" around it (else GMime quotes and IDN-encodes it). */
+static bool simple_address(const char *addr)
+{
+    const char *at = strchr(addr, '@');
+    if (at == NULL || at == addr || at[1] == '\0' || strchr(at + 1, '@'))
+        return false;
+    for (const char *p = addr; *p; p++)
+        if (*p != '@' && !g_ascii_isalnum(*p) && strchr(".-_+=", *p) == NULL)
+            return false;
+    return true;
+}
+
 static const char *const address_header[] = {
     [GMIME_ADDRESS_TYPE_FROM] = "From",
     [GMIME_ADDRESS_TYPE_TO] = "To",
@@ -221,9 +237,14 @@ static void add_mailbox(GMimeMessage *m, GMimeAddressType type,
     g_mime_message_add_mailbox(m, type, n, a);
     if (plain_ascii(n))
         return;
-    InternetAddress *bare = internet_address_mailbox_new(NULL, a);
-    g_autofree char *formatted = internet_address_to_string(bare, NULL, TRUE);
-    g_object_unref(bare);
+    g_autofree char *formatted = NULL;
+    if (simple_address(a)) {
+        formatted = g_strdup(a);
+    } else {
+        InternetAddress *bare = internet_address_mailbox_new(NULL, a);
+        formatted = internet_address_to_string(bare, NULL, TRUE);
+        g_object_unref(bare);
+    }
     g_autofree char *words = encode_q(n);
     g_autofree char *raw = g_strdup_printf("%s <%s>\n", words, formatted);
     GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(m));

@@ -11,6 +11,7 @@
 #include <glib.h>
 #include <gmime/gmime.h>
 #include <string.h>
+#include <time.h>
 
 #include "crmgate/campaign_msg.h"
 #include "crmgate/tokens.h"
@@ -531,6 +532,15 @@ static void test_required(void)
     g_bytes_unref(bytes);
 }
 
+/* CPU seconds used by this process: a floor "on one core" must not fail
+   because other programs share the machine. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void test_speed(void)
 {
     g_autofree char *tok = token_recipient(SECRET, 123456);
@@ -547,16 +557,19 @@ static void test_speed(void)
     const int n = 4000;
     gsize bytes = 0;
     gint64 start = g_get_monotonic_time();
+    double cpu0 = cpu_seconds();
     for (int i = 0; i < n; i++) {
         GBytes *b = campaign_msg_build(&in, NULL);
         bytes += g_bytes_get_size(b);
         g_bytes_unref(b);
     }
+    double cpu = cpu_seconds() - cpu0;
     double secs = (double)(g_get_monotonic_time() - start) / 1e6;
-    double rate = n / secs;
+    double rate = n / (cpu > 0 ? cpu : secs);
     g_test_message("campaign message build: %.0f messages/s (text+HTML, "
-                   "%" G_GSIZE_FORMAT " bytes each)",
-                   rate, bytes / (gsize)n);
+                   "%" G_GSIZE_FORMAT " bytes each; per CPU second, %.0f "
+                   "per wall second)",
+                   rate, bytes / (gsize)n, n / secs);
     if (SPEED_CHECKED && g_getenv("CRMGATE_VALGRIND") == NULL)
         g_assert_cmpfloat(rate, >=, 2000.0);
     g_string_free(text, TRUE);
