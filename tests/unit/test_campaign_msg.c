@@ -497,6 +497,7 @@ static void test_hostile_values(void)
                               "tab\there_=?"};
     const char *raw[] = {"\r\nSubject: Plain news\r\n",
                          "\r\nSubject: =?UTF-8?Q?", "\r\nSubject: =?UTF-8?Q?"};
+    in = base_input(tok, NULL); /* nothing pointing into freed strings */
     for (guint i = 0; i < G_N_ELEMENTS(subjects); i++) {
         in.subject = subjects[i];
         b = build(&in);
