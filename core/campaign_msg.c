@@ -20,8 +20,11 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* Longest RFC 2047 encoded word (RFC 2047 section 2). */
-#define CAMPAIGN_MSG_WORD_MAX 75
+/* Longest encoded word we write: with "Reply-To: " in front a line stays
+   within the 76 characters of RFC 2047 section 2. */
+#define CAMPAIGN_MSG_WORD_MAX 66
+/* Longest word of a header value sent as it is (it must fold in 78). */
+#define CAMPAIGN_MSG_PLAIN_WORD_MAX 60
 
 /* A header value: valid UTF-8, each run of CR and LF as one space
    (g_free it). */
@@ -47,18 +50,21 @@ static char *header_value(const char *s)
 /* A body: valid UTF-8 with LF line ends (GMime writes them as CRLF). */
 static char *body_text(const char *s)
 {
-    g_autofree char *v = g_utf8_make_valid(s, -1);
-    GString *out = g_string_sized_new(strlen(v) + 2);
+    gsize n = strlen(s);
+    char *v = g_utf8_validate(s, (gssize)n, NULL)
+                  ? g_strndup(s, n)
+                  : g_utf8_make_valid(s, (gssize)n);
+    if (strchr(v, '\r') == NULL)
+        return v;
+    char *w = v;
     for (const char *p = v; *p; p++) {
-        if (*p == '\r') {
-            g_string_append_c(out, '\n');
-            if (p[1] == '\n')
-                p++;
-        } else {
-            g_string_append_c(out, *p);
-        }
+        if (*p != '\r')
+            *w++ = *p;
+        else if (p[1] != '\n')
+            *w++ = '\n'; /* a bare CR ends a line; CRLF loses its CR */
     }
-    return g_string_free(out, FALSE);
+    *w = '\0';
+    return v;
 }
 
 /* The URL with bytes that cannot stand inside <...> percent-encoded. */
@@ -75,43 +81,55 @@ static char *header_url(const char *s)
 }
 
 /* True when a header value can go out as it is: printable ASCII and
-   blanks, and nothing a decoder would take for an encoded word. */
+   blanks, no word too long to fold (GMime would encode it in words our
+   own parser reads back with the fold left in), and nothing a decoder
+   would take for an encoded word. */
 static bool plain_ascii(const char *s)
 {
-    for (const guchar *p = (const guchar *)s; *p; p++)
+    gsize word = 0;
+    for (const guchar *p = (const guchar *)s; *p; p++) {
         if (*p >= 0x7F || (*p < 0x20 && *p != '\t'))
             return false;
+        word = (*p == ' ' || *p == '\t') ? 0 : word + 1;
+        if (word > CAMPAIGN_MSG_PLAIN_WORD_MAX)
+            return false;
+    }
     return strstr(s, "=?") == NULL;
 }
 
 /* The raw value of an RFC 2047 "Q" encoding of s (valid UTF-8): encoded
    words of at most CAMPAIGN_MSG_WORD_MAX characters, cut between
-   characters, one per folded line. Q, not B: GMime 3.2 joins adjacent B
-   words before decoding them, and base64 padding inside the join cuts
-   the rest of the subject off when the message is read back. */
+   characters, one per folded line (each ending in LF; the
+   characters kept raw are those allowed in a phrase too). Q, not B:
+   GMime 3.2 joins adjacent B words before decoding them, and base64
+   padding inside the join cuts the rest of the subject or name off when
+   the message is read back. */
 static char *encode_q(const char *s)
 {
+    static const char hex[] = "0123456789ABCDEF";
     GString *out = g_string_new(NULL);
     GString *word = g_string_new(NULL);
-    const char *p = s;
-    while (*p) {
+    for (const char *p = s; *p;) {
         const char *next = g_utf8_next_char(p);
-        GString *ch = g_string_new(NULL);
-        for (const char *c = p; c < next; c++) {
+        char ch[16]; /* one character: at most 4 bytes, 3 each */
+        gsize n = 0;
+        for (const char *c = p; c < next && n + 3 < sizeof ch; c++) {
             guchar b = (guchar)*c;
-            if (b == ' ')
-                g_string_append_c(ch, '_');
-            else if (g_ascii_isalnum(b) || strchr("!*+-/", b) != NULL)
-                g_string_append_c(ch, (char)b);
-            else
-                g_string_append_printf(ch, "=%02X", b);
+            if (b == ' ') {
+                ch[n++] = '_';
+            } else if (g_ascii_isalnum(b) || strchr("!*+-/", b) != NULL) {
+                ch[n++] = (char)b;
+            } else {
+                ch[n++] = '=';
+                ch[n++] = hex[b >> 4];
+                ch[n++] = hex[b & 0xF];
+            }
         }
-        if (word->len > 0 && 12 + word->len + ch->len > CAMPAIGN_MSG_WORD_MAX) {
+        if (word->len > 0 && 12 + word->len + n > CAMPAIGN_MSG_WORD_MAX) {
             g_string_append_printf(out, " =?UTF-8?Q?%s?=\n", word->str);
             g_string_truncate(word, 0);
         }
-        g_string_append_len(word, ch->str, (gssize)ch->len);
-        g_string_free(ch, TRUE);
+        g_string_append_len(word, ch, (gssize)n);
         p = next;
     }
     g_string_append_printf(out, " =?UTF-8?Q?%s?=\n", word->str);
@@ -190,12 +208,48 @@ static void set_header(GMimeObject *obj, const char *name, const char *value)
     g_mime_object_set_header(obj, name, value, "utf-8");
 }
 
+/* True when addr can be written as it is: one '@', and only letters,
+   digits and ".-_+=" around it (else GMime quotes and IDN-encodes it). */
+static bool simple_address(const char *addr)
+{
+    const char *at = strchr(addr, '@');
+    if (at == NULL || at == addr || at[1] == '\0' || strchr(at + 1, '@'))
+        return false;
+    for (const char *p = addr; *p; p++)
+        if (*p != '@' && !g_ascii_isalnum(*p) && strchr(".-_+=", *p) == NULL)
+            return false;
+    return true;
+}
+
+static const char *const address_header[] = {
+    [GMIME_ADDRESS_TYPE_FROM] = "From",
+    [GMIME_ADDRESS_TYPE_TO] = "To",
+    [GMIME_ADDRESS_TYPE_REPLY_TO] = "Reply-To",
+};
+
+/* Adds one mailbox; a name that is not plain ASCII is written Q-encoded
+   by us (see encode_q) in front of the address as GMime formats it. */
 static void add_mailbox(GMimeMessage *m, GMimeAddressType type,
                         const char *name, const char *addr)
 {
     g_autofree char *n = header_value(given(name) ? name : "");
     g_autofree char *a = header_value(addr);
     g_mime_message_add_mailbox(m, type, n, a);
+    if (plain_ascii(n))
+        return;
+    g_autofree char *formatted = NULL;
+    if (simple_address(a)) {
+        formatted = g_strdup(a);
+    } else {
+        InternetAddress *bare = internet_address_mailbox_new(NULL, a);
+        formatted = internet_address_to_string(bare, NULL, TRUE);
+        g_object_unref(bare);
+    }
+    g_autofree char *words = encode_q(n);
+    g_autofree char *raw = g_strdup_printf("%s <%s>\n", words, formatted);
+    GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(m));
+    GMimeHeader *h = g_mime_header_list_get_header(list, address_header[type]);
+    g_mime_header_set_raw_value(h, raw);
 }
 
 /* The body: text/plain, or multipart/alternative of text and HTML. */

@@ -65,7 +65,9 @@ static gint known_index(const char *name, gsize len)
 
 /* Sets *error_r to "line L, column C: " what, for byte offset pos of
    text (valid UTF-8 up to pos). */
-G_GNUC_PRINTF(4, 5)
+static void fail(char **error_r, const char *text, gsize pos, const char *fmt,
+                 ...) G_GNUC_PRINTF(4, 5);
+
 static void fail(char **error_r, const char *text, gsize pos, const char *fmt,
                  ...)
 {

@@ -8,7 +8,8 @@
  * <mailto:unsubscribe+TOKEN@bounce_domain>, List-Unsubscribe-Post:
  * List-Unsubscribe=One-Click, Precedence: bulk, Feedback-ID and
  * X-CRMGate-Campaign. CR and LF in every input value become spaces (no
- * header injection); invalid UTF-8 is repaired. Body: text/plain alone,
+ * header injection); invalid UTF-8 is repaired; non-ASCII subjects and
+ * names are RFC 2047 Q words. Body: text/plain alone,
  * or multipart/alternative (text, then HTML); each part charset=utf-8,
  * quoted-printable when it has 8-bit bytes or a line over
  * CAMPAIGN_MSG_LINE_MAX bytes, else 7bit.
