@@ -156,6 +156,9 @@ static const phrase_set phrases[] = {
     {"badreputation", 0,
      {"poor reputation", "unexpected volume or user complaints", "bad reputation", "low reputation",
       "ip reputation", "sender reputation", NULL}},
+    {"blocked", 0, /* block lists, before "spam" in their names */
+     {"spamhaus", "spamcop", "blocked using", "dnsbl", "barracuda",
+      NULL}},
     {"spamdetected", 0,
      {"spam", "unsolicited", "bulk mail", "bulk email",
       "content filter", "message content rejected", "mail content denied",
