@@ -809,8 +809,10 @@ dsn_report *dsn_parse(const char *data, gsize len)
     }
     if (rep == NULL && !bounce && is_autoreply(m)) {
         rep = report_new("autoreply");
-        dsn_recipient *r =
-            dsn_int_add(rep, self_from, "delivered", "", "auto-reply");
+        const char *subj =
+            g_mime_object_get_header(GMIME_OBJECT(m), "Subject");
+        dsn_recipient *r = dsn_int_add(rep, self_from, "delivered", "",
+                                       subj != NULL ? subj : "auto-reply");
         if (r != NULL)
             r->reason = g_strdup("vacation");
     }
@@ -891,9 +893,6 @@ json_t *dsn_report_json(const dsn_report *r)
         json_object_set_new(o, "diagnostic", json_string(x->diagnostic));
         json_object_set_new(o, "reason", json_string(x->reason));
         json_object_set_new(o, "hard", json_boolean(x->hard));
-        json_object_set_new(o, "reply_code",
-                            x->reply_code ? json_integer(x->reply_code)
-                                          : json_null());
         json_array_append_new(list, o);
     }
     json_t *j = json_object();
@@ -902,7 +901,5 @@ json_t *dsn_report_json(const dsn_report *r)
     json_object_set_new(j, "feedback_type", str_or_null(r->feedback_type));
     json_object_set_new(j, "original_message_id",
                         str_or_null(r->original_message_id));
-    json_object_set_new(j, "original_envelope_from",
-                        str_or_null(r->original_envelope_from));
     return j;
 }

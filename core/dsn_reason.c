@@ -158,6 +158,7 @@ static const phrase_set phrases[] = {
       "ip reputation", "sender reputation", NULL}},
     {"blocked", 0, /* block lists, before "spam" in their names */
      {"spamhaus", "spamcop", "blocked using", "dnsbl", "barracuda",
+      "smtp server of your isp",
       NULL}},
     {"spamdetected", 0,
      {"spam", "unsolicited", "bulk mail", "bulk email",
@@ -168,7 +169,7 @@ static const phrase_set phrases[] = {
     {"rejected", 0,
      {"sender address rejected", "sender rejected", "sender verify failed",
       "sender is", "sender domain", "sender not", "invalid sender",
-      "mail from", "administrative prohibition",
+      "administrative prohibition",
       "batv", "backscatter", "domain of sender", "null sender",
       "empty envelope sender", "sender email address", "not allowed to post",
       "bogus mail from", "unroutable sender", "sender was rejected",
