@@ -329,7 +329,11 @@ const char *dsn_classify_ctx(const char *diagnostic, const char *context,
         strcmp(byc, "exceedlimit") == 0)
         r = byc;
     if (r != NULL) {
-        if (cmd == 'D' && strcmp(r, "userunknown") == 0)
+        /* "user unknown" after DATA, or under a security status (x.7.y):
+           the message was refused, not the address */
+        if (strcmp(r, "userunknown") == 0 &&
+            (cmd == 'D' || (status != NULL && status[0] != '\0' &&
+                            strncmp(status + 1, ".7.", 3) == 0)))
             return "filtered";
         if (cmd == 'M' && (strcmp(r, "userunknown") == 0 ||
                            strcmp(r, "hostunknown") == 0 ||
