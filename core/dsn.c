@@ -36,7 +36,7 @@ typedef struct {
     char *orig_msgid;
     char *orig_from;
     guint parts;
-    bool report;    /* multipart/report seen */
+    bool report; /* multipart/report seen */
 } walk_ctx;
 
 /* ---- small helpers shared with dsn_text.c ---- */
@@ -160,8 +160,8 @@ int dsn_int_reply_in(const char *s)
 {
     for (const char *p = s; *p != '\0'; p++) {
         if ((*p != '2' && *p != '4' && *p != '5') ||
-            (p > s && (g_ascii_isalnum(p[-1]) || p[-1] == '.' ||
-                       p[-1] == '-' || p[-1] == '#')))
+            (p > s && (g_ascii_isalnum(p[-1]) || p[-1] == '.' || p[-1] == '-' ||
+                       p[-1] == '#')))
             continue;
         if (!g_ascii_isdigit(p[1]) || !g_ascii_isdigit(p[2]))
             continue;
@@ -194,7 +194,8 @@ static void part_bytes(GMimeObject *obj, GString *out, gsize max)
         if (w != NULL)
             g_mime_data_wrapper_write_to_stream(w, mem);
     } else if (GMIME_IS_MESSAGE_PART(obj)) {
-        GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+        GMimeMessage *m =
+            g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
         if (m != NULL)
             g_mime_object_write_to_stream(GMIME_OBJECT(m), NULL, mem);
     }
@@ -322,8 +323,8 @@ static void raw_fallback(walk_ctx *w, const char *data, gsize len)
         body = body2;
     if (body == NULL)
         return;
-    static const char *const fields[] = {"\nfinal-recipient:",
-                                         "\noriginal-recipient:", NULL};
+    static const char *const fields[] = {
+        "\nfinal-recipient:", "\noriginal-recipient:", NULL};
     const char *first = NULL;
     for (gsize i = 0; fields[i] != NULL; i++) {
         const char *hit = strstr(body, fields[i]);
@@ -333,10 +334,10 @@ static void raw_fallback(walk_ctx *w, const char *data, gsize len)
     if (first != NULL) {
         /* back to the blank line before: the group's other fields */
         const char *start = first;
-        while (start > body && !(start[0] == '\n' && (start[-1] == '\n' ||
-                                                     (start[-1] == '\r' &&
-                                                      start > body + 1 &&
-                                                      start[-2] == '\n'))))
+        while (start > body &&
+               !(start[0] == '\n' &&
+                 (start[-1] == '\n' || (start[-1] == '\r' && start > body + 1 &&
+                                        start[-2] == '\n'))))
             start--;
         g_string_append_len(w->ds, data + (start - low),
                             (gssize)(n - (gsize)(start - low)));
@@ -567,21 +568,36 @@ static bool looks_like_bounce(GMimeMessage *m, const walk_ctx *w)
     g_autofree char *lf = from != NULL ? g_ascii_strdown(from, -1) : NULL;
     if (lf != NULL &&
         (strstr(lf, "mailer-daemon") || strstr(lf, "postmaster") ||
-         strstr(lf, "post_master") ||
-         strstr(lf, "mail delivery") || strstr(lf, "mailer daemon") ||
-         strstr(lf, "mail.delivery") || strstr(lf, "no-reply@") ||
-         strstr(lf, "bounce") || strstr(lf, "mmsadmin") ||
-         strstr(lf, "notification")))
+         strstr(lf, "post_master") || strstr(lf, "mail delivery") ||
+         strstr(lf, "mailer daemon") || strstr(lf, "mail.delivery") ||
+         strstr(lf, "no-reply@") || strstr(lf, "bounce") ||
+         strstr(lf, "mmsadmin") || strstr(lf, "notification")))
         return true;
     const char *subj = g_mime_object_get_header(GMIME_OBJECT(m), "Subject");
     g_autofree char *ls = subj != NULL ? g_ascii_strdown(subj, -1) : NULL;
-    static const char *const words[] = {
-        "undeliver", "undelivered", "returned mail", "delivery status",
-        "delivery failure", "delivery failed", "failure notice",
-        "delivery notification", "not delivered", "could not be delivered",
-        "bounce", "mail delivery", "rejected", "mail system error",
-        "nondeliverable", "non-remis", "non remis", "failed delivery",
-        "delivery problem", "error", "warning", "unzustellbar", NULL};
+    static const char *const words[] = {"undeliver",
+                                        "undelivered",
+                                        "returned mail",
+                                        "delivery status",
+                                        "delivery failure",
+                                        "delivery failed",
+                                        "failure notice",
+                                        "delivery notification",
+                                        "not delivered",
+                                        "could not be delivered",
+                                        "bounce",
+                                        "mail delivery",
+                                        "rejected",
+                                        "mail system error",
+                                        "nondeliverable",
+                                        "non-remis",
+                                        "non remis",
+                                        "failed delivery",
+                                        "delivery problem",
+                                        "error",
+                                        "warning",
+                                        "unzustellbar",
+                                        NULL};
     for (gsize i = 0; ls != NULL && words[i] != NULL; i++)
         if (strstr(ls, words[i]))
             return true;
@@ -633,8 +649,8 @@ static void classify_all(dsn_report *rep, const char *prose, GHashTable *ctx)
             g_free(r->status);
             r->status = g_strdup(st);
         }
-        const char *c = ctx != NULL ? g_hash_table_lookup(ctx, r->recipient)
-                                    : NULL;
+        const char *c =
+            ctx != NULL ? g_hash_table_lookup(ctx, r->recipient) : NULL;
         if (c == NULL && rep->recipients->len == 1)
             c = prose;
         const char *reason =
@@ -720,8 +736,7 @@ dsn_report *dsn_parse(const char *data, gsize len)
     walk(&w, g_mime_message_get_mime_part(m), 0, true);
     raw_fallback(&w, data, len);
 
-    g_autofree char *self_from =
-        header_addr(GMIME_OBJECT(m), "From");
+    g_autofree char *self_from = header_addr(GMIME_OBJECT(m), "From");
     g_autofree char *self_to = header_addr(GMIME_OBJECT(m), "To");
     const char *skip[] = {self_to, self_from, w.orig_from, NULL};
     if (self_to == NULL) {
@@ -742,7 +757,8 @@ dsn_report *dsn_parse(const char *data, gsize len)
             dsn_recipient *r = g_ptr_array_index(rep->recipients, i);
             r->reason = g_strdup("feedback");
         }
-    } else if (w.ds->len == 0 && w.orig_to != NULL && subject_has(m, "complaint about message")) {
+    } else if (w.ds->len == 0 && w.orig_to != NULL &&
+               subject_has(m, "complaint about message")) {
         /* Hotmail's old complaint: the original attached, no report */
         rep = report_new("arf");
         rep->feedback_type = g_strdup("abuse");
@@ -809,8 +825,7 @@ dsn_report *dsn_parse(const char *data, gsize len)
     }
     if (rep == NULL && !bounce && is_autoreply(m)) {
         rep = report_new("autoreply");
-        const char *subj =
-            g_mime_object_get_header(GMIME_OBJECT(m), "Subject");
+        const char *subj = g_mime_object_get_header(GMIME_OBJECT(m), "Subject");
         dsn_recipient *r = dsn_int_add(rep, self_from, "delivered", "",
                                        subj != NULL ? subj : "auto-reply");
         if (r != NULL)

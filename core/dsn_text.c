@@ -60,13 +60,29 @@ gsize dsn_int_text_cut(const char *text, gsize len)
 /* Lines whose addresses are not recipients. */
 static bool skip_line(const char *low)
 {
-    static const char *const starts[] = {
-        "from:",         "date:",        "subject:",    "message-id",
-        "reply-to:",     "sender:",      "reporting-mta", "received",
-        "in-reply-to",   "references",   "return-path", "x-",
-        "mail from",     ">>> mail from", "envelope-from", "errors-to",
-        "dkim",          "list-",        "content-",    "arrival-date",
-        "for more information", "http", NULL};
+    static const char *const starts[] = {"from:",
+                                         "date:",
+                                         "subject:",
+                                         "message-id",
+                                         "reply-to:",
+                                         "sender:",
+                                         "reporting-mta",
+                                         "received",
+                                         "in-reply-to",
+                                         "references",
+                                         "return-path",
+                                         "x-",
+                                         "mail from",
+                                         ">>> mail from",
+                                         "envelope-from",
+                                         "errors-to",
+                                         "dkim",
+                                         "list-",
+                                         "content-",
+                                         "arrival-date",
+                                         "for more information",
+                                         "http",
+                                         NULL};
     while (*low == ' ' || *low == '\t' || *low == '>')
         low++;
     for (gsize i = 0; starts[i] != NULL; i++)
@@ -79,9 +95,13 @@ static bool skip_line(const char *low)
 
 static bool skip_addr(const char *addr, const char *const *skip)
 {
-    static const char *const locals[] = {"mailer-daemon@", "postmaster@",
-                                         "mailer_daemon@", "double-bounce@",
-                                         "noreply@", "no-reply@", NULL};
+    static const char *const locals[] = {"mailer-daemon@",
+                                         "postmaster@",
+                                         "mailer_daemon@",
+                                         "double-bounce@",
+                                         "noreply@",
+                                         "no-reply@",
+                                         NULL};
     for (gsize i = 0; locals[i] != NULL; i++)
         if (g_str_has_prefix(addr, locals[i]))
             return true;
@@ -122,8 +142,7 @@ guint dsn_int_text(dsn_report *rep, const char *text, gsize len,
                        p[ts - 1] != '<' && p[ts - 1] != '(' &&
                        p[ts - 1] != '"' && p[ts - 1] != '\'' &&
                        p[ts - 1] != ':' && p[ts - 1] != '[' &&
-                       p[ts - 1] != '=' && p[ts - 1] != ',' &&
-                       p[ts - 1] != ';')
+                       p[ts - 1] != '=' && p[ts - 1] != ',' && p[ts - 1] != ';')
                     ts--;
                 while (te < ll && !g_ascii_isspace(p[te]) && p[te] != '>' &&
                        p[te] != '"' && p[te] != '\'' && p[te] != ')' &&
@@ -194,7 +213,8 @@ guint dsn_int_text(dsn_report *rep, const char *text, gsize len,
                 if (dsn_int_reply_in(first) != 0 && words) {
                     const char *q = le + 1;
                     while (q < text + stop && (*q == ' ' || *q == '\t')) {
-                        const char *qe = memchr(q, '\n', (size_t)(text + stop - q));
+                        const char *qe =
+                            memchr(q, '\n', (size_t)(text + stop - q));
                         q = qe != NULL ? qe + 1 : text + stop;
                     }
                     stop = (gsize)(q - text);
