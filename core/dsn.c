@@ -139,12 +139,12 @@ bool dsn_int_status_in(const char *s, char out[16])
             continue;
         const char *q = p + 2;
         int d1 = 0, d2 = 0;
-        while (g_ascii_isdigit(q[d1]) && d1 < 4)
+        while (d1 < 4 && g_ascii_isdigit(q[d1]))
             d1++;
         if (d1 == 0 || d1 > 3 || q[d1] != '.')
             continue;
         q += d1 + 1;
-        while (g_ascii_isdigit(q[d2]) && d2 < 4)
+        while (d2 < 4 && g_ascii_isdigit(q[d2]))
             d2++;
         if (d2 == 0 || d2 > 3 || q[d2] == '.' || g_ascii_isdigit(q[d2]))
             continue;
@@ -296,13 +296,11 @@ static void walk(walk_ctx *w, GMimeObject *obj, guint depth, bool top)
         return;
     GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
     bool attach = d != NULL && g_mime_content_disposition_is_attachment(d);
-    if (is_type(obj, "text", "plain") && !attach) {
-        part_bytes(obj, w->prose, DSN_MAX_TEXT);
-        g_string_append_c(w->prose, '\n');
-    } else if (is_type(obj, "text", "html") && !attach) {
+    if (is_type(obj, "text", "html") && !attach) {
         part_bytes(obj, w->html, DSN_MAX_TEXT);
     } else if (is_type(obj, "message", "*") || is_type(obj, "text", "*")) {
-        /* an unknown message/... leaf: may be an original or a report */
+        /* text/plain, and any other text/... or message/... leaf (an
+           original, a report of a kind not known here) */
         part_bytes(obj, w->prose, DSN_MAX_TEXT);
         g_string_append_c(w->prose, '\n');
     }
