@@ -818,6 +818,12 @@ dsn_report *dsn_parse(const char *data, gsize len)
         }
         if (rep->recipients->len == 0 && w.orig_to != NULL)
             dsn_int_add(rep, w.orig_to, "failed", "", body);
+        if (rep->recipients->len == 0 && self_to != NULL) {
+            /* the prose names no one but the bounce's own recipient: a
+               message returned to the address it was sent to */
+            const char *skip2[] = {self_from, w.orig_from, NULL};
+            dsn_int_text(rep, body, strlen(body), skip2);
+        }
         if (rep->recipients->len == 0)
             dsn_report_free(&rep);
     }
