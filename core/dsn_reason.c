@@ -414,6 +414,25 @@ static bool has_any(const char *lower, const char *const *list)
     return false;
 }
 
+/* "553 host.example does not exist": a domain (a dotted word without '@')
+   said not to exist. */
+static bool domain_missing(const char *lower)
+{
+    const char *hit = strstr(lower, " does not exist");
+    if (hit == NULL)
+        return false;
+    const char *w = hit;
+    while (w > lower && w[-1] != ' ' && w[-1] != '<' && w[-1] != ':')
+        w--;
+    gsize n = (gsize)(hit - w);
+    if (n < 4 || memchr(w, '@', n) != NULL || memchr(w, '.', n) == NULL)
+        return false;
+    for (gsize i = 0; i < n; i++)
+        if (!g_ascii_isalnum(w[i]) && w[i] != '.' && w[i] != '-')
+            return false;
+    return true;
+}
+
 /* The SMTP command the text says the error answered: 'D' (DATA), 'M'
    (MAIL FROM), 'C' (connection, HELO/EHLO) or 0. */
 static char smtp_command(const char *lower)
@@ -465,6 +484,8 @@ const char *dsn_classify_ctx(const char *diagnostic, const char *context,
                 return t;
         return byc;
     }
+    if (domain_missing(lower))
+        return "hostunknown";
     const char *r = phrase_reason(lower, 0);
     if (r != NULL && byc != NULL && strcmp(r, "mesgtoobig") == 0 &&
         strcmp(byc, "exceedlimit") == 0)
