@@ -402,7 +402,12 @@ static void group_flush(dsn_report *rep, ds_group *g)
             g->action != NULL ? g_ascii_strdown(g_strstrip(g->action), -1)
                               : g_strdup(st[0] == '4' ? "delayed" : "failed");
         const char *diag = after_type(g->diag->str);
-        dsn_int_add(rep, addr, action, st, diag);
+        dsn_recipient *r = dsn_int_add(rep, addr, action, st, diag);
+        if (r != NULL && g_ascii_strncasecmp(g->diag->str, "x-unix", 6) == 0) {
+            /* a local delivery program failed (procmail, a pipe) */
+            r->reason = g_strdup(dsn_int_mailer_reason(r->diagnostic));
+            r->reply_code = dsn_int_reply_in(r->diagnostic);
+        }
     }
     g_free(addr);
     group_clear(g);

@@ -38,4 +38,8 @@ gsize dsn_int_text_cut(const char *text, gsize len);
 const char *dsn_classify_ctx(const char *diagnostic, const char *context,
                              const char *status, int reply_code);
 
+/* The reason of a failure a local delivery program reported (Diagnostic-
+   Code of type X-Unix): a phrase of the tables, else "mailererror". */
+const char *dsn_int_mailer_reason(const char *diagnostic);
+
 #endif

@@ -527,6 +527,19 @@ const char *dsn_classify_ctx(const char *diagnostic, const char *context,
     return "undefined";
 }
 
+const char *dsn_int_mailer_reason(const char *diagnostic)
+{
+    gsize n = diagnostic != NULL ? strnlen(diagnostic, DSN_MAX_TEXT) : 0;
+    g_autofree char *lower = g_ascii_strdown(n ? diagnostic : "", (gssize)n);
+    const char *r = phrase_reason(lower, 0);
+    if (r == NULL)
+        r = phrase_reason(lower, 1);
+    /* a user the program could not find is its own failure */
+    if (r == NULL || strcmp(r, "userunknown") == 0)
+        r = "mailererror";
+    return r;
+}
+
 /* The reason for one recipient: see the file comment for the order. */
 const char *dsn_classify(const char *diagnostic, const char *status,
                          int reply_code)
