@@ -486,6 +486,9 @@ const char *dsn_classify_ctx(const char *diagnostic, const char *context,
     }
     if (domain_missing(lower))
         return "hostunknown";
+    /* Yahoo refuses an unknown mailbox only at DATA, in these words */
+    if (strstr(lower, "doesn't have a yahoo.com account") != NULL)
+        return "userunknown";
     const char *r = phrase_reason(lower, 0);
     if (r != NULL && byc != NULL && strcmp(r, "mesgtoobig") == 0 &&
         strcmp(byc, "exceedlimit") == 0)

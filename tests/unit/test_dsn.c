@@ -12,9 +12,9 @@
 #include "crmgate/dsn.h"
 
 /* Floors: the agreement measured when this was written, minus a point. */
-#define FLOOR_HARD 92.2
-#define FLOOR_REASON 83.0
-#define FLOOR_STATUS 93.5
+#define FLOOR_HARD 93.6
+#define FLOOR_REASON 84.5
+#define FLOOR_STATUS 94.0
 
 static const char *corpus_dir(void)
 {
