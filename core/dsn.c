@@ -611,7 +611,9 @@ static bool is_autoreply(GMimeMessage *m)
 {
     GMimeObject *o = GMIME_OBJECT(m);
     const char *v = g_mime_object_get_header(o, "Auto-Submitted");
-    if (v != NULL && g_ascii_strncasecmp(g_strchug((char *)v), "no", 2) != 0)
+    while (v != NULL && (*v == ' ' || *v == '\t'))
+        v++;
+    if (v != NULL && g_ascii_strncasecmp(v, "no", 2) != 0)
         return true;
     if (g_mime_object_get_header(o, "X-Autoreply") != NULL ||
         g_mime_object_get_header(o, "X-Autorespond") != NULL ||
