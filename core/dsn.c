@@ -637,6 +637,96 @@ static bool refine_status(const char *st)
     return g_str_has_suffix(st, ".0.0");
 }
 
+static dsn_report *report_new(const char *kind);
+
+/* Amazon SES notifications sent by mail (SNS): a JSON body with
+   "notificationType" Bounce, Complaint or Delivery. SNS folds long lines
+   with "!" + newline + space, undone here. NULL when the prose is none. */
+static dsn_report *ses_json(const char *prose)
+{
+    const char *key = strstr(prose, "\"notificationType\"");
+    if (key == NULL)
+        return NULL;
+    const char *open = key;
+    while (open > prose && *open != '{')
+        open--;
+    if (*open != '{')
+        return NULL;
+    GString *js = g_string_sized_new(strlen(open));
+    for (const char *p = open; *p != '\0'; p++) {
+        if (p[0] == '!' && p[1] == '\n' && p[2] == ' ') {
+            p += 2;
+            continue;
+        }
+        if (p[0] == '!' && p[1] == '\r' && p[2] == '\n' && p[3] == ' ') {
+            p += 3;
+            continue;
+        }
+        g_string_append_c(js, *p);
+    }
+    json_error_t err;
+    json_t *j = json_loadb(js->str, js->len, JSON_DISABLE_EOF_CHECK, &err);
+    g_string_free(js, TRUE);
+    if (j == NULL)
+        return NULL;
+    const char *type =
+        json_string_value(json_object_get(j, "notificationType"));
+    json_t *list = NULL;
+    dsn_report *rep = NULL;
+    const char *reason = NULL;
+    if (type != NULL && strcmp(type, "Complaint") == 0) {
+        json_t *c = json_object_get(j, "complaint");
+        list = json_object_get(c, "complainedRecipients");
+        rep = report_new("arf");
+        const char *ft =
+            json_string_value(json_object_get(c, "complaintFeedbackType"));
+        rep->feedback_type = g_ascii_strdown(ft != NULL ? ft : "abuse", -1);
+        reason = "feedback";
+    } else if (type != NULL && strcmp(type, "Bounce") == 0) {
+        list =
+            json_object_get(json_object_get(j, "bounce"), "bouncedRecipients");
+        rep = report_new("dsn");
+    } else if (type != NULL && strcmp(type, "Delivery") == 0) {
+        list = json_object_get(json_object_get(j, "delivery"), "recipients");
+        rep = report_new("dsn");
+        reason = "delivered";
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        const char *addr =
+            json_is_string(v)
+                ? json_string_value(v)
+                : json_string_value(json_object_get(v, "emailAddress"));
+        const char *diag =
+            json_string_value(json_object_get(v, "diagnosticCode"));
+        const char *st = json_string_value(json_object_get(v, "status"));
+        const char *action = json_string_value(json_object_get(v, "action"));
+        g_autofree char *a =
+            addr != NULL ? dsn_int_address(addr, strlen(addr)) : NULL;
+        bool delivered = reason != NULL && strcmp(reason, "delivered") == 0;
+        if (diag == NULL && delivered)
+            diag = json_string_value(json_object_get(
+                json_object_get(j, "delivery"), "smtpResponse"));
+        char code[16] = "";
+        if (st == NULL && diag != NULL && dsn_int_status_in(diag, code))
+            st = code;
+        dsn_recipient *r = dsn_int_add(rep, a,
+                                       action != NULL ? action
+                                       : delivered    ? "delivered"
+                                                      : "failed",
+                                       st != NULL ? st : "",
+                                       diag != NULL ? after_type(diag) : "");
+        if (r != NULL && reason != NULL)
+            r->reason = g_strdup(reason);
+    }
+    if (rep != NULL && rep->recipients->len == 0)
+        dsn_report_free(&rep);
+    json_decref(j);
+    return rep;
+}
+
 /* Fills reason, reply code and hard for every recipient; ctx maps an
    address to the prose about it (may be NULL). */
 static void classify_all(dsn_report *rep, const char *prose, GHashTable *ctx)
@@ -755,7 +845,11 @@ dsn_report *dsn_parse(const char *data, gsize len)
     dsn_report *rep = NULL;
     GHashTable *ctx =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    if (w.fr->len > 0) {
+    if (w.fr->len == 0 && w.ds->len == 0 && strstr(prose, "notificationType"))
+        rep = ses_json(prose);
+    if (rep != NULL) {
+        /* an SES notification */
+    } else if (w.fr->len > 0) {
         rep = report_new("arf");
         parse_arf(rep, &w);
         for (guint i = 0; i < rep->recipients->len; i++) {
