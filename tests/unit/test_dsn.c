@@ -496,6 +496,35 @@ static void test_hostile(void)
     }
 }
 
+static void test_ses_json(void)
+{
+    static const char ses[] =
+        "From: no-reply@sns.amazonaws.com\n"
+        "Subject: AWS Notification Message\n"
+        "\n"
+        "{\"notificationType\":\"Bounce\",\"bounce\":{\"bounceType\":"
+        "\"Permanent\",\"bouncedRecipients\":[{\"emailAddress\":\"gone@exa!\n"
+        " mple.org\",\"action\":\"failed\",\"status\":\"5.1.1\","
+        "\"diagnosticCode\":\"smtp; 550 5.1.1 user unknown\"}]}}\n"
+        "\n--\nIf you wish to stop receiving notifications ...\n";
+    dsn_report *r = dsn_parse(ses, sizeof(ses) - 1);
+    g_assert_nonnull(r);
+    g_assert_cmpstr(r->kind, ==, "dsn");
+    g_assert_cmpuint(r->recipients->len, ==, 1);
+    const dsn_recipient *a = g_ptr_array_index(r->recipients, 0);
+    g_assert_cmpstr(a->recipient, ==, "gone@example.org");
+    g_assert_cmpstr(a->status, ==, "5.1.1");
+    g_assert_cmpstr(a->diagnostic, ==, "550 5.1.1 user unknown");
+    g_assert_cmpstr(a->reason, ==, "userunknown");
+    g_assert_true(a->hard);
+    dsn_report_free(&r);
+
+    /* cut JSON: no SES report; the prose reading stays bounded */
+    r = dsn_parse(ses, 150);
+    check_bounded(r);
+    dsn_report_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -504,6 +533,7 @@ int main(int argc, char **argv)
     g_test_add_func("/dsn/autoreply", test_autoreply_and_plain);
     g_test_add_func("/dsn/is_hard", test_is_hard);
     g_test_add_func("/dsn/hostile", test_hostile);
+    g_test_add_func("/dsn/ses_json", test_ses_json);
     measure_corpus();
     g_autofree char *name = g_strdup_printf(
         "/dsn/corpus/recipient+hard=%.1f%%/reason=%.1f%%/status=%.1f%%/"
