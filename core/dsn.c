@@ -737,12 +737,28 @@ static void classify_all(dsn_report *rep, const char *prose, GHashTable *ctx)
             continue;
         r->reply_code = dsn_int_reply_in(r->diagnostic);
         char st[16];
-        /* no status, or a vague x.y.0 one: the diagnostic's own code */
+        /* no status, or a vague x.0.0 one: the diagnostic's own code; a
+           x.y.0 one: a more precise code the diagnostic quotes further on
+           (SES: "5.1.0 - Unknown address error 550-'5.2.2 ...") */
         if (dsn_int_status_in(r->diagnostic, st) &&
             (r->status[0] == '\0' ||
              (r->status[0] == st[0] && refine_status(r->status)))) {
             g_free(r->status);
             r->status = g_strdup(st);
+        } else if (r->status[0] != '\0' && g_str_has_suffix(r->status, ".0")) {
+            const char *p = r->diagnostic;
+            for (int k = 0; k < 8 && dsn_int_status_in(p, st); k++) {
+                const char *at = strstr(p, st);
+                if (st[0] == r->status[0] && strcmp(st, r->status) != 0 &&
+                    !g_str_has_suffix(st, ".0")) {
+                    g_free(r->status);
+                    r->status = g_strdup(st);
+                    break;
+                }
+                if (at == NULL)
+                    break;
+                p = at + strlen(st);
+            }
         }
         const char *c =
             ctx != NULL ? g_hash_table_lookup(ctx, r->recipient) : NULL;
