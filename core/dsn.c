@@ -632,6 +632,20 @@ static bool is_autoreply(GMimeMessage *m)
             strstr(ls, "abwesenheit"));
 }
 
+/* "542 kijitora@example.com Rejected": the server refuses the address
+   itself (MessageLabs words it so). */
+static bool names_refused(const char *diag, const char *addr)
+{
+    g_autofree char *low = g_ascii_strdown(diag, -1);
+    const char *hit = strstr(low, addr);
+    if (hit == NULL)
+        return false;
+    hit += strlen(addr);
+    if (*hit == '>')
+        hit++;
+    return g_str_has_prefix(hit, " rejected");
+}
+
 static bool refine_status(const char *st)
 {
     return g_str_has_suffix(st, ".0.0");
@@ -778,6 +792,9 @@ static void classify_all(dsn_report *rep, const char *prose, GHashTable *ctx)
              strcmp(reason, "onhold") == 0) &&
             strcmp(r->action, "delayed") == 0)
             reason = "expired";
+        if (strcmp(reason, "onhold") == 0 &&
+            names_refused(r->diagnostic, r->recipient))
+            reason = "userunknown";
         r->reason = g_strdup(reason);
         r->hard = dsn_reason_is_hard(r->reason, r->status);
     }

@@ -11,10 +11,11 @@
 
 #include "crmgate/dsn.h"
 
-/* Floors: the agreement measured when this was written, minus a point. */
-#define FLOOR_HARD 93.6
-#define FLOOR_REASON 84.5
-#define FLOOR_STATUS 94.0
+/* Floors: the brief's 95 % for recipient+hard/soft (95.2 % measured);
+   reason and status: the measured agreement minus about a point. */
+#define FLOOR_HARD 95.0
+#define FLOOR_REASON 85.0
+#define FLOOR_STATUS 94.8
 
 static const char *corpus_dir(void)
 {
