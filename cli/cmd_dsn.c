@@ -34,8 +34,7 @@ int cmd_dsn(cli_ctx *ctx, int argc, char **argv)
     }
     dsn_report *r = dsn_parse(data, len);
     if (r == NULL) {
-        fprintf(stderr,
-                "crmgate: %s: not a bounce, complaint or auto-reply\n",
+        fprintf(stderr, "crmgate: %s: not a bounce, complaint or auto-reply\n",
                 argv[1]);
         return EX_DATAERR;
     }

@@ -9,6 +9,8 @@
  * attached original); else, when the message looks like a bounce (sender
  * MAILER-DAEMON/postmaster, a bounce subject, multipart/report), the prose
  * of the top-level text parts is read (core/dsn_text.c): kind "text";
+ * an Amazon SES notification (JSON) is read by core/dsn_fields.c, which
+ * also holds the delivery-status reader and the shared text helpers;
  * else auto-reply headers give kind "autoreply" (reason vacation). The
  * reason of each recipient comes from core/dsn_reason.c.
  *
@@ -36,145 +38,8 @@ typedef struct {
     char *orig_msgid;
     char *orig_from;
     guint parts;
-    bool report;    /* multipart/report seen */
+    bool report; /* multipart/report seen */
 } walk_ctx;
-
-/* ---- small helpers shared with dsn_text.c ---- */
-
-char *dsn_int_line(const char *s, gsize len, gsize max)
-{
-    GString *o = g_string_sized_new(MIN(len, max) + 8);
-    bool space = false;
-    for (gsize i = 0; i < len && o->len < max + 8; i++) {
-        guchar c = (guchar)s[i];
-        if (c == '\0')
-            continue;
-        if (c < 0x20 || c == 0x7f || c == ' ') {
-            space = o->len > 0;
-            continue;
-        }
-        if (space)
-            g_string_append_c(o, ' ');
-        space = false;
-        g_string_append_c(o, (char)c);
-    }
-    char *v = g_utf8_make_valid(o->str, (gssize)o->len);
-    g_string_free(o, TRUE);
-    gsize n = strlen(v);
-    if (n > max) {
-        gsize cut = max;
-        while (cut > 0 && ((guchar)v[cut] & 0xC0) == 0x80)
-            cut--;
-        v[cut] = '\0';
-    }
-    return v;
-}
-
-static bool addr_char(guchar c)
-{
-    return g_ascii_isalnum(c) || c >= 0x80 || strchr("!#$%&'*+-/=?^_`{|}~.", c);
-}
-
-char *dsn_int_address(const char *s, gsize len)
-{
-    for (gsize i = 0; i < len; i++) {
-        if (s[i] != '@' || i == 0)
-            continue;
-        gsize a = i, b = i + 1;
-        while (a > 0 && addr_char((guchar)s[a - 1]) && i - a < 64)
-            a--;
-        while (b < len && addr_char((guchar)s[b]) && b - i < 255)
-            b++;
-        while (b > i + 1 && s[b - 1] == '.')
-            b--;
-        while (a < i && s[a] == '.')
-            a++;
-        if (a == i || b == i + 1 || !memchr(s + i + 1, '.', b - i - 1))
-            continue;
-        g_autofree char *cand = g_strndup(s + a, b - a);
-        char *norm = addr_normalize(cand);
-        if (norm != NULL) {
-            char *low = g_utf8_strdown(norm, -1);
-            g_free(norm);
-            return low;
-        }
-    }
-    return NULL;
-}
-
-dsn_recipient *dsn_int_find(dsn_report *rep, const char *addr)
-{
-    for (guint i = 0; i < rep->recipients->len; i++) {
-        dsn_recipient *r = g_ptr_array_index(rep->recipients, i);
-        if (strcmp(r->recipient, addr) == 0)
-            return r;
-    }
-    return NULL;
-}
-
-dsn_recipient *dsn_int_add(dsn_report *rep, const char *addr,
-                           const char *action, const char *status,
-                           const char *diagnostic)
-{
-    if (addr == NULL || *addr == '\0' ||
-        rep->recipients->len >= DSN_MAX_RECIPIENTS ||
-        dsn_int_find(rep, addr) != NULL)
-        return NULL;
-    dsn_recipient *r = g_new0(dsn_recipient, 1);
-    r->recipient = g_strdup(addr);
-    r->action = g_strdup(action != NULL ? action : "");
-    r->status = g_strdup(status != NULL ? status : "");
-    r->diagnostic = dsn_int_line(diagnostic != NULL ? diagnostic : "",
-                                 diagnostic != NULL ? strlen(diagnostic) : 0,
-                                 DSN_MAX_DIAGNOSTIC);
-    g_ptr_array_add(rep->recipients, r);
-    return r;
-}
-
-bool dsn_int_status_in(const char *s, char out[16])
-{
-    for (const char *p = s; *p != '\0'; p++) {
-        if ((*p != '2' && *p != '4' && *p != '5') || p[1] != '.' ||
-            (p > s && (g_ascii_isdigit(p[-1]) || p[-1] == '.')))
-            continue;
-        const char *q = p + 2;
-        int d1 = 0, d2 = 0;
-        while (g_ascii_isdigit(q[d1]) && d1 < 4)
-            d1++;
-        if (d1 == 0 || d1 > 3 || q[d1] != '.')
-            continue;
-        q += d1 + 1;
-        while (g_ascii_isdigit(q[d2]) && d2 < 4)
-            d2++;
-        if (d2 == 0 || d2 > 3 || q[d2] == '.' || g_ascii_isdigit(q[d2]))
-            continue;
-        gsize n = (gsize)(q + d2 - p);
-        memcpy(out, p, n);
-        out[n] = '\0';
-        return true;
-    }
-    return false;
-}
-
-int dsn_int_reply_in(const char *s)
-{
-    for (const char *p = s; *p != '\0'; p++) {
-        if ((*p != '2' && *p != '4' && *p != '5') ||
-            (p > s && (g_ascii_isalnum(p[-1]) || p[-1] == '.' ||
-                       p[-1] == '-' || p[-1] == '#')))
-            continue;
-        if (!g_ascii_isdigit(p[1]) || !g_ascii_isdigit(p[2]))
-            continue;
-        char e = p[3];
-        if (e != ' ' && e != '-' && e != '\0' && e != '\n' && e != '\r' &&
-            e != ')' && e != ']')
-            continue;
-        int v = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-        if (p[1] <= '5' && v != 250 && v != 220 && v != 221 && v != 354)
-            return v;
-    }
-    return 0;
-}
 
 /* ---- reading parts ---- */
 
@@ -194,7 +59,8 @@ static void part_bytes(GMimeObject *obj, GString *out, gsize max)
         if (w != NULL)
             g_mime_data_wrapper_write_to_stream(w, mem);
     } else if (GMIME_IS_MESSAGE_PART(obj)) {
-        GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+        GMimeMessage *m =
+            g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
         if (m != NULL)
             g_mime_object_write_to_stream(GMIME_OBJECT(m), NULL, mem);
     }
@@ -295,13 +161,11 @@ static void walk(walk_ctx *w, GMimeObject *obj, guint depth, bool top)
         return;
     GMimeContentDisposition *d = g_mime_object_get_content_disposition(obj);
     bool attach = d != NULL && g_mime_content_disposition_is_attachment(d);
-    if (is_type(obj, "text", "plain") && !attach) {
-        part_bytes(obj, w->prose, DSN_MAX_TEXT);
-        g_string_append_c(w->prose, '\n');
-    } else if (is_type(obj, "text", "html") && !attach) {
+    if (is_type(obj, "text", "html") && !attach) {
         part_bytes(obj, w->html, DSN_MAX_TEXT);
     } else if (is_type(obj, "message", "*") || is_type(obj, "text", "*")) {
-        /* an unknown message/... leaf: may be an original or a report */
+        /* text/plain, and any other text/... or message/... leaf (an
+           original, a report of a kind not known here) */
         part_bytes(obj, w->prose, DSN_MAX_TEXT);
         g_string_append_c(w->prose, '\n');
     }
@@ -322,8 +186,8 @@ static void raw_fallback(walk_ctx *w, const char *data, gsize len)
         body = body2;
     if (body == NULL)
         return;
-    static const char *const fields[] = {"\nfinal-recipient:",
-                                         "\noriginal-recipient:", NULL};
+    static const char *const fields[] = {
+        "\nfinal-recipient:", "\noriginal-recipient:", NULL};
     const char *first = NULL;
     for (gsize i = 0; fields[i] != NULL; i++) {
         const char *hit = strstr(body, fields[i]);
@@ -333,10 +197,10 @@ static void raw_fallback(walk_ctx *w, const char *data, gsize len)
     if (first != NULL) {
         /* back to the blank line before: the group's other fields */
         const char *start = first;
-        while (start > body && !(start[0] == '\n' && (start[-1] == '\n' ||
-                                                     (start[-1] == '\r' &&
-                                                      start > body + 1 &&
-                                                      start[-2] == '\n'))))
+        while (start > body &&
+               !(start[0] == '\n' &&
+                 (start[-1] == '\n' || (start[-1] == '\r' && start > body + 1 &&
+                                        start[-2] == '\n'))))
             start--;
         g_string_append_len(w->ds, data + (start - low),
                             (gssize)(n - (gsize)(start - low)));
@@ -344,146 +208,6 @@ static void raw_fallback(walk_ctx *w, const char *data, gsize len)
     if (w->prose->len == 0 && first != NULL)
         g_string_append_len(w->prose, data + (body - low),
                             (gssize)(first - body));
-}
-
-/* ---- message/delivery-status ---- */
-
-typedef struct {
-    char *final;
-    char *original;
-    char *action;
-    char *status;
-    GString *diag;
-} ds_group;
-
-static void group_clear(ds_group *g)
-{
-    g_clear_pointer(&g->final, g_free);
-    g_clear_pointer(&g->original, g_free);
-    g_clear_pointer(&g->action, g_free);
-    g_clear_pointer(&g->status, g_free);
-    g_string_truncate(g->diag, 0);
-}
-
-/* "type; value" -> value (the whole string when there is no ';'). */
-static const char *after_type(const char *v)
-{
-    const char *semi = strchr(v, ';');
-    const char *at = strchr(v, '@');
-    if (semi != NULL && (at == NULL || semi < at))
-        v = semi + 1;
-    while (*v == ' ' || *v == '\t')
-        v++;
-    return v;
-}
-
-/* Ends a group: adds its recipient when it names one. */
-static void group_flush(dsn_report *rep, ds_group *g)
-{
-    char *addr = NULL;
-    if (g->final != NULL) {
-        const char *v = after_type(g->final);
-        addr = dsn_int_address(v, strlen(v));
-    }
-    if (addr == NULL && g->original != NULL) {
-        const char *v = after_type(g->original);
-        addr = dsn_int_address(v, strlen(v));
-    }
-    if (addr != NULL) {
-        char st[16] = "";
-        if (g->status != NULL)
-            dsn_int_status_in(g->status, st);
-        char dst[16] = "";
-        /* a vague x.0.0 refined by the diagnostic's own code */
-        if ((st[0] == '\0' || strcmp(st + 1, ".0.0") == 0) &&
-            dsn_int_status_in(g->diag->str, dst) &&
-            (st[0] == '\0' || dst[0] == st[0]))
-            memcpy(st, dst, sizeof(st));
-        g_autofree char *action =
-            g->action != NULL ? g_ascii_strdown(g_strstrip(g->action), -1)
-                              : g_strdup(st[0] == '4' ? "delayed" : "failed");
-        const char *diag = after_type(g->diag->str);
-        dsn_int_add(rep, addr, action, st, diag);
-    }
-    g_free(addr);
-    group_clear(g);
-}
-
-static void set_field(char **slot, const char *v)
-{
-    if (*slot == NULL)
-        *slot = g_strdup(v);
-}
-
-/* Parses the fields of delivery-status text; groups split at blank lines
-   and at a second Final-Recipient. */
-static void parse_ds(dsn_report *rep, const char *text, gsize len)
-{
-    ds_group g = {.diag = g_string_new(NULL)};
-    GString *field = g_string_new(NULL); /* current unfolded field */
-    const char *p = text, *end = text + len;
-    bool more = true;
-    while (more) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl != NULL ? nl : end;
-        gsize ll = (gsize)(le - p);
-        if (ll > 0 && p[ll - 1] == '\r')
-            ll--;
-        bool cont = ll > 0 && (p[0] == ' ' || p[0] == '\t');
-        bool blank = true;
-        for (gsize i = 0; i < ll; i++)
-            if (!g_ascii_isspace(p[i]))
-                blank = false;
-        if (cont && !blank && field->len < 4096) {
-            g_string_append_c(field, ' ');
-            g_string_append_len(field, p, (gssize)MIN(ll, 4096));
-        } else {
-            /* the previous field is complete */
-            if (field->len > 0) {
-                char *f = field->str;
-                char *colon = strchr(f, ':');
-                if (colon != NULL) {
-                    *colon = '\0';
-                    char *name = g_strstrip(f);
-                    char *val = g_strstrip(colon + 1);
-                    if (g_ascii_strcasecmp(name, "Final-Recipient") == 0) {
-                        if (g.final != NULL)
-                            group_flush(rep, &g);
-                        set_field(&g.final, val);
-                    } else if (g_ascii_strcasecmp(name, "Original-Recipient") ==
-                               0) {
-                        if (g.original != NULL && g.final != NULL)
-                            group_flush(rep, &g);
-                        set_field(&g.original, val);
-                    } else if (g_ascii_strcasecmp(name, "Action") == 0) {
-                        set_field(&g.action, val);
-                    } else if (g_ascii_strcasecmp(name, "Status") == 0) {
-                        set_field(&g.status, val);
-                    } else if (g_ascii_strcasecmp(name, "Diagnostic-Code") ==
-                                   0 &&
-                               g.diag->len == 0) {
-                        g_string_append(g.diag, val);
-                    }
-                }
-                g_string_truncate(field, 0);
-            }
-            if (blank) {
-                if (g.final != NULL || g.original != NULL)
-                    group_flush(rep, &g);
-                else
-                    group_clear(&g);
-            } else {
-                g_string_append_len(field, p, (gssize)MIN(ll, 4096));
-            }
-        }
-        more = nl != NULL;
-        p = nl != NULL ? nl + 1 : end;
-    }
-    if (g.final != NULL || g.original != NULL)
-        group_flush(rep, &g);
-    group_clear(&g);
-    g_string_free(g.diag, TRUE);
-    g_string_free(field, TRUE);
 }
 
 /* ---- ARF ---- */
@@ -567,21 +291,36 @@ static bool looks_like_bounce(GMimeMessage *m, const walk_ctx *w)
     g_autofree char *lf = from != NULL ? g_ascii_strdown(from, -1) : NULL;
     if (lf != NULL &&
         (strstr(lf, "mailer-daemon") || strstr(lf, "postmaster") ||
-         strstr(lf, "post_master") ||
-         strstr(lf, "mail delivery") || strstr(lf, "mailer daemon") ||
-         strstr(lf, "mail.delivery") || strstr(lf, "no-reply@") ||
-         strstr(lf, "bounce") || strstr(lf, "mmsadmin") ||
-         strstr(lf, "notification")))
+         strstr(lf, "post_master") || strstr(lf, "mail delivery") ||
+         strstr(lf, "mailer daemon") || strstr(lf, "mail.delivery") ||
+         strstr(lf, "no-reply@") || strstr(lf, "bounce") ||
+         strstr(lf, "mmsadmin") || strstr(lf, "notification")))
         return true;
     const char *subj = g_mime_object_get_header(GMIME_OBJECT(m), "Subject");
     g_autofree char *ls = subj != NULL ? g_ascii_strdown(subj, -1) : NULL;
-    static const char *const words[] = {
-        "undeliver", "undelivered", "returned mail", "delivery status",
-        "delivery failure", "delivery failed", "failure notice",
-        "delivery notification", "not delivered", "could not be delivered",
-        "bounce", "mail delivery", "rejected", "mail system error",
-        "nondeliverable", "non-remis", "non remis", "failed delivery",
-        "delivery problem", "error", "warning", "unzustellbar", NULL};
+    static const char *const words[] = {"undeliver",
+                                        "undelivered",
+                                        "returned mail",
+                                        "delivery status",
+                                        "delivery failure",
+                                        "delivery failed",
+                                        "failure notice",
+                                        "delivery notification",
+                                        "not delivered",
+                                        "could not be delivered",
+                                        "bounce",
+                                        "mail delivery",
+                                        "rejected",
+                                        "mail system error",
+                                        "nondeliverable",
+                                        "non-remis",
+                                        "non remis",
+                                        "failed delivery",
+                                        "delivery problem",
+                                        "error",
+                                        "warning",
+                                        "unzustellbar",
+                                        NULL};
     for (gsize i = 0; ls != NULL && words[i] != NULL; i++)
         if (strstr(ls, words[i]))
             return true;
@@ -592,7 +331,9 @@ static bool is_autoreply(GMimeMessage *m)
 {
     GMimeObject *o = GMIME_OBJECT(m);
     const char *v = g_mime_object_get_header(o, "Auto-Submitted");
-    if (v != NULL && g_ascii_strncasecmp(g_strchug((char *)v), "no", 2) != 0)
+    while (v != NULL && (*v == ' ' || *v == '\t'))
+        v++;
+    if (v != NULL && g_ascii_strncasecmp(v, "no", 2) != 0)
         return true;
     if (g_mime_object_get_header(o, "X-Autoreply") != NULL ||
         g_mime_object_get_header(o, "X-Autorespond") != NULL ||
@@ -611,13 +352,25 @@ static bool is_autoreply(GMimeMessage *m)
             strstr(ls, "abwesenheit"));
 }
 
+/* "542 kijitora@example.com Rejected": the server refuses the address
+   itself (MessageLabs words it so). */
+static bool names_refused(const char *diag, const char *addr)
+{
+    g_autofree char *low = g_ascii_strdown(diag, -1);
+    const char *hit = strstr(low, addr);
+    if (hit == NULL)
+        return false;
+    hit += strlen(addr);
+    if (*hit == '>')
+        hit++;
+    return g_str_has_prefix(hit, " rejected");
+}
+
 static bool refine_status(const char *st)
 {
     return g_str_has_suffix(st, ".0.0");
 }
 
-/* Fills reason, reply code and hard for every recipient; ctx maps an
-   address to the prose about it (may be NULL). */
 static void classify_all(dsn_report *rep, const char *prose, GHashTable *ctx)
 {
     for (guint i = 0; i < rep->recipients->len; i++) {
@@ -626,15 +379,31 @@ static void classify_all(dsn_report *rep, const char *prose, GHashTable *ctx)
             continue;
         r->reply_code = dsn_int_reply_in(r->diagnostic);
         char st[16];
-        /* no status, or a vague x.y.0 one: the diagnostic's own code */
+        /* no status, or a vague x.0.0 one: the diagnostic's own code; a
+           x.y.0 one: a more precise code the diagnostic quotes further on
+           (SES: "5.1.0 - Unknown address error 550-'5.2.2 ...") */
         if (dsn_int_status_in(r->diagnostic, st) &&
             (r->status[0] == '\0' ||
              (r->status[0] == st[0] && refine_status(r->status)))) {
             g_free(r->status);
             r->status = g_strdup(st);
+        } else if (r->status[0] != '\0' && g_str_has_suffix(r->status, ".0")) {
+            const char *p = r->diagnostic;
+            for (int k = 0; k < 8 && dsn_int_status_in(p, st); k++) {
+                const char *at = strstr(p, st);
+                if (st[0] == r->status[0] && strcmp(st, r->status) != 0 &&
+                    !g_str_has_suffix(st, ".0")) {
+                    g_free(r->status);
+                    r->status = g_strdup(st);
+                    break;
+                }
+                if (at == NULL)
+                    break;
+                p = at + strlen(st);
+            }
         }
-        const char *c = ctx != NULL ? g_hash_table_lookup(ctx, r->recipient)
-                                    : NULL;
+        const char *c =
+            ctx != NULL ? g_hash_table_lookup(ctx, r->recipient) : NULL;
         if (c == NULL && rep->recipients->len == 1)
             c = prose;
         const char *reason =
@@ -651,6 +420,9 @@ static void classify_all(dsn_report *rep, const char *prose, GHashTable *ctx)
              strcmp(reason, "onhold") == 0) &&
             strcmp(r->action, "delayed") == 0)
             reason = "expired";
+        if (strcmp(reason, "onhold") == 0 &&
+            names_refused(r->diagnostic, r->recipient))
+            reason = "userunknown";
         r->reason = g_strdup(reason);
         r->hard = dsn_reason_is_hard(r->reason, r->status);
     }
@@ -669,14 +441,6 @@ static void failed_recipients(dsn_report *rep, GMimeMessage *m,
         g_autofree char *a = dsn_int_address(parts[i], strlen(parts[i]));
         dsn_int_add(rep, a, "failed", "", prose);
     }
-}
-
-static dsn_report *report_new(const char *kind)
-{
-    dsn_report *rep = g_new0(dsn_report, 1);
-    rep->recipients = g_ptr_array_new();
-    rep->kind = g_strdup(kind);
-    return rep;
 }
 
 static void guard_write(const char *data, gsize len, gpointer user)
@@ -720,8 +484,7 @@ dsn_report *dsn_parse(const char *data, gsize len)
     walk(&w, g_mime_message_get_mime_part(m), 0, true);
     raw_fallback(&w, data, len);
 
-    g_autofree char *self_from =
-        header_addr(GMIME_OBJECT(m), "From");
+    g_autofree char *self_from = header_addr(GMIME_OBJECT(m), "From");
     g_autofree char *self_to = header_addr(GMIME_OBJECT(m), "To");
     const char *skip[] = {self_to, self_from, w.orig_from, NULL};
     if (self_to == NULL) {
@@ -735,26 +498,31 @@ dsn_report *dsn_parse(const char *data, gsize len)
     dsn_report *rep = NULL;
     GHashTable *ctx =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    if (w.fr->len > 0) {
-        rep = report_new("arf");
+    if (w.fr->len == 0 && w.ds->len == 0 && strstr(prose, "notificationType"))
+        rep = dsn_int_ses_json(prose);
+    if (rep != NULL) {
+        /* an SES notification */
+    } else if (w.fr->len > 0) {
+        rep = dsn_int_report_new("arf");
         parse_arf(rep, &w);
         for (guint i = 0; i < rep->recipients->len; i++) {
             dsn_recipient *r = g_ptr_array_index(rep->recipients, i);
             r->reason = g_strdup("feedback");
         }
-    } else if (w.ds->len == 0 && w.orig_to != NULL && subject_has(m, "complaint about message")) {
+    } else if (w.ds->len == 0 && w.orig_to != NULL &&
+               subject_has(m, "complaint about message")) {
         /* Hotmail's old complaint: the original attached, no report */
-        rep = report_new("arf");
+        rep = dsn_int_report_new("arf");
         rep->feedback_type = g_strdup("abuse");
         dsn_recipient *r = dsn_int_add(rep, w.orig_to, "failed", "", "");
         if (r != NULL)
             r->reason = g_strdup("feedback");
     } else if (w.ds->len > 0) {
-        rep = report_new("dsn");
-        parse_ds(rep, w.ds->str, w.ds->len);
+        rep = dsn_int_report_new("dsn");
+        dsn_int_parse_ds(rep, w.ds->str, w.ds->len);
         /* a group without a diagnostic takes the prose about it */
         if (rep->recipients->len > 0 && *prose) {
-            dsn_report *t = report_new("text");
+            dsn_report *t = dsn_int_report_new("text");
             dsn_int_text(t, prose, strlen(prose), skip);
             for (guint i = 0; i < rep->recipients->len; i++) {
                 dsn_recipient *r = g_ptr_array_index(rep->recipients, i);
@@ -775,14 +543,14 @@ dsn_report *dsn_parse(const char *data, gsize len)
     }
     bool bounce = looks_like_bounce(m, &w);
     if (rep == NULL && bounce) {
-        rep = report_new("text");
+        rep = dsn_int_report_new("text");
         const char *body = prose;
         g_autofree char *fromhtml = NULL;
         if (*body == '\0' && w.html->len > 0) {
             fromhtml = dsn_int_line(w.html->str, w.html->len, DSN_MAX_TEXT);
             body = fromhtml;
         }
-        dsn_report *t = report_new("text");
+        dsn_report *t = dsn_int_report_new("text");
         dsn_int_text(t, body, strlen(body), skip);
         failed_recipients(rep, m, body);
         if (rep->recipients->len > 0) {
@@ -804,13 +572,20 @@ dsn_report *dsn_parse(const char *data, gsize len)
         }
         if (rep->recipients->len == 0 && w.orig_to != NULL)
             dsn_int_add(rep, w.orig_to, "failed", "", body);
+        if (rep->recipients->len == 0 && self_to != NULL) {
+            /* the prose names no one but the bounce's own recipient: a
+               message returned to the address it was sent to */
+            const char *skip2[] = {self_from, w.orig_from, NULL};
+            dsn_int_text(rep, body, strlen(body), skip2);
+        }
         if (rep->recipients->len == 0)
             dsn_report_free(&rep);
     }
     if (rep == NULL && !bounce && is_autoreply(m)) {
-        rep = report_new("autoreply");
-        dsn_recipient *r =
-            dsn_int_add(rep, self_from, "delivered", "", "auto-reply");
+        rep = dsn_int_report_new("autoreply");
+        const char *subj = g_mime_object_get_header(GMIME_OBJECT(m), "Subject");
+        dsn_recipient *r = dsn_int_add(rep, self_from, "delivered", "",
+                                       subj != NULL ? subj : "auto-reply");
         if (r != NULL)
             r->reason = g_strdup("vacation");
     }
@@ -849,60 +624,4 @@ dsn_report *dsn_parse(const char *data, gsize len)
     g_free(w.orig_from);
     g_object_unref(m);
     return rep;
-}
-
-void dsn_report_free(dsn_report **rp)
-{
-    if (rp == NULL || *rp == NULL)
-        return;
-    dsn_report *r = *rp;
-    for (guint i = 0; i < r->recipients->len; i++) {
-        dsn_recipient *x = g_ptr_array_index(r->recipients, i);
-        g_free(x->recipient);
-        g_free(x->action);
-        g_free(x->status);
-        g_free(x->diagnostic);
-        g_free(x->reason);
-        g_free(x);
-    }
-    g_ptr_array_unref(r->recipients);
-    g_free(r->kind);
-    g_free(r->feedback_type);
-    g_free(r->original_message_id);
-    g_free(r->original_envelope_from);
-    g_free(r);
-    *rp = NULL;
-}
-
-static json_t *str_or_null(const char *s)
-{
-    return s != NULL ? json_string(s) : json_null();
-}
-
-json_t *dsn_report_json(const dsn_report *r)
-{
-    json_t *list = json_array();
-    for (guint i = 0; i < r->recipients->len; i++) {
-        const dsn_recipient *x = g_ptr_array_index(r->recipients, i);
-        json_t *o = json_object();
-        json_object_set_new(o, "recipient", json_string(x->recipient));
-        json_object_set_new(o, "action", json_string(x->action));
-        json_object_set_new(o, "status", json_string(x->status));
-        json_object_set_new(o, "diagnostic", json_string(x->diagnostic));
-        json_object_set_new(o, "reason", json_string(x->reason));
-        json_object_set_new(o, "hard", json_boolean(x->hard));
-        json_object_set_new(o, "reply_code",
-                            x->reply_code ? json_integer(x->reply_code)
-                                          : json_null());
-        json_array_append_new(list, o);
-    }
-    json_t *j = json_object();
-    json_object_set_new(j, "recipients", list);
-    json_object_set_new(j, "kind", str_or_null(r->kind));
-    json_object_set_new(j, "feedback_type", str_or_null(r->feedback_type));
-    json_object_set_new(j, "original_message_id",
-                        str_or_null(r->original_message_id));
-    json_object_set_new(j, "original_envelope_from",
-                        str_or_null(r->original_envelope_from));
-    return j;
 }

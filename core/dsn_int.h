@@ -1,6 +1,7 @@
 /*
  * dsn_int.h - shared between the bounce parser's files (core/dsn.c, the
- * MIME side; core/dsn_text.c, the prose side). Not an API.
+ * MIME side; core/dsn_fields.c, fields and helpers; core/dsn_text.c, the
+ * prose side; core/dsn_reason.c, the reason tables). Not an API.
  */
 #ifndef CRMGATE_DSN_INT_H
 #define CRMGATE_DSN_INT_H
@@ -37,5 +38,20 @@ gsize dsn_int_text_cut(const char *text, gsize len);
    may tell the SMTP command the error answered. */
 const char *dsn_classify_ctx(const char *diagnostic, const char *context,
                              const char *status, int reply_code);
+
+/* The reason of a failure a local delivery program reported (Diagnostic-
+   Code of type X-Unix): a phrase of the tables, else "mailererror". */
+const char *dsn_int_mailer_reason(const char *diagnostic);
+
+/* A new empty report of that kind. */
+dsn_report *dsn_int_report_new(const char *kind);
+/* "type; value" -> value (the whole string when there is no ';' before
+   an '@'). */
+const char *dsn_int_after_type(const char *v);
+/* Reads the fields of message/delivery-status text into rep: groups
+   split at blank lines and at a second Final-Recipient. */
+void dsn_int_parse_ds(dsn_report *rep, const char *text, gsize len);
+/* An Amazon SES notification (JSON body) as a report, or NULL. */
+dsn_report *dsn_int_ses_json(const char *prose);
 
 #endif

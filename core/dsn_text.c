@@ -60,13 +60,29 @@ gsize dsn_int_text_cut(const char *text, gsize len)
 /* Lines whose addresses are not recipients. */
 static bool skip_line(const char *low)
 {
-    static const char *const starts[] = {
-        "from:",         "date:",        "subject:",    "message-id",
-        "reply-to:",     "sender:",      "reporting-mta", "received",
-        "in-reply-to",   "references",   "return-path", "x-",
-        "mail from",     ">>> mail from", "envelope-from", "errors-to",
-        "dkim",          "list-",        "content-",    "arrival-date",
-        "for more information", "http", NULL};
+    static const char *const starts[] = {"from:",
+                                         "date:",
+                                         "subject:",
+                                         "message-id",
+                                         "reply-to:",
+                                         "sender:",
+                                         "reporting-mta",
+                                         "received",
+                                         "in-reply-to",
+                                         "references",
+                                         "return-path",
+                                         "x-",
+                                         "mail from",
+                                         ">>> mail from",
+                                         "envelope-from",
+                                         "errors-to",
+                                         "dkim",
+                                         "list-",
+                                         "content-",
+                                         "arrival-date",
+                                         "for more information",
+                                         "http",
+                                         NULL};
     while (*low == ' ' || *low == '\t' || *low == '>')
         low++;
     for (gsize i = 0; starts[i] != NULL; i++)
@@ -79,9 +95,13 @@ static bool skip_line(const char *low)
 
 static bool skip_addr(const char *addr, const char *const *skip)
 {
-    static const char *const locals[] = {"mailer-daemon@", "postmaster@",
-                                         "mailer_daemon@", "double-bounce@",
-                                         "noreply@", "no-reply@", NULL};
+    static const char *const locals[] = {"mailer-daemon@",
+                                         "postmaster@",
+                                         "mailer_daemon@",
+                                         "double-bounce@",
+                                         "noreply@",
+                                         "no-reply@",
+                                         NULL};
     for (gsize i = 0; locals[i] != NULL; i++)
         if (g_str_has_prefix(addr, locals[i]))
             return true;
@@ -101,6 +121,8 @@ guint dsn_int_text(dsn_report *rep, const char *text, gsize len,
 {
     len = MIN(len, (gsize)DSN_MAX_TEXT);
     GArray *found = g_array_new(FALSE, FALSE, sizeof(mention));
+    /* every line naming a recipient: offset and index in found */
+    GArray *lines = g_array_new(FALSE, FALSE, sizeof(mention));
     const char *p = text, *end = text + len;
     while (p < end && found->len < DSN_MAX_RECIPIENTS) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -120,8 +142,7 @@ guint dsn_int_text(dsn_report *rep, const char *text, gsize len,
                        p[ts - 1] != '<' && p[ts - 1] != '(' &&
                        p[ts - 1] != '"' && p[ts - 1] != '\'' &&
                        p[ts - 1] != ':' && p[ts - 1] != '[' &&
-                       p[ts - 1] != '=' && p[ts - 1] != ',' &&
-                       p[ts - 1] != ';')
+                       p[ts - 1] != '=' && p[ts - 1] != ',' && p[ts - 1] != ';')
                     ts--;
                 while (te < ll && !g_ascii_isspace(p[te]) && p[te] != '>' &&
                        p[te] != '"' && p[te] != '\'' && p[te] != ')' &&
@@ -136,9 +157,16 @@ guint dsn_int_text(dsn_report *rep, const char *text, gsize len,
                     bool dup = false;
                     for (guint i = 0; i < found->len; i++)
                         if (strcmp(g_array_index(found, mention, i).addr, a) ==
-                            0)
+                            0) {
                             dup = true;
+                            mention l = {g_array_index(found, mention, i).addr,
+                                         (gsize)(p - text)};
+                            if (lines->len < 4 * DSN_MAX_RECIPIENTS)
+                                g_array_append_val(lines, l);
+                        }
                     if (!dup) {
+                        mention l = {a, (gsize)(p - text)};
+                        g_array_append_val(lines, l);
                         mention m = {a, (gsize)(p - text)};
                         g_array_append_val(found, m);
                         a = NULL;
@@ -153,9 +181,14 @@ guint dsn_int_text(dsn_report *rep, const char *text, gsize len,
     guint added = 0;
     for (guint i = 0; i < found->len; i++) {
         mention *m = &g_array_index(found, mention, i);
-        gsize stop = i + 1 < found->len
-                         ? g_array_index(found, mention, i + 1).at
-                         : len;
+        gsize stop = len;
+        for (guint k = 0; k < lines->len; k++) {
+            const mention *l = &g_array_index(lines, mention, k);
+            if (l->at > m->at && l->addr != m->addr) {
+                stop = l->at;
+                break;
+            }
+        }
         if (stop <= m->at)
             stop = MIN(len, m->at + 2048);
         stop = MIN(stop, m->at + 4096);
@@ -180,7 +213,8 @@ guint dsn_int_text(dsn_report *rep, const char *text, gsize len,
                 if (dsn_int_reply_in(first) != 0 && words) {
                     const char *q = le + 1;
                     while (q < text + stop && (*q == ' ' || *q == '\t')) {
-                        const char *qe = memchr(q, '\n', (size_t)(text + stop - q));
+                        const char *qe =
+                            memchr(q, '\n', (size_t)(text + stop - q));
                         q = qe != NULL ? qe + 1 : text + stop;
                     }
                     stop = (gsize)(q - text);
@@ -212,8 +246,10 @@ guint dsn_int_text(dsn_report *rep, const char *text, gsize len,
         if (dsn_int_add(rep, m->addr, st[0] == '4' ? "delayed" : "failed", st,
                         d) != NULL)
             added++;
-        g_free(m->addr);
     }
+    for (guint i = 0; i < found->len; i++)
+        g_free(g_array_index(found, mention, i).addr);
     g_array_unref(found);
+    g_array_unref(lines);
     return added;
 }

@@ -46,8 +46,7 @@ dsn_report *dsn_parse(const char *data, gsize len);
 /* Frees *rp and sets it to NULL (NULL-safe). */
 void dsn_report_free(dsn_report **rp);
 /* The report as {"recipients":[{recipient,action,status,diagnostic,reason,
-   hard,reply_code}],"kind","feedback_type","original_message_id",
-   "original_envelope_from"}; a new reference. */
+   hard}],"kind","feedback_type","original_message_id"}; a new reference. */
 json_t *dsn_report_json(const dsn_report *r);
 /* Sisimai's hardbounce: userunknown, hostunknown, hasmoved, and notaccept
    with a 5xx status (status may be NULL or ""). */

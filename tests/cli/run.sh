@@ -423,6 +423,44 @@ check "company add with two domains: JSON lists both, normalised" jcheck '
 check_eq "company add with two domains: two rows in company_domains" 2 \
     "$(sql "SELECT count(*) FROM company_domains d JOIN companies c ON c.id = d.company_id WHERE c.name = 'Two Dom $U'")"
 
+# --- dsn: the bounce parser on corpus bounces ------------------------------------
+B=$CORPUS/bounces
+if [ -f "$B/lhost-sendmail-01.eml" ]; then
+    run_cli "$TMP/o" "$TMP/e" --json dsn "$B/lhost-sendmail-01.eml"
+    check "dsn --json sendmail DSN: exit 0, one hard userunknown 5.1.1 for userunknown@bouncehammer.jp" \
+        jq -e '.kind == "dsn" and (.recipients | length) == 1 and
+            (.recipients[0] | .recipient == "userunknown@bouncehammer.jp" and
+             .action == "failed" and .status == "5.1.1" and
+             .reason == "userunknown" and .hard == true and
+             (.diagnostic | test("User Unknown")))' "$TMP/o"
+    check "dsn --json: each recipient has exactly recipient, action, status, diagnostic, reason, hard" \
+        jq -e '[.recipients[] | keys] == [["action","diagnostic","hard","reason","recipient","status"]]' "$TMP/o"
+    run_cli "$TMP/o" "$TMP/e" --json dsn "$B/arf-01.eml"
+    check "dsn --json ARF: kind arf, feedback_type abuse, redacted@example.net soft feedback" \
+        jq -e '.kind == "arf" and .feedback_type == "abuse" and
+            .recipients == [{"recipient": "redacted@example.net", "action": "failed",
+              "status": "", "diagnostic": "", "reason": "feedback", "hard": false}]' "$TMP/o"
+    run_cli "$TMP/o" "$TMP/e" dsn --json "$B/lhost-qmail-01.eml"
+    check "dsn --json qmail prose (no delivery-status part): kind text, kijitora@example.ne.jp hard" \
+        jq -e '.kind == "text" and .recipients[0].recipient == "kijitora@example.ne.jp" and
+            .recipients[0].hard == true' "$TMP/o"
+    run_cli "$TMP/o" "$TMP/e" dsn "$B/lhost-sendmail-01.eml"
+    check "dsn (table): exit 0, header and a hard row with the status" \
+        test "$RC" -eq 0 -a -n "$(grep -E '^RECIPIENT +ACTION +STATUS +REASON +HARD +DIAGNOSTIC' "$TMP/o")" \
+        -a -n "$(grep -E '^userunknown@bouncehammer.jp +failed +5\.1\.1 +userunknown +hard ' "$TMP/o")"
+else
+    not_ok "dsn on corpus bounces: no $B (CRMGATE_CORPUS)"
+fi
+printf 'From: a@example.org\nTo: b@example.org\nSubject: hello\n\nJust a note.\n' >"$TMP/plain.eml"
+run_cli "$TMP/o" "$TMP/e" --json dsn "$TMP/plain.eml"
+check "dsn on an ordinary message: exit 65, 'not a bounce' on stderr, nothing on stdout" \
+    test "$RC" -eq 65 -a -n "$(grep 'not a bounce' "$TMP/e")" -a ! -s "$TMP/o"
+head -c 3000 /dev/urandom >"$TMP/junk.eml"
+run_cli "$TMP/o" "$TMP/e" dsn "$TMP/junk.eml"
+check "dsn on random bytes: exit 65" test "$RC" -eq 65
+run_cli "$TMP/o" "$TMP/e" dsn "$TMP/no-such-file.eml"
+check "dsn on a missing file: exit 66 (EX_NOINPUT)" test "$RC" -eq 66
+
 # --- COMMAND --help, from the command table -------------------------------------
 # Every command listed by --help answers "COMMAND --help" (and, when it has
 # subcommands, "COMMAND SUBCOMMAND --help") with its usage on stdout and exit

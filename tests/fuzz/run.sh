@@ -101,6 +101,17 @@ cat >"$dict" <<'DICT'
 "&amp;"
 "&#x263A;"
 "&nbsp;"
+"message/feedback-report"
+"Final-Recipient: rfc822; "
+"Original-Recipient: rfc822;"
+"Action: failed"
+"Status: 5.1.1"
+"Diagnostic-Code: smtp; 550 "
+"Feedback-Type: abuse"
+"Original-Rcpt-To: "
+"X-Failed-Recipients: "
+"Auto-Submitted: auto-replied"
+"MAILER-DAEMON@"
 DICT
 
 for bin in "$@"; do
