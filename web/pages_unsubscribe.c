@@ -26,6 +26,9 @@
 #include "web.h"
 
 #define CLICK_URL_MAX 4096
+/* web_query_json passes the viewer as $1 and $2; these pages do not need
+   it, but PostgreSQL wants every parameter typed. */
+#define VIEWER "AND $1::bigint IS NOT NULL AND $2::text IS NOT NULL"
 
 /* GIF89a, 1x1, one transparent colour. */
 static const unsigned char gif[] = {
@@ -84,7 +87,7 @@ void web_unsubscribe_page(web_req *req, web_resp *resp)
             "SELECT jsonb_build_object('address', r.address, 'unsubscribed', "
             "r.unsubscribed_at IS NOT NULL OR EXISTS (SELECT 1 FROM "
             "suppressions s WHERE s.address_norm = r.address_norm)) "
-            "FROM campaign_recipients r WHERE r.id = $3::bigint",
+            "FROM campaign_recipients r WHERE r.id = $3::bigint " VIEWER,
             1, p, &r))
         return;
     if (!r) {
@@ -137,7 +140,7 @@ void web_unsubscribe_post(web_req *req, web_resp *resp)
     if (!web_query_json(req, resp,
                         "SELECT to_jsonb(crm_campaign_feedback($3::bigint, "
                         "'unsubscribe', jsonb_build_object('source', "
-                        "$4::text)))",
+                        "$4::text))) WHERE true " VIEWER,
                         2, p, &done))
         return;
     bool known =
