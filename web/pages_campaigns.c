@@ -292,13 +292,13 @@ static void variants_table(GString *o, json_t *variants)
         /* numbers as numbers: web_str() shares one buffer per thread */
         html_printf(o,
                     "</td><td class=\"num\">%lld</td><td class=\"num\">%lld"
-                    "</td><td class=\"num\">%lld</td><td>%s</td></tr>\n",
+                    "</td><td class=\"num\">%lld</td><td>",
                     (long long)count_of(v, "sent"),
                     (long long)count_of(v, "replies"),
-                    (long long)count_of(v, "clicks"),
-                    json_is_true(json_object_get(v, "winner"))
-                        ? "<b class=\"winner\">winner</b>"
-                        : "");
+                    (long long)count_of(v, "clicks"));
+        if (json_is_true(json_object_get(v, "winner")))
+            g_string_append(o, "<b class=\"winner\">winner</b>");
+        g_string_append(o, "</td></tr>\n");
     }
     g_string_append(o, "</tbody></table>\n");
 }

@@ -377,6 +377,21 @@ pass "timeline: /api/timeline has kind campaign items (sent, bounced with its re
 st=$(as "$CSID" "$U/contacts/$C3")
 [ "$st" = 200 ] && grep -q '<li class="campaign-event" data-event="replied">' "$W/body"
 pass "timeline: a reply shows as a replied event"
+# --- A/B variants ------------------------------------------------------------------
+AID=$($CRMGATE --json campaign create "AB $TAG" --account "$ACC" --subject "Subject A $TAG" \
+    --ab-subject "B $HOSTILE" --text "$W/text" --segment "tag:w$TAG" --owner "$MA" | jq -r .id)
+# as the send driver leaves it: p1 got A, p2 and p3 got B, p3 replied, B won
+psql_q >/dev/null -c "UPDATE campaign_recipients SET variant = CASE WHEN address_norm LIKE 'p1-%' THEN 1 ELSE 2 END,
+    sent_at = now(), replied_at = CASE WHEN address_norm LIKE 'p3-%' THEN now() END WHERE campaign_id = $AID" \
+    -c "UPDATE campaigns SET ab_winner = 2 WHERE id = $AID"
+st=$(as "$ASID" "$U/campaigns/$AID")
+[ "$st" = 200 ] && tr -d '\n' <"$W/body" | grep -q '<tr data-variant="1"><td>A</td><td>Subject A '"$TAG"'</td><td class="num">1</td><td class="num">0</td><td class="num">0</td><td></td></tr>' &&
+    tr -d '\n' <"$W/body" | grep -q '<tr data-variant="2"><td>B</td><td>B &lt;script&gt;alert(1)&lt;/script&gt;</td><td class="num">2</td><td class="num">1</td><td class="num">0</td><td><b class="winner">winner</b></td></tr>'
+pass "variants: subject, sent, replies, clicks per variant and the winner, escaped"
+st=$(as "$CSID" "$U/campaigns/$CID")
+! has "$W/body" 'data-variant='
+pass "variants: a campaign without a subject test has no variants table"
+
 st=$(code "http://127.0.0.1:$CRMGATE_WEB_PORT/healthz")
 [ "$st" = 200 ]
 pass "campaigns: /healthz still answers after the hostile requests"
