@@ -139,6 +139,22 @@ pass "unsubscribe: the button POST (upper-case token) unsubscribes with source w
 st=$(code -X POST --data 'List-Unsubscribe=One-Click' "$URL1")
 [ "$st" = 200 ] && [ "$(psql_q -c "SELECT count(*) FROM suppressions WHERE address_norm = 'p1-$TAG@outside.test'")" = 1 ]
 pass "unsubscribe: a repeated one-click POST is 200 and idempotent"
+# a draft campaign's ledger row is enough for a token (computed here)
+C4=$($CRMGATE --json contact add "p4-$TAG@outside.test" --first P4 --tag "x$TAG" | jq -r .id)
+XID=$($CRMGATE --json campaign create "X $TAG" --account "$ACC" --subject "X" \
+    --text "$W/text" --segment "tag:x$TAG" | jq -r .id)
+R4=$(psql_q -c "SELECT id FROM campaign_recipients WHERE campaign_id = $XID")
+T4="$R4-$(hmac "crmgate/r/$R4")"
+head -c 3000000 /dev/zero | tr '\0' a >"$W/huge"
+st=$(code -X POST -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "@$W/huge" "$U/unsubscribe/$T4")
+[ "$st" = 413 ] && [ -n "$C4" ] &&
+    [ "$(psql_q -c "SELECT count(*) FROM suppressions WHERE address_norm = 'p4-$TAG@outside.test'")" = 0 ]
+pass "unsubscribe: a 3 MB body is 413 and writes nothing"
+st=$(code -X POST -F 'List-Unsubscribe=One-Click' "$U/unsubscribe/$T4")
+[ "$st" = 200 ] &&
+    [ "$(psql_q -c "SELECT source FROM suppressions WHERE address_norm = 'p4-$TAG@outside.test'")" = one-click ] &&
+    [ "$(psql_q -c "SELECT state FROM campaign_recipients WHERE id = $R4")" = suppressed ]
+pass "unsubscribe: one-click as multipart/form-data -> one-click, the queued row suppressed"
 st=$(code -X GET "$U/unsubscribe/$T2/extra")
 [ "$st" = 404 ]
 pass "unsubscribe: extra path segments 404"
