@@ -98,6 +98,21 @@ static const char *const response_series[] = {"median_hours", "p90_hours",
                                               NULL};
 static const char *const unresolved_cols[] = {"id",   "day",     "direction",
                                               "from", "subject", NULL};
+static const char *const campaigns_cols[] = {"name",
+                                             "state",
+                                             "recipients",
+                                             "sent",
+                                             "failed",
+                                             "bounced",
+                                             "bounce_rate_pct",
+                                             "replied",
+                                             "reply_rate_pct",
+                                             "unsubscribed",
+                                             "opened",
+                                             "clicked",
+                                             NULL};
+static const char *const campaigns_series[] = {"sent", "bounced", "replied",
+                                               NULL};
 
 /* The table (clang-format off: the SQL reads best as written). */
 // clang-format off
@@ -330,6 +345,33 @@ static const report reports[] = {
      "            AND " IN_PERIOD("u.at")
      "          ORDER BY u.at DESC, u.message_id DESC LIMIT 100)) x"
      "  JOIN messages m ON m.id = x.message_id"},
+    {{"campaigns", "Campaigns",
+      "Campaigns created in the period: recipients, sent, failed, bounced "
+      "and replied (rates in percent of sent), unsubscribed, opened, clicked",
+      campaigns_cols, REPORTS_CHART_BAR, "name", campaigns_series, NULL},
+     PERIOD_MONTHS,
+     /* The counts are crm_campaign_counts() (sql/0012), what `campaign
+        status` prints; who sees a campaign is crm_campaign_visible()
+        (sql/0013); the owner filter is the campaign's owner. */
+     "SELECT coalesce(json_agg(json_build_object('name', x.name, 'state',"
+     " x.state, 'recipients', x.recipients, 'sent', x.sent, 'failed',"
+     " x.failed, 'bounced', x.bounced, 'bounce_rate_pct', CASE WHEN x.sent"
+     " = 0 THEN 0 ELSE round(100.0 * x.bounced / x.sent, 1) END, 'replied',"
+     " x.replied, 'reply_rate_pct', CASE WHEN x.sent = 0 THEN 0"
+     " ELSE round(100.0 * x.replied / x.sent, 1) END, 'unsubscribed',"
+     " x.unsubscribed, 'opened', x.opened, 'clicked', x.clicked)"
+     " ORDER BY x.created_at, x.id), '[]')"
+     "  FROM (SELECT c.id, c.name, c.state, c.created_at,"
+     "   (k->>'recipients')::bigint AS recipients,"
+     "   (k->>'sent')::bigint AS sent, (k->>'failed')::bigint AS failed,"
+     "   (k->>'bounced')::bigint AS bounced,"
+     "   (k->>'replied')::bigint AS replied,"
+     "   (k->>'unsubscribed')::bigint AS unsubscribed,"
+     "   (k->>'opened')::bigint AS opened, (k->>'clicked')::bigint AS clicked"
+     "   FROM campaigns c CROSS JOIN LATERAL crm_campaign_counts(c.id) k"
+     "  WHERE " IN_PERIOD("c.created_at")
+     "    AND crm_campaign_visible($1::bigint, $2::text, c.owner_id)"
+     "    AND " OWN("c") ") x"},
 };
 // clang-format on
 

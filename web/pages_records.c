@@ -3,7 +3,8 @@
  * /companies/ID, /deals/ID, /requests/ID with their fields, related
  * records and one timeline (<section id="timeline">: captured mail grouped
  * by thread with why each message is linked, the record's tasks, a deal's
- * stage history), newest first, at most TIMELINE_MAX items with a note
+ * stage history, campaign mail sent to a contact or lead and what came
+ * back), newest first, at most TIMELINE_MAX items with a note
  * when cut; and the two edits: POST /TYPE/ID/owner and POST
  * /deals/ID/stage (303 back to the page, 400 with a message for bad
  * input, 404 when the viewer may not see the record).
@@ -331,6 +332,23 @@ static void timeline(GString *o, json_t *tl)
                         web_str(it, "stage"));
             if (*web_str(it, "due_date"))
                 html_printf(o, " &middot; due %s", web_str(it, "due_date"));
+            g_string_append(o, " &middot; <time>");
+            web_when(o, it, "at");
+            g_string_append(o, "</time></li>\n");
+        } else if (strcmp(kind, "campaign") == 0) {
+            html_printf(o,
+                        "<li class=\"campaign-event\" data-event=\"%s\">"
+                        "Campaign ",
+                        web_str(it, "event"));
+            if (json_is_true(json_object_get(it, "linked")))
+                html_printf(o, "<a href=\"/campaigns/%s\">",
+                            web_str(it, "campaign_id"));
+            web_text(o, json_object_get(it, "campaign"));
+            if (json_is_true(json_object_get(it, "linked")))
+                g_string_append(o, "</a>");
+            html_printf(o, ": <b>%s</b>", web_str(it, "event"));
+            if (*web_str(it, "reason"))
+                html_printf(o, " (%s)", web_str(it, "reason"));
             g_string_append(o, " &middot; <time>");
             web_when(o, it, "at");
             g_string_append(o, "</time></li>\n");

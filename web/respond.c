@@ -102,6 +102,7 @@ void web_page_begin(web_req *req, web_resp *resp, const char *title)
         g_string_append(o, "<nav><a class=\"brand\" href=\"/tasks\">crmgate</a>"
                            " <a href=\"/tasks\">Tasks</a>"
                            " <a href=\"/reports\">Reports</a>"
+                           " <a href=\"/campaigns\">Campaigns</a>"
                            " <form class=\"search\" action=\"/search\" "
                            "method=\"get\"><input type=\"search\" name=\"q\" "
                            "placeholder=\"Search\" aria-label=\"Search\">"

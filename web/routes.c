@@ -54,6 +54,18 @@ const web_route web_routes[] = {
     {"GET", "/reports", web_reports_list, 0, NULL},
     {"GET", "/reports/:name", web_report_page, 0, NULL},
     {"GET", "/api/reports/:name", web_api_report, WEB_API, NULL},
+    /* campaigns (web/pages_campaigns.c) and what campaign mail links to
+       (web/pages_unsubscribe.c: no login, the signed token decides) */
+    {"GET", "/campaigns", web_campaigns_list, 0, NULL},
+    {"GET", "/campaigns/:id", web_campaign_page, 0, NULL},
+    {"POST", "/campaigns/:id/:name", web_campaign_action_post, 0, NULL},
+    {"GET", "/api/campaigns", web_api_campaigns, WEB_API, NULL},
+    {"GET", "/api/campaigns/:id", web_api_campaign, WEB_API, NULL},
+    {"GET", "/unsubscribe/:name", web_unsubscribe_page, WEB_PUBLIC, NULL},
+    {"POST", "/unsubscribe/:name", web_unsubscribe_post,
+     WEB_PUBLIC | WEB_NO_CSRF, NULL},
+    {"GET", "/o/:name", web_open_pixel, WEB_PUBLIC, NULL},
+    {"GET", "/c/:name", web_click, WEB_PUBLIC, NULL},
 };
 
 const gsize web_routes_n = G_N_ELEMENTS(web_routes);

@@ -47,6 +47,16 @@ static const char css[] =
     "overflow-wrap:anywhere}\n"
     "svg.chart{max-width:100%;height:auto}\n"
     "iframe.mail{width:100%;min-height:24em;border:1px solid var(--line)}\n"
+    /* campaign progress bar: widths in 5 % steps, no script */
+    ".progress{height:.9em;background:var(--soft);border:1px solid "
+    "var(--line);border-radius:4px;overflow:hidden;max-width:40em}\n"
+    ".progress .bar{display:block;height:100%;background:var(--accent)}\n"
+    ".w0{width:0}.w5{width:5%}.w10{width:10%}.w15{width:15%}.w20{width:20%}"
+    ".w25{width:25%}.w30{width:30%}.w35{width:35%}.w40{width:40%}"
+    ".w45{width:45%}.w50{width:50%}.w55{width:55%}.w60{width:60%}"
+    ".w65{width:65%}.w70{width:70%}.w75{width:75%}.w80{width:80%}"
+    ".w85{width:85%}.w90{width:90%}.w95{width:95%}.w100{width:100%}\n"
+    "div.actions form{display:inline}\n"
     "@media (max-width:600px){nav .who{margin-left:0}table{font-size:.9em}"
     "th,td{padding:.3em}}\n";
 

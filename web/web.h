@@ -174,6 +174,18 @@ void web_project_create(web_req *req, web_resp *resp);
 void web_api_tasks(web_req *req, web_resp *resp);
 void web_api_task(web_req *req, web_resp *resp);
 
+/* Campaigns (web/pages_campaigns.c) and the links of campaign mail
+   (web/pages_unsubscribe.c). */
+void web_campaigns_list(web_req *req, web_resp *resp);
+void web_campaign_page(web_req *req, web_resp *resp);
+void web_campaign_action_post(web_req *req, web_resp *resp);
+void web_api_campaigns(web_req *req, web_resp *resp);
+void web_api_campaign(web_req *req, web_resp *resp);
+void web_unsubscribe_page(web_req *req, web_resp *resp);
+void web_unsubscribe_post(web_req *req, web_resp *resp);
+void web_open_pixel(web_req *req, web_resp *resp);
+void web_click(web_req *req, web_resp *resp);
+
 /* Starts listening (web.listen, web.port) with the thread pool. */
 crm_result web_server_start(const crm_config *cfg, char **error_r);
 /* Stops accepting, finishes the requests in progress, stops. */
