@@ -781,12 +781,14 @@ if [[ ${BENCH_JOBS:-1} == 1 ]]; then
     say "=== 5. the job queue (tests/bench/jobs.sh)"
     BENCH_JOBS_STACK=shared "$BENCH_DIR/jobs.sh" ||
         bad "the job queue benchmark reported failures (see its # FAIL lines)"
-# --- 5. SMTP sending with libcurl (tests/bench/smtp.sh) -------------------
+fi
+
+# --- 6. SMTP sending with libcurl (tests/bench/smtp.sh) -------------------
 # smtp-blast (core/smtp_send.c) against smtp-source into a private
 # smtp-sink; its own knobs (BENCH_SMTP_*) are described in smtp.sh.
 # BENCH_SMTP=0 skips it.
 if [[ ${BENCH_SMTP:-1} == 1 ]]; then
-    say "=== 5. SMTP sending through libcurl (tests/bench/smtp.sh)"
+    say "=== 6. SMTP sending through libcurl (tests/bench/smtp.sh)"
     "$BENCH_DIR/smtp.sh" || bad "the SMTP sending benchmark reported failures"
 fi
 
