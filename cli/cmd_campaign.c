@@ -20,8 +20,8 @@
 #define TEMPLATE_FILE_MAX (1024 * 1024)
 
 static const char *const count_keys[] = {
-    "recipients", "queued",       "sent",   "failed",  "bounced",
-    "suppressed", "replied",      "unsubscribed", "opened", "clicked"};
+    "recipients", "queued",  "sent",         "failed", "bounced",
+    "suppressed", "replied", "unsubscribed", "opened", "clicked"};
 
 static json_int_t count_of(json_t *st, const char *key)
 {
@@ -30,8 +30,8 @@ static json_int_t count_of(json_t *st, const char *key)
 
 static void print_status(json_t *st)
 {
-    printf("campaign %" JSON_INTEGER_FORMAT " \"%s\": %s\n",
-           count_of(st, "id"), json_string_value(json_object_get(st, "name")),
+    printf("campaign %" JSON_INTEGER_FORMAT " \"%s\": %s\n", count_of(st, "id"),
+           json_string_value(json_object_get(st, "name")),
            json_string_value(json_object_get(st, "state")));
     for (gsize i = 0; i < G_N_ELEMENTS(count_keys); i++)
         printf("  %-13s %" JSON_INTEGER_FORMAT "\n", count_keys[i],
@@ -50,10 +50,9 @@ static char *read_template(const char *path, char **error_r)
         return NULL;
     }
     if (len > TEMPLATE_FILE_MAX || strlen(text) != len) {
-        *error_r = g_strdup_printf("%s: %s", path,
-                                   len > TEMPLATE_FILE_MAX
-                                       ? "larger than 1 MiB"
-                                       : "holds a NUL byte");
+        *error_r = g_strdup_printf(
+            "%s: %s", path,
+            len > TEMPLATE_FILE_MAX ? "larger than 1 MiB" : "holds a NUL byte");
         g_free(text);
         return NULL;
     }
@@ -208,12 +207,13 @@ static int campaign_follow(cli_ctx *ctx, gint64 id)
             free(line);
             fflush(stdout);
         } else {
-            json_int_t done = count_of(st, "recipients") - count_of(st, "queued");
+            json_int_t done =
+                count_of(st, "recipients") - count_of(st, "queued");
             if (done0 < 0)
                 done0 = done;
             double secs = (double)(g_get_monotonic_time() - t0) / 1e6;
-            draw_progress(st, tty, secs > 0.5 ? (double)(done - done0) / secs
-                                              : 0);
+            draw_progress(st, tty,
+                          secs > 0.5 ? (double)(done - done0) / secs : 0);
         }
         json_decref(st);
         if (end) {
@@ -332,12 +332,23 @@ static int campaign_log_cmd(cli_ctx *ctx, int argc, char **argv)
         cli_print_json(json_pack("{s:o}", "recipients", rows));
         return EX_OK;
     }
-    static const char *const cols[] = {
-        "id",         "address",    "state",     "variant",
-        "attempts",   "smtp_code",  "smtp_reply", "queue_id",
-        "message_id", "sent_at",    "failed_at", "bounced_at",
-        "bounce_reason", "replied_at", "unsubscribed_at", "opened_at",
-        "clicked_at"};
+    static const char *const cols[] = {"id",
+                                       "address",
+                                       "state",
+                                       "variant",
+                                       "attempts",
+                                       "smtp_code",
+                                       "smtp_reply",
+                                       "queue_id",
+                                       "message_id",
+                                       "sent_at",
+                                       "failed_at",
+                                       "bounced_at",
+                                       "bounce_reason",
+                                       "replied_at",
+                                       "unsubscribed_at",
+                                       "opened_at",
+                                       "clicked_at"};
     for (gsize c = 0; c < G_N_ELEMENTS(cols); c++)
         csv_cell(stdout, json_string(cols[c]), c + 1 == G_N_ELEMENTS(cols));
     size_t i;
@@ -399,9 +410,9 @@ static int campaign_test_cmd(cli_ctx *ctx, int argc, char **argv)
     g_ptr_array_add(to, NULL);
     json_t *out = NULL;
     char *err = NULL;
-    crm_result r = campaign_send_test(cli_db(ctx), cli_config(ctx), id,
-                                      (const char *const *)to->pdata, &out,
-                                      &err);
+    crm_result r =
+        campaign_send_test(cli_db(ctx), cli_config(ctx), id,
+                           (const char *const *)to->pdata, &out, &err);
     if (r)
         return cli_fail_free(r, err);
     if (ctx->json) {
@@ -479,7 +490,8 @@ int cmd_account(cli_ctx *ctx, int argc, char **argv)
         json_t *a;
         json_array_foreach(json_object_get(out, "accounts"), i, a)
         {
-            printf("%" JSON_INTEGER_FORMAT "  %-32s %-28s cap %" JSON_INTEGER_FORMAT
+            printf("%" JSON_INTEGER_FORMAT
+                   "  %-32s %-28s cap %" JSON_INTEGER_FORMAT
                    " sent today %" JSON_INTEGER_FORMAT "%s\n",
                    count_of(a, "id"),
                    json_string_value(json_object_get(a, "from_address")),
@@ -585,16 +597,18 @@ int cmd_tag(cli_ctx *ctx, int argc, char **argv)
 {
     if (argc < 4 || strcmp(argv[1], "add") != 0)
         return cli_usage(ctx);
+    for (int i = 2; i < argc; i++)
+        if (argv[i][0] == '-')
+            return cli_usage(ctx);
     guint added = 0;
     char *err = NULL;
-    crm_result r = campaign_tag_add(cli_db(ctx), argv[2],
-                                    (const char *const *)argv + 3, &added,
-                                    &err);
+    crm_result r = campaign_tag_add(
+        cli_db(ctx), argv[2], (const char *const *)argv + 3, &added, &err);
     if (r)
         return cli_fail_free(r, err);
     if (ctx->json)
-        cli_print_json(json_pack("{s:s,s:i}", "record", argv[2], "added",
-                                 (int)added));
+        cli_print_json(
+            json_pack("{s:s,s:i}", "record", argv[2], "added", (int)added));
     else
         printf("%s: %u tag%s added\n", argv[2], added, added == 1 ? "" : "s");
     return EX_OK;
@@ -642,8 +656,8 @@ int cmd_suppress(cli_ctx *ctx, int argc, char **argv)
         if ((r = campaign_suppress_add(cli_db(ctx), addr, reason, &err)))
             return cli_fail_free(r, err);
         if (ctx->json)
-            cli_print_json(json_pack("{s:s,s:b}", "address", addr, "suppressed",
-                                     1));
+            cli_print_json(
+                json_pack("{s:s,s:b}", "address", addr, "suppressed", 1));
         else
             printf("%s suppressed\n", addr);
         return EX_OK;
@@ -654,8 +668,8 @@ int cmd_suppress(cli_ctx *ctx, int argc, char **argv)
                                           &err)))
             return cli_fail_free(r, err);
         if (ctx->json)
-            cli_print_json(json_pack("{s:s,s:b}", "address", argv[2],
-                                     "removed", removed));
+            cli_print_json(
+                json_pack("{s:s,s:b}", "address", argv[2], "removed", removed));
         else
             printf("%s %s\n", argv[2],
                    removed ? "removed" : "was not suppressed");

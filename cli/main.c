@@ -78,7 +78,8 @@ static const cli_command commands[] = {
      "[--daily-cap N] [--concurrency N] [--signature-text FILE] "
      "[--signature-html FILE] [--default] | account list",
      "add a sending account (the first one is the default); list them"},
-    {"tag", cmd_tag, "tag add contact:ID|lead:ID|company:ID|deal:ID|request:ID "
+    {"tag", cmd_tag,
+     "tag add contact:ID|lead:ID|company:ID|deal:ID|request:ID "
      "TAG...",
      "tag a record (tags are lower-case)"},
     {"campaign", cmd_campaign,

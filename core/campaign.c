@@ -237,8 +237,8 @@ static crm_result read_csv_segment(const char *path, json_t **arr_r,
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        *error_r = g_strdup_printf("segment csv:%s: %s", path,
-                                   g_strerror(errno));
+        *error_r =
+            g_strdup_printf("segment csv:%s: %s", path, g_strerror(errno));
         return CRM_ERR_IO;
     }
     struct csv_parser p;
@@ -355,10 +355,9 @@ crm_result campaign_segment_parse(const char *expr, const char *base_dir,
                 json_object_set_new(f, "owner", json_string(norm));
             }
         } else if (strcmp(key, "csv") == 0) {
-            g_autofree char *path =
-                g_path_is_absolute(val) || !base_dir
-                    ? g_strdup(val)
-                    : g_build_filename(base_dir, val, NULL);
+            g_autofree char *path = g_path_is_absolute(val) || !base_dir
+                                        ? g_strdup(val)
+                                        : g_build_filename(base_dir, val, NULL);
             json_t *rows = NULL;
             if (json_object_get(f, "csv")) {
                 *error_r = g_strdup("segment: one csv:FILE at most");
@@ -479,8 +478,8 @@ crm_result campaign_account_add(db_conn *db, const crm_config *cfg,
                        ? "off"
                        : "required";
     if (strcmp(starttls, "required") != 0 && strcmp(starttls, "off") != 0) {
-        *error_r = g_strdup_printf("--starttls '%s': required or off",
-                                   starttls);
+        *error_r =
+            g_strdup_printf("--starttls '%s': required or off", starttls);
         return CRM_ERR_USAGE;
     }
     if (a->password && (!cfg->campaign_secret || !*cfg->campaign_secret)) {
@@ -580,8 +579,8 @@ crm_result campaign_tag_add(db_conn *db, const char *record,
         g_autofree char *lt = g_utf8_strdown(g_strstrip(t), -1);
         if (!*lt || strlen(lt) > 100) {
             json_decref(arr);
-            *error_r = g_strdup_printf("tag '%s': 1 to 100 characters",
-                                       tags[i]);
+            *error_r =
+                g_strdup_printf("tag '%s': 1 to 100 characters", tags[i]);
             return CRM_ERR_USAGE;
         }
         json_array_append_new(arr, json_string(lt));
@@ -591,8 +590,8 @@ crm_result campaign_tag_add(db_conn *db, const char *record,
     g_autofree char *ids = g_strdup_printf("%" G_GUINT64_FORMAT, id);
     const char *p[] = {type, ids, js};
     json_t *out = NULL;
-    crm_result r = db_query_json(db, 0, "SELECT crm_tag_add($1, $2, $3)", 3,
-                                 p, NULL, NULL, &out, error_r);
+    crm_result r = db_query_json(db, 0, "SELECT crm_tag_add($1, $2, $3)", 3, p,
+                                 NULL, NULL, &out, error_r);
     if (r)
         return r;
     json_int_t n = json_integer_value(out);
@@ -653,8 +652,7 @@ crm_result campaign_create(db_conn *db, const crm_config *cfg,
     }
     g_time_zone_unref(gtz);
     json_t *filter = NULL;
-    if ((r = campaign_segment_parse(s->segment, s->base_dir, &filter,
-                                    error_r)))
+    if ((r = campaign_segment_parse(s->segment, s->base_dir, &filter, error_r)))
         return r;
     g_autofree char *fjs = json_dumps(filter, JSON_COMPACT);
     json_decref(filter);
@@ -710,20 +708,20 @@ crm_result campaign_create(db_conn *db, const crm_config *cfg,
         "FROM filled",
         (int)G_N_ELEMENTS(p), p, NULL, NULL, &rec, error_r);
     if (!r && !rec) {
-        *error_r = g_strdup(s->account_id
-                                ? "no active sending account with that id"
-                                : "no default sending account: add one with "
-                                  "`crmgate account add`");
+        *error_r =
+            g_strdup(s->account_id ? "no active sending account with that id"
+                                   : "no default sending account: add one with "
+                                     "`crmgate account add`");
         r = CRM_ERR_NOTFOUND;
     }
     if (!r && s->ab_subjects && s->ab_subjects[0]) {
-        g_autofree char *id = g_strdup_printf(
-            "%" JSON_INTEGER_FORMAT,
-            json_integer_value(json_object_get(rec, "id")));
+        g_autofree char *id =
+            g_strdup_printf("%" JSON_INTEGER_FORMAT,
+                            json_integer_value(json_object_get(rec, "id")));
         g_autofree char *pct = g_strdup_printf("%u", cfg->ab_sample_percent);
         const char *q[] = {id, pct};
-        r = db_exec(db, 0, "SELECT crm_campaign_assign_variants($1, $2)", 2,
-                    q, error_r);
+        r = db_exec(db, 0, "SELECT crm_campaign_assign_variants($1, $2)", 2, q,
+                    error_r);
     }
     if (r) {
         char *ignore = NULL;
@@ -818,8 +816,8 @@ crm_result campaign_action(db_conn *db, const crm_config *cfg, gint64 id,
         if (strcmp(action, acts[i].action) != 0)
             continue;
         json_t *done = NULL;
-        crm_result r = db_query_json(db, 0, acts[i].sql, 1, p, NULL, NULL,
-                                     &done, error_r);
+        crm_result r =
+            db_query_json(db, 0, acts[i].sql, 1, p, NULL, NULL, &done, error_r);
         if (r)
             return r;
         if (!done) {
@@ -863,8 +861,7 @@ crm_result campaign_domains(db_conn *db, gint64 id, guint limit,
         2, p, NULL, NULL, rows_r, error_r);
 }
 
-crm_result campaign_log(db_conn *db, gint64 id, json_t **rows_r,
-                        char **error_r)
+crm_result campaign_log(db_conn *db, gint64 id, json_t **rows_r, char **error_r)
 {
     json_t *st = NULL;
     crm_result r = campaign_status(db, id, &st, error_r);
@@ -887,8 +884,8 @@ crm_result campaign_log(db_conn *db, gint64 id, json_t **rows_r,
         1, p, NULL, NULL, rows_r, error_r);
 }
 
-crm_result campaign_resend_failed(db_conn *db, const crm_config *cfg,
-                                  gint64 id, guint *n_r, char **error_r)
+crm_result campaign_resend_failed(db_conn *db, const crm_config *cfg, gint64 id,
+                                  guint *n_r, char **error_r)
 {
     (void)cfg;
     g_autofree char *ids = g_strdup_printf("%" G_GINT64_FORMAT, id);
@@ -933,8 +930,8 @@ crm_result campaign_suppress_add(db_conn *db, const char *address,
 {
     g_autofree char *norm = address ? addr_normalize(address) : NULL;
     if (!norm) {
-        *error_r = g_strdup_printf("'%s' is not an address",
-                                   address ? address : "");
+        *error_r =
+            g_strdup_printf("'%s' is not an address", address ? address : "");
         return CRM_ERR_USAGE;
     }
     const char *p[] = {norm, reason && *reason ? reason : "manual"};
@@ -947,8 +944,8 @@ crm_result campaign_suppress_remove(db_conn *db, const char *address,
 {
     g_autofree char *norm = address ? addr_normalize(address) : NULL;
     if (!norm) {
-        *error_r = g_strdup_printf("'%s' is not an address",
-                                   address ? address : "");
+        *error_r =
+            g_strdup_printf("'%s' is not an address", address ? address : "");
         return CRM_ERR_USAGE;
     }
     const char *p[] = {norm};

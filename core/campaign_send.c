@@ -151,7 +151,7 @@ static template *compile_or_null(const char *text, char **error_r,
 }
 
 /* Loads the campaign and its account. NULL with *error_r, or NULL with
-   *error_r NULL when the campaign does not exist. */
+ *error_r NULL when the campaign does not exist. */
 static camp *camp_load(db_conn *db, const crm_config *cfg, gint64 id,
                        char **error_r)
 {
@@ -189,8 +189,8 @@ static camp *camp_load(db_conn *db, const crm_config *cfg, gint64 id,
     json_array_foreach(json_object_get(o, "ab_subjects"), i, v)
     {
         if (c->nsubjects < MAX_SUBJECTS)
-            c->subjects[c->nsubjects++] = compile_or_null(
-                json_string_value(v), error_r, "A/B subject");
+            c->subjects[c->nsubjects++] =
+                compile_or_null(json_string_value(v), error_r, "A/B subject");
     }
     c->text = compile_or_null(jstr(o, "text"), error_r, "text template");
     c->html = compile_or_null(jstr(o, "html"), error_r, "HTML template");
@@ -269,14 +269,20 @@ static const char *lookup_var(const char *name, gpointer data)
 
 /* Adds the open pixel and signed click redirects to rendered HTML. */
 static void add_tracking(const crm_config *cfg, const camp *c,
-                         const char *token, GString *html)
+                         const char *rcpt_token, GString *html)
 {
+    /* anonymous mode: the campaign's token, so a click or an open counts
+       for the campaign and names nobody */
+    g_autofree char *ctoken = cfg->track_anonymous
+                                  ? token_campaign(cfg->campaign_secret, c->id)
+                                  : NULL;
+    const char *token = ctoken ? ctoken : rcpt_token;
     if (c->track_clicks) {
         static GRegex *href;
         if (g_once_init_enter(&href)) {
-            GRegex *re = g_regex_new("href=\"(https?://[^\"]{1,2000})\"",
-                                     G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0,
-                                     NULL);
+            GRegex *re =
+                g_regex_new("href=\"(https?://[^\"]{1,2000})\"",
+                            G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
             g_once_init_leave(&href, re);
         }
         g_autoptr(GMatchInfo) mi = NULL;
@@ -300,8 +306,7 @@ static void add_tracking(const crm_config *cfg, const camp *c,
             }
             g_autofree char *sig =
                 token_link_sig(cfg->campaign_secret, token, url->str);
-            g_autofree char *enc =
-                g_uri_escape_string(url->str, NULL, FALSE);
+            g_autofree char *enc = g_uri_escape_string(url->str, NULL, FALSE);
             g_string_append_len(out, html->str + at, (gssize)((gsize)s0 - at));
             g_string_append_printf(out, "href=\"%s/c/%s?u=%s&amp;s=%s\"",
                                    cfg->web_base_url, token, enc, sig);
@@ -328,8 +333,8 @@ static bool build_message(const crm_config *cfg, const camp *c, rcpt *r,
         g_strdup_printf("%s/unsubscribe/%s", cfg->web_base_url, r->token);
     g_autoptr(GDateTime) now = g_date_time_new_now(c->tz);
     g_autofree char *date = g_date_time_format(now, "%Y-%m-%d");
-    lookup_ctx l = {.c = c, .vars = r->vars, .unsubscribe_url = unsub,
-                    .date = date};
+    lookup_ctx l = {
+        .c = c, .vars = r->vars, .unsubscribe_url = unsub, .date = date};
     int subj = 0;
     if (r->variant > 0 && (guint)r->variant <= c->nsubjects)
         subj = r->variant - 1;
@@ -345,11 +350,11 @@ static bool build_message(const crm_config *cfg, const camp *c, rcpt *r,
         template_render(c->html, lookup_var, &l, true, html);
         add_tracking(cfg, c, r->token, html);
     }
-    g_autofree char *fid = g_strdup_printf(
-        "%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT ":crmgate:%s", c->id,
-        c->account_id, cfg->feedback_id);
-    const char *to_name = json_string_value(json_object_get(r->vars,
-                                                            "full_name"));
+    g_autofree char *fid =
+        g_strdup_printf("%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT ":crmgate:%s",
+                        c->id, c->account_id, cfg->feedback_id);
+    const char *to_name =
+        json_string_value(json_object_get(r->vars, "full_name"));
     campaign_msg_input in = {
         .from_name = c->from_name,
         .from_address = c->from_address,
@@ -374,8 +379,7 @@ static bool build_message(const crm_config *cfg, const camp *c, rcpt *r,
     return r->msg != NULL;
 }
 
-static void route_opts(const crm_config *cfg, const camp *c,
-                       smtp_route_opts *o)
+static void route_opts(const crm_config *cfg, const camp *c, smtp_route_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->url = c->relay_url;
@@ -419,10 +423,10 @@ static crm_result flush_marks(ledger *lg, char **error_r)
     if (json_array_size(lg->marks) == 0)
         return CRM_OK;
     g_autofree char *js = json_dumps(lg->marks, JSON_COMPACT);
-    g_autofree char *maxa = g_strdup_printf("%u",
-                                            lg->cfg->campaign_max_attempts);
-    g_autofree char *acc = g_strdup_printf("%" G_GINT64_FORMAT,
-                                           lg->c->account_id);
+    g_autofree char *maxa =
+        g_strdup_printf("%u", lg->cfg->campaign_max_attempts);
+    g_autofree char *acc =
+        g_strdup_printf("%" G_GINT64_FORMAT, lg->c->account_id);
     g_autofree char *nsent = g_strdup_printf("%u", lg->sent_unmarked);
     const char *p[] = {js, lg->owner, maxa, acc, nsent};
     crm_result r = db_exec(
@@ -516,8 +520,8 @@ static crm_result cap_left(ledger *lg, guint *left_r, char **error_r)
     *left_r = G_MAXUINT;
     if (!lg->c->daily_cap)
         return CRM_OK;
-    g_autofree char *acc = g_strdup_printf("%" G_GINT64_FORMAT,
-                                           lg->c->account_id);
+    g_autofree char *acc =
+        g_strdup_printf("%" G_GINT64_FORMAT, lg->c->account_id);
     const char *p[] = {acc};
     json_t *o = NULL;
     crm_result r = db_query_json(
@@ -642,12 +646,11 @@ static gint64 now_us(void)
     return g_get_monotonic_time();
 }
 
-jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r,
-                               guint *snooze_s_r)
+jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r, guint *snooze_s_r)
 {
     const crm_config *cfg = ctx->cfg;
-    gint64 id = json_integer_value(json_object_get(ctx->job->payload,
-                                                   "campaign"));
+    gint64 id =
+        json_integer_value(json_object_get(ctx->job->payload, "campaign"));
     if (id <= 0) {
         *error_r = g_strdup("payload has no campaign id");
         return JOBS_DISCARD;
@@ -671,8 +674,12 @@ jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r,
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     GQueue pending = G_QUEUE_INIT;
     GPtrArray *claimed = g_ptr_array_new();
-    ledger lg = {.db = ctx->db, .cfg = cfg, .c = c, .owner = ctx->worker_id,
-                 .marks = json_array(), .last_mark_us = now_us()};
+    ledger lg = {.db = ctx->db,
+                 .cfg = cfg,
+                 .c = c,
+                 .owner = ctx->worker_id,
+                 .marks = json_array(),
+                 .last_mark_us = now_us()};
     /* a row's lease outlives one SMTP transfer and a mark */
     guint lease_s = MAX(cfg->worker_lease_s, cfg->campaign_smtp_timeout_s + 10);
 
@@ -727,8 +734,8 @@ jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r,
                 break;
             }
             if (strcmp(st, "running") != 0) {
-                log_info("campaign=%" G_GINT64_FORMAT " state=%s: stopping",
-                         id, st);
+                log_info("campaign=%" G_GINT64_FORMAT " state=%s: stopping", id,
+                         st);
                 draining = true;
             }
         }
@@ -759,7 +766,8 @@ jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r,
                     g_date_time_get_month(tomorrow),
                     g_date_time_get_day_of_month(tomorrow), 0, 0, 1);
                 *snooze_s_r = (guint)(g_date_time_difference(midnight, wall) /
-                                      G_USEC_PER_SEC) + 1;
+                                      G_USEC_PER_SEC) +
+                              1;
                 log_info("campaign=%" G_GINT64_FORMAT " daily cap reached: "
                          "resting %u s",
                          id, *snooze_s_r);
@@ -817,8 +825,8 @@ jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r,
                !g_queue_is_empty(&pending)) {
             if (c->rate_per_min) {
                 gint64 t = now_us();
-                rate_tokens += (double)(t - rate_last) / 1e6 *
-                               c->rate_per_min / 60.0;
+                rate_tokens +=
+                    (double)(t - rate_last) / 1e6 * c->rate_per_min / 60.0;
                 rate_last = t;
                 if (rate_tokens > 1)
                     rate_tokens = 1;
@@ -857,8 +865,8 @@ jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r,
                 rcpt_free(x);
                 continue;
             }
-            g_autofree char *from = g_strdup_printf(
-                "bounce+%s@%s", x->token, cfg->bounce_domain);
+            g_autofree char *from =
+                g_strdup_printf("bounce+%s@%s", x->token, cfg->bounce_domain);
             if (!smtp_route_submit(route, from, x->address, x->msg, x)) {
                 g_queue_push_head(&pending, x); /* all connections busy */
                 break;
@@ -992,8 +1000,8 @@ crm_result campaign_send_test(db_conn *db, const crm_config *cfg, gint64 id,
               .vars = vars ? vars : json_object(),
               .token = g_strdup("0-test"),
               .variant = 1};
-    bool built = build_message(cfg, c, &x, "[TEST] ",
-                               g_ptr_array_index(rcpts, 0));
+    bool built =
+        build_message(cfg, c, &x, "[TEST] ", g_ptr_array_index(rcpts, 0));
     if (!built) {
         *error_r = g_strdup("the test message could not be built");
         r = CRM_ERR_INTERNAL;
@@ -1014,8 +1022,8 @@ crm_result campaign_send_test(db_conn *db, const crm_config *cfg, gint64 id,
         if (!r) {
             json_t *tl = json_array();
             for (guint i = 0; i + 1 < rcpts->len; i++)
-                json_array_append_new(
-                    tl, json_string(g_ptr_array_index(rcpts, i)));
+                json_array_append_new(tl,
+                                      json_string(g_ptr_array_index(rcpts, i)));
             *out_r = json_pack("{s:I,s:o,s:i,s:s?,s:s?,s:s?}", "campaign",
                                (json_int_t)id, "to", tl, "code", res.code,
                                "reply", res.reply, "queue_id", res.queue_id,
@@ -1092,9 +1100,9 @@ jobs_outcome campaign_notices_job(jobs_ctx *ctx, char **error_r,
                 .timeout_s = cfg->campaign_smtp_timeout_s,
             };
             g_autoptr(GDateTime) now = g_date_time_new_now_local();
-            g_autofree char *date = g_date_time_format(now, "%a, %d %b %Y %H:%M:%S %z");
-            g_autofree char *subject =
-                g_strdup(PQgetvalue(res, i, 3));
+            g_autofree char *date =
+                g_date_time_format(now, "%a, %d %b %Y %H:%M:%S %z");
+            g_autofree char *subject = g_strdup(PQgetvalue(res, i, 3));
             for (char *s = subject; *s; s++)
                 if (*s == '\r' || *s == '\n')
                     *s = ' ';
@@ -1114,8 +1122,7 @@ jobs_outcome campaign_notices_job(jobs_ctx *ctx, char **error_r,
                 g_string_append_c(m, *b);
             }
             g_string_append(m, "\r\n");
-            g_autoptr(GBytes) bytes =
-                g_bytes_new_take(m->str, m->len);
+            g_autoptr(GBytes) bytes = g_bytes_new_take(m->str, m->len);
             g_string_free(m, FALSE);
             const char *rcpts[] = {to, NULL};
             smtp_result sr = {0};

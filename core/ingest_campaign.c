@@ -47,8 +47,7 @@ static bool split(const char *norm, char **local_r, const char **domain_r)
     return true;
 }
 
-void ingest_campaign_classify(const crm_config *cfg,
-                              const ingest_envelope *env,
+void ingest_campaign_classify(const crm_config *cfg, const ingest_envelope *env,
                               const crm_message *msg, ingest_plan *plan)
 {
     const char *secret = cfg->campaign_secret;
@@ -83,8 +82,7 @@ void ingest_campaign_classify(const crm_config *cfg,
             plan->bounce_rcpt = id;
             to_bounce_domain = true;
         } else if (g_str_has_prefix(local, "bounce") ||
-                   strcmp(local, "fbl") == 0 ||
-                   strcmp(local, "abuse") == 0) {
+                   strcmp(local, "fbl") == 0 || strcmp(local, "abuse") == 0) {
             to_bounce_domain = true; /* a report naming its original */
         }
     }
@@ -104,9 +102,8 @@ void ingest_campaign_classify(const crm_config *cfg,
         return;
     }
     for (guint i = msg->references ? msg->references->len : 0; i > 0; i--) {
-        if (token_from_message_id(secret, bd,
-                                  g_ptr_array_index(msg->references, i - 1),
-                                  &id)) {
+        if (token_from_message_id(
+                secret, bd, g_ptr_array_index(msg->references, i - 1), &id)) {
             add_feedback(plan, id, kind, NULL);
             return;
         }
@@ -148,14 +145,14 @@ void ingest_campaign_bounce(const crm_config *cfg, ingest_plan *plan,
                 pick = d;
         }
         if (pick)
-            add_feedback(
-                plan, id, "bounce",
-                json_pack("{s:b,s:s,s:s,s:s,s:s,s:i,s:i}", "hard", pick->hard,
-                          "action", pick->action, "status", pick->status,
-                          "reason", pick->reason, "diagnostic",
-                          pick->diagnostic, "soft_limit",
-                          (int)cfg->soft_bounce_limit, "soft_window_days",
-                          (int)cfg->soft_bounce_window_days));
+            add_feedback(plan, id, "bounce",
+                         json_pack("{s:b,s:s,s:s,s:s,s:s,s:i,s:i}", "hard",
+                                   pick->hard, "action", pick->action, "status",
+                                   pick->status, "reason", pick->reason,
+                                   "diagnostic", pick->diagnostic, "soft_limit",
+                                   (int)cfg->soft_bounce_limit,
+                                   "soft_window_days",
+                                   (int)cfg->soft_bounce_window_days));
     }
     dsn_report_free(&rep);
 }
@@ -175,8 +172,8 @@ crm_result ingest_feedback_store(db_conn *db, guint timeout_ms,
             json_integer_value(json_object_get(f, "recipient")));
         g_autofree char *doc =
             json_dumps(json_object_get(f, "doc"), JSON_COMPACT);
-        const char *p[] = {id,
-                           json_string_value(json_object_get(f, "kind")), doc};
+        const char *p[] = {id, json_string_value(json_object_get(f, "kind")),
+                           doc};
         json_t *out = NULL;
         r = db_query_json(db, timeout_ms,
                           "SELECT to_jsonb(crm_campaign_feedback($1::bigint, "
@@ -186,8 +183,8 @@ crm_result ingest_feedback_store(db_conn *db, guint timeout_ms,
             break;
         if (sum->len)
             g_string_append_c(sum, ',');
-        g_string_append(sum, json_string_value(out) ? json_string_value(out)
-                                                    : "?");
+        g_string_append(sum,
+                        json_string_value(out) ? json_string_value(out) : "?");
         json_decref(out);
     }
     *summary_r = g_string_free(sum, FALSE);

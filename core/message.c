@@ -247,13 +247,12 @@ static void read_ids(parse_ctx *ctx, GMimeObject *obj)
     g_autofree char *as_v = as ? g_strstrip(g_ascii_strdown(as, -1)) : NULL;
     g_autofree char *prec_v =
         prec ? g_strstrip(g_ascii_strdown(prec, -1)) : NULL;
-    msg->auto_reply =
-        (as_v && *as_v && !g_str_has_prefix(as_v, "no")) ||
-        g_mime_object_get_header(obj, "X-Autoreply") != NULL ||
-        g_mime_object_get_header(obj, "X-Autorespond") != NULL ||
-        (prec_v && (strcmp(prec_v, "auto_reply") == 0 ||
-                    strcmp(prec_v, "bulk") == 0 ||
-                    strcmp(prec_v, "junk") == 0));
+    msg->auto_reply = (as_v && *as_v && !g_str_has_prefix(as_v, "no")) ||
+                      g_mime_object_get_header(obj, "X-Autoreply") != NULL ||
+                      g_mime_object_get_header(obj, "X-Autorespond") != NULL ||
+                      (prec_v && (strcmp(prec_v, "auto_reply") == 0 ||
+                                  strcmp(prec_v, "bulk") == 0 ||
+                                  strcmp(prec_v, "junk") == 0));
 
     const char *irt = g_mime_object_get_header(obj, "In-Reply-To");
     if (irt != NULL) {

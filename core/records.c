@@ -153,9 +153,9 @@ crm_result records_contact_add(db_conn *db, const records_contact *c,
         "upper($10)) RETURNING *) SELECT to_jsonb(ins) FROM ins",
         10, p, rec_r, error_r);
     if (!r && *rec_r && strcmp(tjs, "[]") != 0) {
-        g_autofree char *id = g_strdup_printf(
-            "%" JSON_INTEGER_FORMAT,
-            json_integer_value(json_object_get(*rec_r, "id")));
+        g_autofree char *id =
+            g_strdup_printf("%" JSON_INTEGER_FORMAT,
+                            json_integer_value(json_object_get(*rec_r, "id")));
         const char *q[] = {id, tjs};
         r = db_exec(db, 0, "SELECT crm_tag_add('contact', $1::bigint, $2)", 2,
                     q, error_r);

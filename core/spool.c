@@ -686,8 +686,8 @@ crm_result spool_ingest(const crm_config *cfg, db_conn *db,
                 }
                 g_autofree char *o = g_strdup_printf(
                     "stored new=%s%s%s links=%s%s%s",
-                    res[i].is_new ? "yes" : "no",
-                    fsum ? " campaign=" : "", fsum ? fsum : "",
+                    res[i].is_new ? "yes" : "no", fsum ? " campaign=" : "",
+                    fsum ? fsum : "",
                     res[i].links && *res[i].links ? res[i].links : "none",
                     res[i].tokens_ignored ? " tokens=ignored-" : "",
                     res[i].tokens_ignored ? res[i].tokens_ignored : "");

@@ -507,7 +507,9 @@ GRANT SELECT ON campaigns, campaign_recipients, suppressions,
 GRANT SELECT (id, from_address, from_norm, name, relay_url, daily_cap,
               concurrency, is_default, active, created_at)
     ON mail_accounts TO crmgate_web;
-GRANT SELECT ON users, contacts, leads, companies TO crmgate_worker;
+-- the ledger carries each recipient's fields (vars): the worker reads no
+-- CRM record, only the users it mails notices to
+GRANT SELECT (id, email, name) ON users TO crmgate_worker;
 -- task notices by mail (the worker's notices.deliver)
 GRANT SELECT, UPDATE (sent_at, attempts, last_error, due_at) ON notices
     TO crmgate_worker;

@@ -20,15 +20,15 @@
 typedef struct json_t json_t;
 
 typedef struct {
-    const char *from;      /* sending address */
-    const char *name;      /* display name */
-    const char *relay;     /* smtp://HOST:PORT or smtps://HOST:PORT */
-    const char *user;      /* may be NULL */
-    const char *password;  /* may be NULL; stored sealed */
-    const char *starttls;  /* "required", "off", or NULL: required unless
-                              the relay is on loopback */
-    guint daily_cap;       /* 0: none */
-    guint concurrency;     /* 0: campaign.concurrency */
+    const char *from;     /* sending address */
+    const char *name;     /* display name */
+    const char *relay;    /* smtp://HOST:PORT or smtps://HOST:PORT */
+    const char *user;     /* may be NULL */
+    const char *password; /* may be NULL; stored sealed */
+    const char *starttls; /* "required", "off", or NULL: required unless
+                             the relay is on loopback */
+    guint daily_cap;      /* 0: none */
+    guint concurrency;    /* 0: campaign.concurrency */
     const char *signature_text;
     const char *signature_html;
     bool is_default;
@@ -36,19 +36,19 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    gint64 account_id;          /* 0: the default account */
+    gint64 account_id; /* 0: the default account */
     const char *subject;
     const char *const *ab_subjects; /* NULL-terminated variants B, C...; may
                                        be NULL */
-    const char *text_template;  /* the text, not a file name */
-    const char *html_template;  /* may be NULL */
+    const char *text_template;      /* the text, not a file name */
+    const char *html_template;      /* may be NULL */
     const char *segment;
-    guint rate_per_min;         /* 0: as fast as the account allows */
-    const char *window;         /* "Mon-Thu 09:00-17:00" or NULL */
-    const char *tz;             /* NULL: UTC */
-    const char *at;             /* start time or NULL */
-    const char *owner;          /* user address or NULL */
-    const char *base_dir;       /* csv:FILE relative to this; NULL = cwd */
+    guint rate_per_min;   /* 0: as fast as the account allows */
+    const char *window;   /* "Mon-Thu 09:00-17:00" or NULL */
+    const char *tz;       /* NULL: UTC */
+    const char *at;       /* start time or NULL */
+    const char *owner;    /* user address or NULL */
+    const char *base_dir; /* csv:FILE relative to this; NULL = cwd */
 } campaign_spec;
 
 /* A sending window: days (bit 0 = Monday) and minutes of the day. */
@@ -117,15 +117,14 @@ crm_result campaign_domains(db_conn *db, gint64 id, guint limit,
 crm_result campaign_log(db_conn *db, gint64 id, json_t **rows_r,
                         char **error_r);
 /* Queues failed rows again (unless suppressed since); *n_r how many. */
-crm_result campaign_resend_failed(db_conn *db, const crm_config *cfg,
-                                  gint64 id, guint *n_r, char **error_r);
+crm_result campaign_resend_failed(db_conn *db, const crm_config *cfg, gint64 id,
+                                  guint *n_r, char **error_r);
 
 /* The suppression list. */
 crm_result campaign_suppress_add(db_conn *db, const char *address,
                                  const char *reason, char **error_r);
 crm_result campaign_suppress_remove(db_conn *db, const char *address,
                                     bool *removed_r, char **error_r);
-crm_result campaign_suppress_list(db_conn *db, json_t **out_r,
-                                  char **error_r);
+crm_result campaign_suppress_list(db_conn *db, json_t **out_r, char **error_r);
 
 #endif

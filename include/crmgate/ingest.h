@@ -52,15 +52,15 @@ typedef enum {
 
 typedef struct {
     ingest_verdict verdict;
-    const char *direction; /* "in", "out" or "internal" */
-    json_t *doc;           /* the crm_capture() document (LOG only) */
-    guint capture_rcpts;   /* capture addresses among the recipients */
-    json_t *feedback;      /* campaign feedback to record, or NULL:
-                              [{"recipient": ID, "kind": K, "doc": {...}}]
-                              (crm_campaign_feedback) */
-    bool parse_bounce;     /* addressed to the bounce domain: hand the raw
-                              bytes to ingest_campaign_bounce() */
-    gint64 bounce_rcpt;    /* the VERP token's recipient, or 0 */
+    const char *direction;    /* "in", "out" or "internal" */
+    json_t *doc;              /* the crm_capture() document (LOG only) */
+    guint capture_rcpts;      /* capture addresses among the recipients */
+    json_t *feedback;         /* campaign feedback to record, or NULL:
+                                 [{"recipient": ID, "kind": K, "doc": {...}}]
+                                 (crm_campaign_feedback) */
+    bool parse_bounce;        /* addressed to the bounce domain: hand the raw
+                                 bytes to ingest_campaign_bounce() */
+    gint64 bounce_rcpt;       /* the VERP token's recipient, or 0 */
     const char *campaign_why; /* INGEST_SKIP_CAMPAIGN: "campaign-mail",
                                  "bounce", "unsubscribe" */
 } ingest_plan;
@@ -119,8 +119,7 @@ void ingest_result_clear(ingest_result *result);
    or fbl@ at campaign.bounce_domain is feedback, not a capture; a reply
    whose In-Reply-To/References carry our token is captured as usual and
    marks the recipient replied (auto-replies apart). */
-void ingest_campaign_classify(const crm_config *cfg,
-                              const ingest_envelope *env,
+void ingest_campaign_classify(const crm_config *cfg, const ingest_envelope *env,
                               const crm_message *msg, ingest_plan *plan);
 /* Parses the raw message of a plan with parse_bounce set (DSN, ARF,
    provider prose, auto-reply) and adds its feedback. */

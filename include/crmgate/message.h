@@ -71,8 +71,8 @@ typedef struct {
                             converted to text; "" when none */
     bool text_truncated; /* text was cut at text_max */
     bool text_from_html;
-    bool auto_reply; /* Auto-Submitted (not "no"), X-Autoreply,
-                        X-Autorespond or Precedence auto_reply/bulk/junk */
+    bool auto_reply;        /* Auto-Submitted (not "no"), X-Autoreply,
+                               X-Autorespond or Precedence auto_reply/bulk/junk */
     GPtrArray *attachments; /* message_attachment * */
     GPtrArray *warnings;    /* char *, one per recovered problem */
     char digest[65];        /* SHA-256 hex identifying the content across

@@ -36,10 +36,10 @@ typedef struct {
     const char *last_name;
     const char *title;
     const char *phone;
-    const char *company; /* company name: found or created; may be NULL */
-    gint64 company_id;   /* or its id; 0 = none */
-    const char *owner;   /* user address; may be NULL */
-    const char *country; /* two-letter code; may be NULL */
+    const char *company;     /* company name: found or created; may be NULL */
+    gint64 company_id;       /* or its id; 0 = none */
+    const char *owner;       /* user address; may be NULL */
+    const char *country;     /* two-letter code; may be NULL */
     const char *const *tags; /* NULL-terminated; may be NULL */
 } records_contact;
 
