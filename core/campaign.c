@@ -210,7 +210,9 @@ static void seg_row(int c, void *data)
     if (st->rows >= CSV_MAX_ROWS) {
         st->too_many = true;
     } else if (st->email_col >= 0 && (guint)st->email_col < st->row->len) {
-        char *norm = addr_normalize(g_ptr_array_index(st->row, st->email_col));
+        const char *raw = g_ptr_array_index(st->row, st->email_col);
+        /* U+FFFD: the file's bytes were not UTF-8 there: no address */
+        char *norm = strstr(raw, "\xef\xbf\xbd") ? NULL : addr_normalize(raw);
         if (norm) {
             static const char *const keep[] = {
                 "first_name", "last_name", "company", "title",
