@@ -73,14 +73,17 @@ static int campaign_create_cmd(cli_ctx *ctx, int argc, char **argv)
         {"tz", required_argument, NULL, 'z'},
         {"at", required_argument, NULL, 'A'},
         {"owner", required_argument, NULL, 'o'},
+        {"track-opens", no_argument, NULL, 'O'},
+        {"track-clicks", no_argument, NULL, 'K'},
+        {"no-tracking", no_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
-    campaign_spec s = {0};
+    campaign_spec s = {.track_opens = -1, .track_clicks = -1};
     const char *text_file = NULL, *html_file = NULL;
     g_autoptr(GPtrArray) ab = g_ptr_array_new();
     int ch;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, "a:s:b:t:H:g:r:w:z:A:o:", opts,
+    while ((ch = getopt_long(argc, argv, "a:s:b:t:H:g:r:w:z:A:o:OKN", opts,
                              NULL)) != -1) {
         switch (ch) {
         case 'a':
@@ -121,6 +124,15 @@ static int campaign_create_cmd(cli_ctx *ctx, int argc, char **argv)
             break;
         case 'o':
             s.owner = optarg;
+            break;
+        case 'O':
+            s.track_opens = 1;
+            break;
+        case 'K':
+            s.track_clicks = 1;
+            break;
+        case 'N':
+            s.track_opens = s.track_clicks = 0;
             break;
         default:
             return cli_usage(ctx);

@@ -86,7 +86,8 @@ static const cli_command commands[] = {
      "campaign create NAME --subject S --text FILE [--html FILE] "
      "--segment EXPR [--account ID] [--ab-subject S]... [--rate N] "
      "[--window \"Mon-Thu 09:00-17:00\"] [--tz ZONE] [--at TIME] "
-     "[--owner EMAIL] | campaign test ID --to ADDR... | "
+     "[--owner EMAIL] [--track-opens] [--track-clicks] [--no-tracking] | "
+     "campaign test ID --to ADDR... | "
      "campaign start|pause|resume|cancel ID | "
      "campaign status ID [--follow] | campaign log ID | "
      "campaign resend-failed ID",

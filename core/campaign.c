@@ -685,8 +685,13 @@ crm_result campaign_create(db_conn *db, const crm_config *cfg,
                        s->at,
                        owner,
                        fjs,
-                       cfg->track_opens ? "t" : "f",
-                       cfg->track_clicks ? "t" : "f"};
+                       (s->track_opens < 0 ? cfg->track_opens : s->track_opens)
+                           ? "t"
+                           : "f",
+                       (s->track_clicks < 0 ? cfg->track_clicks
+                                            : s->track_clicks)
+                           ? "t"
+                           : "f"};
     if ((r = db_exec(db, 0, "BEGIN", 0, NULL, error_r)))
         return r;
     json_t *rec = NULL;

@@ -25,6 +25,7 @@
 
 #include <gmime/gmime.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "crmgate/addr.h"
@@ -267,6 +268,16 @@ static const char *lookup_var(const char *name, gpointer data)
     return json_string_value(json_object_get(l->vars, name));
 }
 
+/* The links click tracking rewrites: compiled once, shared by threads. */
+static GRegex *href_re;
+static pthread_once_t href_once = PTHREAD_ONCE_INIT;
+
+static void href_init(void)
+{
+    href_re = g_regex_new("href=\"(https?://[^\"]{1,2000})\"",
+                          G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
+}
+
 /* Adds the open pixel and signed click redirects to rendered HTML. */
 static void add_tracking(const crm_config *cfg, const camp *c,
                          const char *rcpt_token, GString *html)
@@ -278,17 +289,11 @@ static void add_tracking(const crm_config *cfg, const camp *c,
                                   : NULL;
     const char *token = ctoken ? ctoken : rcpt_token;
     if (c->track_clicks) {
-        static GRegex *href;
-        if (g_once_init_enter(&href)) {
-            GRegex *re =
-                g_regex_new("href=\"(https?://[^\"]{1,2000})\"",
-                            G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
-            g_once_init_leave(&href, re);
-        }
+        pthread_once(&href_once, href_init);
         g_autoptr(GMatchInfo) mi = NULL;
         GString *out = g_string_sized_new(html->len + 256);
         gsize at = 0;
-        g_regex_match(href, html->str, 0, &mi);
+        g_regex_match(href_re, html->str, 0, &mi);
         while (g_match_info_matches(mi)) {
             int s0, e0, s1, e1;
             g_match_info_fetch_pos(mi, 0, &s0, &e0);

@@ -49,6 +49,8 @@ typedef struct {
     const char *at;       /* start time or NULL */
     const char *owner;    /* user address or NULL */
     const char *base_dir; /* csv:FILE relative to this; NULL = cwd */
+    int track_opens;      /* -1: campaign.track_opens, 0 off, 1 on */
+    int track_clicks;     /* -1: campaign.track_clicks, 0 off, 1 on */
 } campaign_spec;
 
 /* A sending window: days (bit 0 = Monday) and minutes of the day. */

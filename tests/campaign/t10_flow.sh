@@ -380,6 +380,32 @@ CS=$(jcrm campaign create "Csv $U" --account "$ACC" --subject Hi --text "$TMP/te
 check_eq "csv:FILE: the valid rows are the recipients" 1 "$CS"
 check_eq "suppress remove" removed "$(crm suppress remove "supp@$D" | awk '{print $2}')"
 
+# --- open pixel and click redirects (opt-in) --------------------------------
+crm contact add "trk@$D" --first Tracy --tag "trk-$U" >/dev/null
+printf '<p>Hi {{first_name}}</p><p><a href="https://example.org/page?x=1&amp;y=2">read</a></p>\n' >"$TMP/trk.html"
+TRK=$(jcrm campaign create "Track $U" --account "$ACC" --subject Hi --text "$TMP/text.txt" \
+    --html "$TMP/trk.html" --segment "tag:trk-$U" --track-opens --track-clicks | jq -r .id)
+crm campaign start "$TRK" >/dev/null
+wait_for 30 campaign_state_is "$TRK" finished
+scripts/stack wait-queue 30 >/dev/null
+tf=$(sink_files_for "trk@$D" | head -1)
+# the HTML part may be quoted-printable: decode before looking
+python3 -c 'import sys,email; m=email.message_from_binary_file(open(sys.argv[1],"rb")); [sys.stdout.write(p.get_payload(decode=True).decode()) for p in m.walk() if p.get_content_type()=="text/html"]' "$tf" >"$TMP/trk.out" 2>/dev/null
+click=$(grep -o 'href="[^"]*/c/[^"]*"' "$TMP/trk.out" | head -1 | sed 's/^href="//; s/"$//; s/&amp;/\&/g')
+pixel=$(grep -o 'src="[^"]*/o/[^"]*\.gif"' "$TMP/trk.out" | head -1 | sed 's/^src="//; s/"$//')
+check "the HTML link is a signed redirect" test -n "$click"
+check "the HTML part carries the open pixel" test -n "$pixel"
+hdr=$(curl -s -o /dev/null -D - "$click" | tr -d '\r')
+check "the redirect answers 302 to the original URL" \
+    grep -qx 'Location: https://example.org/page?x=1&y=2' <<<"$hdr"
+curl -s -o "$TMP/px.gif" "$pixel"
+check "the pixel is a GIF" sh -c "head -c 6 '$TMP/px.gif' | grep -q GIF89a"
+check_eq "status counts the open and the click" "1 1" \
+    "$(status_field "$TRK" opened) $(status_field "$TRK" clicked)"
+bad=$(sed 's/&s=\(.\)/\&s=0\1/' <<<"$click")
+check_eq "a tampered signature is refused (400), no redirect" 400 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "$bad")"
+
 # --- task notices by mail ----------------------------------------------------
 crm user add "notice-$U@example.com" --name "Notice User" >/dev/null
 TID=$(crm task add "Call back $U" --owner "notice-$U@example.com" | tail -1 | grep -o '[0-9]*' | head -1)
