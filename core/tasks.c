@@ -326,6 +326,29 @@ static crm_result notify(db_conn *db, const crm_config *cfg, gint64 task,
     return r;
 }
 
+crm_result tasks_notify_assigned(db_conn *db, const crm_config *cfg,
+                                 gint64 task, char **error_r)
+{
+    g_autofree char *tids = tasks_id_text(task);
+    const char *v[] = {tids};
+    PGresult *res = NULL;
+    crm_result r = tasks_query(db,
+                               "SELECT owner_id FROM tasks WHERE id = $1 AND "
+                               "owner_id IS NOT NULL AND NOT EXISTS (SELECT "
+                               "1 FROM notices WHERE task_id = $1 AND kind = "
+                               "'assigned')",
+                               1, v, &res, error_r);
+    if (r)
+        return r;
+    gint64 owner = PQntuples(res) == 1
+                       ? g_ascii_strtoll(PQgetvalue(res, 0, 0), NULL, 10)
+                       : 0;
+    PQclear(res);
+    if (!owner)
+        return CRM_OK; /* gone, ownerless, or already notified */
+    return notify(db, cfg, task, owner, "assigned", error_r);
+}
+
 /* Reminders for the owner and the responsible users of a task with a
    remind_at. */
 static crm_result notify_reminders(db_conn *db, const crm_config *cfg,

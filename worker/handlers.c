@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "crmgate/campaign_send.h"
+#include "crmgate/tasks.h"
 #include "worker.h"
 
 #define SLEEP_MS_MAX 3600000
@@ -48,12 +49,31 @@ static jobs_outcome handle_sleep(jobs_ctx *ctx, char **error_r,
     return JOBS_DONE;
 }
 
+/* "task.assigned" {"task": ID}: the owner's 'assigned' notice of a task
+   made in SQL (a request's task), signed here. */
+static jobs_outcome handle_task_assigned(jobs_ctx *ctx, char **error_r,
+                                         guint *snooze_s_r)
+{
+    (void)snooze_s_r;
+    json_int_t task =
+        json_integer_value(json_object_get(ctx->job->payload, "task"));
+    if (task <= 0) {
+        *error_r = g_strdup("task.assigned: payload needs \"task\"");
+        return JOBS_DISCARD;
+    }
+    crm_result r = tasks_notify_assigned(ctx->db, ctx->cfg, task, error_r);
+    if (r == CRM_ERR_NOTFOUND)
+        return JOBS_DONE;
+    return r ? JOBS_RETRY : JOBS_DONE;
+}
+
 static const worker_handler handlers[] = {
     {"noop", handle_noop},
     {"fail", handle_fail},
     {"sleep", handle_sleep},
     {"campaign.send", campaign_send_job},
     {"notices.deliver", campaign_notices_job},
+    {"task.assigned", handle_task_assigned},
 };
 
 const worker_periodic worker_periodics[] = {

@@ -103,6 +103,11 @@ char *tasks_done_link(const crm_config *cfg, gint64 task, gint64 user,
    one, or takes the record's or the parent's owner). Checks that the actor
    sees the record (else CRM_ERR_NOTFOUND), the parent and the project, that
    users exist (CRM_ERR_NOTFOUND), and queues the notices it owes. */
+/* Queues the 'assigned' notice (with its signed link) for the owner of a
+   task made without one: by the request trigger of sql/0008, through the
+   worker's "task.assigned" job (sql/0014). CRM_ERR_NOTFOUND for no task. */
+crm_result tasks_notify_assigned(db_conn *db, const crm_config *cfg,
+                                 gint64 task, char **error_r);
 crm_result tasks_add(db_conn *db, const crm_config *cfg, const tasks_actor *a,
                      const tasks_fields *f, gint64 *id_r, char **error_r);
 /* Changes the fields given in f (title, description, due, stage, priority,

@@ -415,3 +415,17 @@ check "the worker mails due task notices" test "$(sink_count_for "notice-$U@exam
 # task add made an 'assigned' notice (core/tasks.c) with its signed link
 check "the assigned notice with its subject and one-click link" \
     sh -c "grep -l 'Subject: Task assigned to you: Call back $U' $(sink_files_for "notice-$U@example.com" | tr '\n' ' ') | xargs grep -q '/tasks/$TID/done?u='"
+# a request from sales-inbox mail gets a task (sql/0008) and now its
+# 'assigned' notice too: the trigger queues "task.assigned", the worker
+# signs the notice, notices.deliver mails it
+crm user add boss@example.com --name Boss >/dev/null 2>&1
+smtp "$MX" "lead-$U@$D" sales@example.com "lead-$U@$D" "Quote please $U"
+wait_for 30 sql_has "SELECT 1 FROM tasks t JOIN requests r ON r.id = t.record_id AND t.record_type = 'request' WHERE r.email_norm = 'lead-$U@$D'"
+RT=$(sql "SELECT t.id FROM tasks t JOIN requests r ON r.id = t.record_id AND t.record_type = 'request' WHERE r.email_norm = 'lead-$U@$D'")
+check "sales-inbox mail made a request with a task" test -n "$RT"
+wait_for 40 sql_has "SELECT 1 FROM notices WHERE task_id = ${RT:-0} AND kind = 'assigned' AND sent_at IS NOT NULL"
+check "the request's task got its assigned notice, mailed" \
+    sql_has "SELECT 1 FROM notices WHERE task_id = ${RT:-0} AND kind = 'assigned' AND sent_at IS NOT NULL AND body LIKE '%/tasks/${RT:-0}/done?u=%'"
+scripts/stack wait-queue 30 >/dev/null
+check "the owner received it" sh -c "grep -l 'Quote please $U' \$(grep -l -F 'X-Rcpt-Args: <boss@example.com>' '$CRMGATE_SINK_DIR'/*) | xargs grep -q 'Subject: Task assigned to you'"
+
