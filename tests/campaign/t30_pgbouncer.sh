@@ -36,6 +36,9 @@ M=${CRMGATE_BUILD:-$REPO/build}/bin/crmgate-milter
 U=$(uniq_id)
 N=${CRMGATE_PGB_RECIPIENTS:-3000} # per campaign
 NM=${CRMGATE_PGB_MESSAGES:-200}   # captured messages
+# campaign A is paced (per minute) to last about 6 s, so that W1 is surely
+# stopped mid-way; B goes as fast as it can
+RATE_A=$((N * 10))
 o=${CRMGATE_TEST_PORT_OFFSET:-0}
 PGB_PORT=$((16443 + o))
 SINK_PORT=$((CRMGATE_SINK_PORT + 62))
@@ -149,7 +152,7 @@ for x in a b; do
 done
 printf 'Hello {{first_name|there}}\n{{unsubscribe_url}}\n' >"$TMP/t.txt"
 ACC=$("$C" --json account add "pgb-$U@example.com" --relay "smtp://127.0.0.1:$SINK_PORT" | jq -r .id)
-CA=$("$C" --json campaign create "PgbA $U" --account "$ACC" --subject "Hi {{first_name}}" \
+CA=$("$C" --json campaign create "PgbA $U" --account "$ACC" --subject "Hi {{first_name}}" --rate "$RATE_A" \
     --text "$TMP/t.txt" --segment "csv:$TMP/a.csv" | jq -r .id)
 CB=$("$C" --json campaign create "PgbB $U" --account "$ACC" --subject "Hi {{first_name}}" \
     --text "$TMP/t.txt" --segment "csv:$TMP/b.csv" | jq -r .id)
@@ -190,7 +193,7 @@ check "both workers' job connections go through pgbouncer" \
     test "$(pgb_admin 'SHOW CLIENTS' 2>/dev/null | awk -F'|' '$2 == "crmgate_worker"' | wc -l)" -ge 2
 
 # hand-over: W1 drains on SIGTERM mid-campaign, W2 takes A over
-wait_for 60 field_ge "$CA" sent $((N / 3))
+wait_for 60 field_ge "$CA" sent $((N / 4))
 kill -TERM "$W1"
 wait "$W1"
 rc=$?
@@ -212,6 +215,7 @@ check "campaign A finished" state_is "$CA" finished
 check "campaign B finished" state_is "$CB" finished
 check_eq "the ledgers: all $N sent in each" "$N $N" \
     "$(sql "SELECT count(*) FILTER (WHERE campaign_id = $CA AND state = 'sent') || ' ' || count(*) FILTER (WHERE campaign_id = $CB AND state = 'sent') FROM campaign_recipients WHERE campaign_id IN ($CA, $CB)")"
+echo "# sent through pgbouncer: $(sql "SELECT count(*) || ' messages in ' || round(extract(epoch FROM max(sent_at) - min(sent_at))::numeric, 1) || ' s, ' || round(count(*) / greatest(extract(epoch FROM max(sent_at) - min(sent_at)), 0.001)::numeric) || ' msg/s (campaign B, unpaced, one worker)' FROM campaign_recipients WHERE campaign_id = $CB")"
 check_eq "no driver job of either campaign is left queued" 0 \
     "$(sql "SELECT count(*) FROM jobs WHERE unique_key IN ('campaign:$CA', 'campaign:$CB')")"
 stop_pid "$W2"
