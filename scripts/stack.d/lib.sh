@@ -280,7 +280,11 @@ bg_wait() {
     local name=$1 pid=$2 pat=$3 log=$4 secs=$5 what=$6 i
     shift 6
     for ((i = 0; i <= secs * 5; i++)); do
-        if ! pid_alive "$pid" "$pat"; then
+        # Our own child: alive is enough (its command line names the
+        # program only once the subshell has exec'd it, which a busy
+        # machine may not have done yet: matching PATTERN here made a
+        # healthy start look like an exit).
+        if ! proc_running "$pid"; then
             rm -f -- "$RUN/$name.pid"
             fail "$name" "$log" "exited during start-up"
         fi
@@ -289,7 +293,7 @@ bg_wait() {
     done
     kill -TERM "$pid" 2>/dev/null || true
     rm -f -- "$RUN/$name.pid"
-    fail "$name" "$log" "$what after $secs s"
+    fail "$name" "$log" "$what after $secs s ($pat)"
 }
 
 # bg_stop NAME PATTERN [SECONDS]: SIGTERM, wait up to SECONDS (10), then
