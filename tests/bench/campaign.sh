@@ -36,7 +36,15 @@
 #
 # Knobs: BENCH_CAMPAIGN_N [100000] BENCH_CAMPAIGN_SMALL [10000]
 # BENCH_CAMPAIGN_TIMEOUT [900] BENCH_CAMPAIGN_SINK_PORT [2592; the next
-# free port up when taken]. Stack: with BENCH_CAMPAIGN_STACK=shared (what
+# free port up when taken] BENCH_CAMPAIGN_PG_SET ["NAME=VALUE ...": sets
+# PostgreSQL parameters for the crmgate database, for experiments such as
+# synchronous_commit=off; in a shared stack they stay set]
+# BENCH_CAMPAIGN_SET ["KEY = VALUE; ...": campaign settings of the
+# worker's configuration, e.g. "batch = 500"] BENCH_CAMPAIGN_CONNS [4: the
+# account's concurrency and smtp-source's sessions] BENCH_CAMPAIGN_PROFILE
+# [1: the big campaign's worker runs under callgrind (slow: use a small
+# BENCH_CAMPAIGN_N; its figures are then not comparable) and the top
+# functions are printed]. Stack: with BENCH_CAMPAIGN_STACK=shared (what
 # run.sh sets) the caller's PostgreSQL is used (its environment exported);
 # otherwise a private PostgreSQL under var/bench-campaign on a free port
 # from 15502, stopped at the end.
@@ -51,7 +59,7 @@ WORKER=$BUILD/bin/crmgate-worker
 N=${BENCH_CAMPAIGN_N:-100000}
 SMALL=${BENCH_CAMPAIGN_SMALL:-10000}
 TIMEOUT=${BENCH_CAMPAIGN_TIMEOUT:-900}
-CONNS=4
+CONNS=${BENCH_CAMPAIGN_CONNS:-4}
 
 say() { printf '# %s\n' "$*"; }
 fig() { printf 'bench: %s %s %s\n' "$1" "$2" "$3"; }
@@ -132,6 +140,16 @@ PG_PID=$(scripts/stack status postgres 2>/dev/null | awk '/running pid/ { print 
     exit 1
 }
 
+if [[ -n ${BENCH_CAMPAIGN_PG_SET:-} ]]; then
+    # experiments, not the default (synchronous_commit=off: what the WAL
+    # flush at each mark and claim costs); new sessions get them
+    for kv in $BENCH_CAMPAIGN_PG_SET; do
+        psqlq "ALTER DATABASE crmgate SET ${kv%%=*} = '${kv#*=}'" >/dev/null ||
+            bad "cannot set ${kv%%=*}"
+    done
+    say "EXPERIMENT: database crmgate SET $BENCH_CAMPAIGN_PG_SET"
+fi
+
 # The configuration: the bench's (production defaults) plus what campaigns
 # need: a signing secret, the bounce domain, the public base URL.
 CONF=$T/campaign.conf
@@ -144,8 +162,10 @@ web {
 campaign {
     secret = "campaign-bench-secret-0123456789abcdef"
     bounce_domain = "bounce.bench.test"
-}
 EOF
+    # experiments: campaign settings other than the defaults
+    [[ -n ${BENCH_CAMPAIGN_SET:-} ]] && printf '    %s\n' "${BENCH_CAMPAIGN_SET//;/$'\n'    }"
+    echo '}'
 } >"$CONF"
 cli() { "$CLI" -c "$CONF" "$@"; }
 
@@ -372,15 +392,25 @@ fig campaign_smtp_source_msgs_per_s "$SRC_RATE" msg/s
 
 # --- 2., 3. the campaigns --------------------------------------------------------
 
+# sched_snap PID: one line per thread, "on-CPU-ns runqueue-wait-ns"
+# (summed into one line: threads come and go little in a worker).
+sched_snap() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null |
+        awk '{ r += $1; w += $2 } END { printf "%.0f %.0f\n", r, w }'
+}
+
 # run_campaign NAME COUNT: a fresh worker sends campaign CID (COUNT rows);
 # sets RATE, HWM_MB; CPU snapshots in $T/NAME.cpu0/1.
 run_campaign() {
     local name=$1 count=$2 t0 t1 st='' base left last_report
     : >"$T/$name.worker.log"
-    "$WORKER" -c "$CONF" >>"$T/$name.worker.log" 2>&1 &
+    local -a wrap=()
+    [[ ${BENCH_CAMPAIGN_PROFILE:-} == 1 && $name == big ]] &&
+        wrap=(valgrind --tool=callgrind --callgrind-out-file="$T/callgrind.out")
+    "${wrap[@]}" "$WORKER" -c "$CONF" >>"$T/$name.worker.log" 2>&1 &
     WPID=$!
     local _
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 600); do
         grep -q 'started owner=' "$T/$name.worker.log" && break
         sleep 0.05
     done
@@ -392,6 +422,7 @@ run_campaign() {
     base=$(sink_count)
     python3 "$BENCH_DIR/benchutil.py" cpu-snap "$T/$name.cpu0" "worker=$WPID" \
         "postgres=$PG_PID" "sink=$SINK_PID"
+    sched_snap "$WPID" >"$T/$name.sched0"
     t0=$(now)
     cli campaign start "$CID" >"$T/$name.start" 2>&1 ||
         bad "($name) campaign start: $(head -n 3 "$T/$name.start")"
@@ -417,6 +448,12 @@ run_campaign() {
     t1=$(now)
     python3 "$BENCH_DIR/benchutil.py" cpu-snap "$T/$name.cpu1" "worker=$WPID" \
         "postgres=$PG_PID" "sink=$SINK_PID"
+    sched_snap "$WPID" >"$T/$name.sched1"
+    # where the worker's wall time went: on a CPU, runnable but waiting for
+    # one (a busy machine), or blocked (network, database)
+    read -r ON_CPU RUNQ <<<"$(paste "$T/$name.sched0" "$T/$name.sched1" |
+        awk '{ r += $3 - $1; w += $4 - $2 } END { printf "%.2f %.2f", r / 1e9, w / 1e9 }')"
+    say "($name) worker threads over $(printf %.1f "$(calc "$t1 - $t0")") s: on a CPU $ON_CPU s, runnable waiting for a CPU $RUNQ s (/proc/PID/task/*/schedstat)"
     HWM_KB=$(awk '/^VmHWM:/ { print $2 }' "/proc/$WPID/status")
     local rss_kb
     rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$WPID/status")
@@ -458,6 +495,14 @@ if create big "$N"; then
     RSS_BIG=$HWM_MB
     python3 "$BENCH_DIR/benchutil.py" cpu-diff "$T/big.cpu0" "$T/big.cpu1" "$N" \
         "worker:campaign_cpu_ms_per_msg_worker,postgres:campaign_cpu_ms_per_msg_postgres"
+fi
+
+if [[ ${BENCH_CAMPAIGN_PROFILE:-} == 1 && -s $T/callgrind.out ]]; then
+    say "profile: callgrind of the worker sending the $N-recipient campaign (self cost, top 30)"
+    callgrind_annotate --inclusive=no "$T/callgrind.out" 2>/dev/null |
+        sed -n '/^Ir/,$p' | head -n 32 | sed 's/^/#   /'
+    cp "$T/callgrind.out" "$REPO/var/campaign-callgrind.out" 2>/dev/null &&
+        say "full profile: callgrind_annotate $REPO/var/campaign-callgrind.out"
 fi
 
 target() { # NAME VALUE OP LIMIT
