@@ -28,6 +28,11 @@
 #   bench: campaign_worker_rss_mb_100k N MB      (target <= 32, flat)
 #   bench: campaign_cpu_ms_per_msg_worker N ms   (utime+stime, N campaign)
 #   bench: campaign_cpu_ms_per_msg_postgres N ms (every PostgreSQL process)
+# (the _10k / _100k names stay whatever the knobs below set). Also "# "
+# lines: the CPU of worker, PostgreSQL and sink per campaign and what the
+# rest of the machine used (benchutil.py cpu-diff), and the worker threads'
+# time on a CPU against time runnable but waiting for one (schedstat: a
+# busy machine shows there).
 # Checks (a "# FAIL:" line and exit status 1 when one does not hold): the
 # sink counted exactly as many messages as each run sent (smtp-sink -c),
 # every ledger row is sent, the campaign finished within
@@ -402,7 +407,7 @@ sched_snap() {
 # run_campaign NAME COUNT: a fresh worker sends campaign CID (COUNT rows);
 # sets RATE, HWM_MB; CPU snapshots in $T/NAME.cpu0/1.
 run_campaign() {
-    local name=$1 count=$2 t0 t1 st='' base left last_report
+    local name=$1 count=$2 t0 t1 st="" base last_report
     : >"$T/$name.worker.log"
     local -a wrap=()
     [[ ${BENCH_CAMPAIGN_PROFILE:-} == 1 && $name == big ]] &&
