@@ -80,6 +80,7 @@ typedef struct {
     char *token;
     char *message_id;
     GBytes *msg;
+    bool unbuildable; /* build_message failed (marked at submit) */
 } rcpt;
 
 typedef struct {
@@ -646,6 +647,22 @@ static void release_all(ledger *lg, GQueue *list, guint retry_s)
     }
 }
 
+/* The first of the next `ahead` pending rows whose message is not built
+   yet (suppressed rows are never built), or NULL. */
+static rcpt *prebuild_next(GQueue *pending, guint ahead)
+{
+    guint n = 0;
+    for (GList *l = pending->head; l && n < ahead; l = l->next) {
+        rcpt *x = l->data;
+        if (x->suppressed)
+            continue;
+        n++;
+        if (!x->msg && !x->unbuildable)
+            return x;
+    }
+    return NULL;
+}
+
 static gint64 now_us(void)
 {
     return g_get_monotonic_time();
@@ -724,6 +741,7 @@ jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r, guint *snooze_s_r)
     gint64 state_checked = now_us();
     guint throttle_s = 0; /* >0: the relay throttled; rest this long */
     bool draining = false;
+    bool exhausted = false; /* a claim with transfers in flight found none */
     crm_result r = CRM_OK;
     log_info("campaign=%" G_GINT64_FORMAT " job=%" G_GINT64_FORMAT
              " sending via=%s connections=%u",
@@ -756,9 +774,33 @@ jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r, guint *snooze_s_r)
         if (draining || throttle_s)
             release_all(&lg, &pending, throttle_s);
 
-        /* more work */
+        /* more work: the next batch is claimed as soon as the pending
+           queue is empty, while the last transfers of this one are still
+           in flight (no stall at the end of each batch); when that finds
+           nothing, or the daily cap is reached, the loop waits for the
+           transfers to end before it decides (finished, A/B, cap) */
+        guint in_flight = smtp_route_in_flight(route);
+        if (in_flight == 0)
+            exhausted = false;
         if (!draining && !throttle_s && g_queue_is_empty(&pending) &&
-            smtp_route_in_flight(route) == 0) {
+            in_flight > 0 && !exhausted) {
+            if ((r = flush_marks(&lg, &err)))
+                break;
+            guint left;
+            if ((r = cap_left(&lg, &left, &err)))
+                break;
+            left = left > in_flight ? left - in_flight : 0;
+            bool sample_only = c->nsubjects > 1 && c->ab_winner == 0;
+            g_ptr_array_set_size(claimed, 0);
+            if (left > 0 && (r = claim(&lg, MIN(cfg->campaign_batch, left),
+                                       lease_s, sample_only, claimed, &err)))
+                break;
+            for (guint i = 0; i < claimed->len; i++)
+                g_queue_push_tail(&pending, g_ptr_array_index(claimed, i));
+            exhausted = claimed->len == 0;
+        }
+        if (!draining && !throttle_s && g_queue_is_empty(&pending) &&
+            in_flight == 0) {
             if ((r = flush_marks(&lg, &err)))
                 break;
             guint left;
@@ -865,7 +907,8 @@ jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r, guint *snooze_s_r)
                 g_queue_push_tail(&pending, x); /* later */
                 continue;
             }
-            if (!x->msg && !build_message(cfg, c, x, "", NULL)) {
+            if (!x->msg &&
+                (x->unbuildable || !build_message(cfg, c, x, "", NULL))) {
                 mark(&lg, x, "perm", 0, "message could not be built", NULL, 0);
                 rcpt_free(x);
                 continue;
@@ -883,8 +926,23 @@ jobs_outcome campaign_send_job(jobs_ctx *ctx, char **error_r, guint *snooze_s_r)
                 rate_tokens -= 1;
         }
 
-        /* drive the transfers, collect replies */
-        smtp_route_run(route, 100);
+        /* drive the transfers, collect replies; while every connection
+           waits for the relay, build the next messages (at most one per
+           connection ahead, so memory does not grow with the batch) */
+        if (smtp_route_run(route, 0) == 0) {
+            rcpt *next = draining || throttle_s
+                             ? NULL
+                             : prebuild_next(&pending, c->concurrency);
+            if (next) {
+                if (!build_message(cfg, c, next, "", NULL))
+                    next->unbuildable = true;
+            } else if (smtp_route_in_flight(route) == 0 &&
+                       !g_queue_is_empty(&pending)) {
+                g_usleep(5000); /* rows wait for a rate: do not spin */
+            } else {
+                smtp_route_run(route, 100);
+            }
+        }
         gpointer ud;
         smtp_result res;
         while (smtp_route_next_done(route, &ud, &res)) {
