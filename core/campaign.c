@@ -672,26 +672,23 @@ crm_result campaign_create(db_conn *db, const crm_config *cfg,
         *error_r = g_strdup_printf("--owner '%s' is not an address", s->owner);
         return CRM_ERR_USAGE;
     }
-    const char *p[] = {s->name,
-                       acc,
-                       s->subject,
-                       abjs,
-                       s->text_template,
-                       s->html_template,
-                       s->segment,
-                       rate,
-                       s->window && *s->window ? s->window : NULL,
-                       tz,
-                       s->at,
-                       owner,
-                       fjs,
-                       (s->track_opens < 0 ? cfg->track_opens : s->track_opens)
-                           ? "t"
-                           : "f",
-                       (s->track_clicks < 0 ? cfg->track_clicks
-                                            : s->track_clicks)
-                           ? "t"
-                           : "f"};
+    const char *p[] = {
+        s->name,
+        acc,
+        s->subject,
+        abjs,
+        s->text_template,
+        s->html_template,
+        s->segment,
+        rate,
+        s->window && *s->window ? s->window : NULL,
+        tz,
+        s->at,
+        owner,
+        fjs,
+        (s->track_opens < 0 ? cfg->track_opens : s->track_opens) ? "t" : "f",
+        (s->track_clicks < 0 ? cfg->track_clicks : s->track_clicks) ? "t"
+                                                                    : "f"};
     if ((r = db_exec(db, 0, "BEGIN", 0, NULL, error_r)))
         return r;
     json_t *rec = NULL;

@@ -139,17 +139,19 @@ static char *jdup(json_t *o, const char *k)
     return g_strdup(jstr(o, k));
 }
 
-static template *compile_or_null(const char *text, char **error_r,
-                                 const char *what)
+/* Compiles text into *t_r (NULL text: NULL); on an error, the first one
+   goes to *error_r, naming what. */
+static void compile_into(const char *text, const char *what,
+                         struct template **t_r, char **error_r)
 {
+    *t_r = NULL;
     if (!text)
-        return NULL;
+        return;
     char *err = NULL;
-    template *t = template_compile(text, strlen(text), &err);
-    if (!t && error_r && !*error_r)
+    *t_r = template_compile(text, strlen(text), &err);
+    if (!*t_r && error_r && !*error_r)
         *error_r = g_strdup_printf("%s: %s", what, err ? err : "invalid");
     g_free(err);
-    return t;
 }
 
 /* Loads the campaign and its account. NULL with *error_r, or NULL with
@@ -184,18 +186,18 @@ static camp *camp_load(db_conn *db, const crm_config *cfg, gint64 id,
     c->account_id = json_integer_value(json_object_get(o, "account_id"));
     c->name = jdup(o, "name");
     c->state = jdup(o, "state");
-    c->subjects[c->nsubjects++] =
-        compile_or_null(jstr(o, "subject"), error_r, "subject");
+    compile_into(jstr(o, "subject"), "subject", &c->subjects[c->nsubjects++],
+                 error_r);
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(o, "ab_subjects"), i, v)
     {
         if (c->nsubjects < MAX_SUBJECTS)
-            c->subjects[c->nsubjects++] =
-                compile_or_null(json_string_value(v), error_r, "A/B subject");
+            compile_into(json_string_value(v), "A/B subject",
+                         &c->subjects[c->nsubjects++], error_r);
     }
-    c->text = compile_or_null(jstr(o, "text"), error_r, "text template");
-    c->html = compile_or_null(jstr(o, "html"), error_r, "HTML template");
+    compile_into(jstr(o, "text"), "text template", &c->text, error_r);
+    compile_into(jstr(o, "html"), "HTML template", &c->html, error_r);
     c->ab_winner = (int)json_integer_value(json_object_get(o, "ab_winner"));
     c->rate_per_min = (guint)json_integer_value(json_object_get(o, "rate"));
     c->start_in_s = json_integer_value(json_object_get(o, "start_in"));
