@@ -173,6 +173,13 @@ check_eq "our own campaign mail is not stored as captured mail" 0 \
     "$(sql "SELECT count(*) FROM messages WHERE message_id LIKE '%@$BD' AND message_id LIKE '$T3%'")"
 check "the milter log says why" grep -q "message_id=<$T3\..*skipped reason=campaign/campaign-mail" "$CRMGATE_VAR/log/milter.log"
 
+# --- status --follow ----------------------------------------------------------
+out=$(timeout 20 "${C[@]}" campaign status "$CID2" --follow)
+check_eq "status --follow ends by itself for a finished campaign" 0 "$?"
+check "its progress line shows 100 % and the state" grep -q "\[#\{30\}\] 100%  8/8 done  sent 7 .*finished" <<<"$out"
+out=$(timeout 20 "${C[@]}" --json campaign status "$CID2" --follow | head -1)
+check "--json --follow prints JSON lines" test "$(jq -r .state <<<"$out")" = finished
+
 # --- send log ---------------------------------------------------------------
 crm campaign log "$CID2" >"$TMP/log.csv"
 check_eq "campaign log: a CSV header and one row per recipient" 9 "$(wc -l <"$TMP/log.csv")"
