@@ -361,8 +361,11 @@ static int campaign_log_cmd(cli_ctx *ctx, int argc, char **argv)
                                        "unsubscribed_at",
                                        "opened_at",
                                        "clicked_at"};
-    for (gsize c = 0; c < G_N_ELEMENTS(cols); c++)
-        csv_cell(stdout, json_string(cols[c]), c + 1 == G_N_ELEMENTS(cols));
+    for (gsize c = 0; c < G_N_ELEMENTS(cols); c++) {
+        json_t *name = json_string(cols[c]);
+        csv_cell(stdout, name, c + 1 == G_N_ELEMENTS(cols));
+        json_decref(name);
+    }
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row)
