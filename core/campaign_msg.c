@@ -132,35 +132,37 @@ static char *encode_q(const char *s)
     return g_string_free(out, FALSE);
 }
 
-/* Sets the Subject: as it is when plain ASCII (GMime folds it), else
-   Q-encoded. */
-static void set_subject(GMimeMessage *m, const char *subject)
-{
-    g_mime_message_set_subject(m, subject, "utf-8");
-    if (plain_ascii(subject))
-        return;
-    GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(m));
-    GMimeHeader *h = g_mime_header_list_get_header(list, "Subject");
-    g_autofree char *raw = encode_q(subject);
-    g_mime_header_set_raw_value(h, raw);
-}
-
 static bool given(const char *s)
 {
     return s != NULL && *s != '\0';
 }
 
-/* True when s needs quoted-printable: an 8-bit byte or a long line. */
-static bool needs_qp(const char *s, gsize len)
+/* True when the len bytes at s are all ASCII (8 at a time). */
+static bool all_ascii(const char *s, gsize len)
 {
-    gsize line = 0;
-    const guchar *end = (const guchar *)s + len;
-    for (const guchar *p = (const guchar *)s; p < end; p++) {
-        if (*p >= 0x80)
+    guint64 acc = 0;
+    gsize i = 0;
+    for (; i + 8 <= len; i += 8) {
+        guint64 w;
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < len; i++)
+        acc |= (guchar)s[i];
+    return (acc & G_GUINT64_CONSTANT(0x8080808080808080)) == 0;
+}
+
+/* True when a line (up to LF) of the len bytes at s is longer than
+   CAMPAIGN_MSG_LINE_MAX bytes. */
+static bool long_line(const char *s, gsize len)
+{
+    const char *end = s + len;
+    for (const char *p = s; p < end;) {
+        const char *nl = memchr(p, '\n', (gsize)(end - p));
+        const char *e = nl != NULL ? nl : end;
+        if ((gsize)(e - p) > CAMPAIGN_MSG_LINE_MAX)
             return true;
-        line = *p == '\n' ? 0 : line + 1;
-        if (line > CAMPAIGN_MSG_LINE_MAX)
-            return true;
+        p = e + 1;
     }
     return false;
 }
@@ -212,6 +214,26 @@ static void add_mailbox(GMimeMessage *m, GMimeAddressType type,
     GMimeHeaderList *list = g_mime_object_get_header_list(GMIME_OBJECT(m));
     GMimeHeader *h = g_mime_header_list_get_header(list, address_header[type]);
     g_mime_header_set_raw_value(h, raw);
+}
+
+/* Keeps h's value as raw text: GMime writes a header set by value through
+   its formatter again at every write, a raw one as it is (the text is
+   the same: the formatter ran when the value was set; the newline filter
+   makes its LF line ends CRLF either way). */
+static void freeze_header(GMimeHeader *h)
+{
+    g_autofree char *raw = g_strdup(g_mime_header_get_raw_value(h));
+    if (raw != NULL)
+        g_mime_header_set_raw_value(h, raw);
+}
+
+/* freeze_header for every header of obj. */
+static void freeze_headers(GMimeObject *obj)
+{
+    GMimeHeaderList *list = g_mime_object_get_header_list(obj);
+    int n = g_mime_header_list_get_count(list);
+    for (int i = 0; i < n; i++)
+        freeze_header(g_mime_header_list_get_header_at(list, i));
 }
 
 /* True when GMime would write addr exactly as it is after a name: one
@@ -304,7 +326,7 @@ struct campaign_msg_builder {
     gint64 campaign_id;
     bool with_html;
     char *domain; /* header_value(bounce_domain) */
-    GMimeHeader *h_to, *h_msgid, *h_unsub;
+    GMimeHeader *h_to, *h_subject, *h_date, *h_msgid, *h_unsub;
     GMimeMultipart *alt; /* NULL for text only */
     GMimePart *text_part, *html_part;
     GByteArray *text_buf, *html_buf; /* owned by the parts' streams */
@@ -345,7 +367,7 @@ static void builder_clear(campaign_msg_builder *b)
     g_clear_pointer(&b->bounce_domain, g_free);
     g_clear_pointer(&b->feedback_id, g_free);
     g_clear_pointer(&b->domain, g_free);
-    b->h_to = b->h_msgid = b->h_unsub = NULL;
+    b->h_to = b->h_subject = b->h_date = b->h_msgid = b->h_unsub = NULL;
     b->alt = NULL;
     b->text_part = b->html_part = NULL;
     b->text_buf = b->html_buf = NULL;
@@ -463,6 +485,8 @@ static void builder_make(campaign_msg_builder *b, const campaign_msg_input *in)
     g_snprintf(cid, sizeof cid, "%" G_GINT64_FORMAT, in->campaign_id);
     set_header(obj, "X-CRMGate-Campaign", cid);
     b->h_to = g_mime_header_list_get_header(list, "To");
+    b->h_subject = g_mime_header_list_get_header(list, "Subject");
+    b->h_date = g_mime_header_list_get_header(list, "Date");
     b->h_msgid = g_mime_header_list_get_header(list, "Message-ID");
     b->h_unsub = g_mime_header_list_get_header(list, "List-Unsubscribe");
 
@@ -480,15 +504,21 @@ static void builder_make(campaign_msg_builder *b, const campaign_msg_input *in)
         g_mime_message_set_mime_part(m, GMIME_OBJECT(b->text_part));
         g_object_unref(b->text_part);
     }
+    freeze_headers(obj);
+    freeze_headers(GMIME_OBJECT(b->text_part));
+    if (b->html_part != NULL)
+        freeze_headers(GMIME_OBJECT(b->html_part));
     b->m = m;
 }
 
 /* Sets buf to s (len bytes, no NUL inside) as valid UTF-8 with LF line
-   ends (a bare CR ends a line, CRLF loses its CR; GMime writes CRLF). */
-static void body_fill(GByteArray *buf, const char *s, gsize len)
+   ends (a bare CR ends a line, CRLF loses its CR; GMime writes CRLF).
+   True when the result is all ASCII. */
+static bool body_fill(GByteArray *buf, const char *s, gsize len)
 {
     g_autofree char *valid = NULL;
-    if (!g_utf8_validate_len(s, len, NULL)) {
+    bool ascii = all_ascii(s, len);
+    if (!ascii && !g_utf8_validate_len(s, len, NULL)) {
         valid = g_utf8_make_valid(s, (gssize)len);
         s = valid;
         len = strlen(valid);
@@ -499,7 +529,7 @@ static void body_fill(GByteArray *buf, const char *s, gsize len)
     const char *cr = memchr(s, '\r', len);
     if (cr == NULL) {
         memcpy(w, s, len);
-        return;
+        return ascii;
     }
     memcpy(w, s, (gsize)(cr - s));
     w += cr - s;
@@ -510,17 +540,24 @@ static void body_fill(GByteArray *buf, const char *s, gsize len)
             *w++ = '\n';
     }
     g_byte_array_set_size(buf, (guint)(w - buf->data));
+    return ascii;
 }
 
-/* Sets the part's transfer encoding for its content (changed only when
-   it differs: the header is rewritten then). */
-static void set_encoding(GMimePart *part, const GByteArray *buf)
+/* Sets the part's transfer encoding for its content: quoted-printable
+   when it has an 8-bit byte or a line over CAMPAIGN_MSG_LINE_MAX bytes,
+   else 7bit (the header is rewritten only when that changes). */
+static void set_encoding(GMimePart *part, const GByteArray *buf, bool ascii)
 {
-    GMimeContentEncoding want = needs_qp((const char *)buf->data, buf->len)
-                                    ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
-                                    : GMIME_CONTENT_ENCODING_7BIT;
-    if (g_mime_part_get_content_encoding(part) != want)
+    bool qp = !ascii || long_line((const char *)buf->data, buf->len);
+    GMimeContentEncoding want = qp ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
+                                   : GMIME_CONTENT_ENCODING_7BIT;
+    if (g_mime_part_get_content_encoding(part) != want) {
         g_mime_part_set_content_encoding(part, want);
+        GMimeHeaderList *list =
+            g_mime_object_get_header_list(GMIME_OBJECT(part));
+        freeze_header(
+            g_mime_header_list_get_header(list, "Content-Transfer-Encoding"));
+    }
 }
 
 /* The text body (with its signature) and the HTML body (signature before
@@ -533,8 +570,8 @@ static void set_bodies(campaign_msg_builder *b, const campaign_msg_input *in)
         g_string_append(t, "\n-- \n");
         g_string_append(t, in->signature_text);
     }
-    body_fill(b->text_buf, t->str, strlen(t->str));
-    set_encoding(b->text_part, b->text_buf);
+    bool ascii = body_fill(b->text_buf, t->str, t->len);
+    set_encoding(b->text_part, b->text_buf, ascii);
     if (!b->with_html)
         return;
     const char *html = in->html, *sig = in->signature_html;
@@ -555,8 +592,8 @@ static void set_bodies(campaign_msg_builder *b, const campaign_msg_input *in)
         g_string_append(t, sig);
         g_string_append(t, at);
     }
-    body_fill(b->html_buf, t->str, strlen(t->str));
-    set_encoding(b->html_part, b->html_buf);
+    ascii = body_fill(b->html_buf, t->str, t->len);
+    set_encoding(b->html_part, b->html_buf, ascii);
 }
 
 /* The Date header: in->date, else now in the local zone read once. */
@@ -568,11 +605,23 @@ static void set_date(campaign_msg_builder *b, const campaign_msg_input *in)
     GTimeSpan offset = g_date_time_get_utc_offset(date);
     if (!b->date_set || unix_s != b->date_unix || offset != b->date_offset) {
         g_mime_message_set_date(b->m, date);
+        freeze_header(b->h_date);
         b->date_unix = unix_s;
         b->date_offset = offset;
         b->date_set = true;
     }
     g_date_time_unref(date);
+}
+
+/* Sets h to the raw text format (the formatter GMime uses for h's name)
+   makes of value, trimmed, as g_mime_header_set_value does, but marked
+   raw so that GMime does not format it again at write. */
+static void set_raw(GMimeHeader *h, GMimeHeaderRawValueFormatter format,
+                    const char *value)
+{
+    g_autofree char *v = g_strdup(value);
+    g_autofree char *raw = format(h, NULL, g_strstrip(v), "utf-8");
+    g_mime_header_set_raw_value(h, raw);
 }
 
 GBytes *campaign_msg_builder_build(campaign_msg_builder *b,
@@ -602,14 +651,19 @@ GBytes *campaign_msg_builder_build(campaign_msg_builder *b,
     g_mime_header_set_raw_value(b->h_to, to);
     g_autofree char *subject =
         header_value(given(in->subject) ? in->subject : "");
-    set_subject(m, subject);
+    if (plain_ascii(subject)) {
+        set_raw(b->h_subject, g_mime_header_format_default, subject);
+    } else {
+        g_autofree char *q = encode_q(subject);
+        g_mime_header_set_raw_value(b->h_subject, q);
+    }
     set_date(b, in);
     g_autofree char *bracketed = g_strconcat("<", msgid, ">", NULL);
-    g_mime_header_set_value(b->h_msgid, NULL, bracketed, "utf-8");
+    set_raw(b->h_msgid, g_mime_header_format_message_id, bracketed);
     g_autofree char *url = header_url(in->unsubscribe_url);
     g_autofree char *unsub = g_strdup_printf("<%s>, <mailto:unsubscribe+%s@%s>",
                                              url, token, b->domain);
-    g_mime_header_set_value(b->h_unsub, NULL, unsub, "utf-8");
+    set_raw(b->h_unsub, g_mime_header_format_default, unsub);
 
     set_bodies(b, in);
     if (b->alt != NULL) {
