@@ -613,14 +613,80 @@ static void set_date(campaign_msg_builder *b, const campaign_msg_input *in)
     g_date_time_unref(date);
 }
 
-/* Sets h to the raw text format (the formatter GMime uses for h's name)
-   makes of value, trimmed, as g_mime_header_set_value does, but marked
-   raw so that GMime does not format it again at write. */
-static void set_raw(GMimeHeader *h, GMimeHeaderRawValueFormatter format,
-                    const char *value)
+/* What GMime's default formatter (g_mime_header_format_default: RFC 2047
+   encoding, then folding of unstructured text) makes of v after a field
+   of field_len characters, done here for the values where both steps
+   are plain: printable ASCII, spaces and tabs, no "=?" (no encoded word
+   to write or to read), no whitespace at either end, no word of 78
+   characters or more (GMime would encode it in pieces). Encoding leaves
+   such a value as it is; folding breaks the line before the last blank
+   (the last tab, if any) in front of a word that would end past column
+   78. NULL when v is not such a value. */
+static char *fold_plain(gsize field_len, const char *v)
+{
+    gsize n = strlen(v);
+    if (n == 0 || v[0] == ' ' || v[0] == '\t' || v[n - 1] == ' ' ||
+        v[n - 1] == '\t' || strstr(v, "=?") != NULL)
+        return NULL;
+    for (gsize i = 0, word = 0; i < n; i++) {
+        guchar c = (guchar)v[i];
+        if (c == ' ' || c == '\t')
+            word = 0;
+        else if (c < 0x21 || c > 0x7E || ++word >= 78)
+            return NULL;
+    }
+    GString *out = g_string_sized_new(n + 8);
+    g_string_append_c(out, ' ');
+    gsize len = field_len + 2, lwsp = 0, tab = 0;
+    bool first = true;
+    for (const char *p = v; *p;) {
+        if (*p == ' ' || *p == '\t') {
+            for (; *p == ' ' || *p == '\t'; p++) {
+                lwsp = out->len;
+                if (*p == '\t')
+                    tab = out->len;
+                g_string_append_c(out, *p);
+                len++;
+            }
+            continue;
+        }
+        gsize wl = strcspn(p, " \t");
+        if (!first && len + wl > 78) {
+            if (tab != 0) {
+                g_string_insert_c(out, (gssize)tab, '\n');
+                len = (lwsp - tab) + 1;
+            } else if (lwsp != 0) {
+                g_string_insert_c(out, (gssize)lwsp, '\n');
+                len = 1;
+            } else if (len > 1) {
+                g_string_append(out, "\n ");
+                len = 1;
+            }
+        }
+        g_string_append_len(out, p, (gssize)wl);
+        len += wl;
+        lwsp = tab = 0;
+        first = false;
+        p += wl;
+    }
+    g_string_append_c(out, '\n');
+    return g_string_free(out, FALSE);
+}
+
+/* Sets h (named name) to the raw text format (the formatter GMime uses
+   for that name) makes of value, trimmed, as g_mime_header_set_value
+   does, but marked raw so that GMime does not format it again at write;
+   fold_plain does the default formatter's work for plain values. */
+static void set_raw(GMimeHeader *h, const char *name,
+                    GMimeHeaderRawValueFormatter format, const char *value)
 {
     g_autofree char *v = g_strdup(value);
-    g_autofree char *raw = format(h, NULL, g_strstrip(v), "utf-8");
+    g_strstrip(v);
+    g_autofree char *raw = format == g_mime_header_format_default
+                               ? fold_plain(strlen(name), v)
+                               : NULL;
+    if (raw == NULL)
+        raw = format(h, NULL, v, "utf-8");
     g_mime_header_set_raw_value(h, raw);
 }
 
@@ -652,18 +718,20 @@ GBytes *campaign_msg_builder_build(campaign_msg_builder *b,
     g_autofree char *subject =
         header_value(given(in->subject) ? in->subject : "");
     if (plain_ascii(subject)) {
-        set_raw(b->h_subject, g_mime_header_format_default, subject);
+        set_raw(b->h_subject, "Subject", g_mime_header_format_default, subject);
     } else {
         g_autofree char *q = encode_q(subject);
         g_mime_header_set_raw_value(b->h_subject, q);
     }
     set_date(b, in);
     g_autofree char *bracketed = g_strconcat("<", msgid, ">", NULL);
-    set_raw(b->h_msgid, g_mime_header_format_message_id, bracketed);
+    set_raw(b->h_msgid, "Message-ID", g_mime_header_format_message_id,
+            bracketed);
     g_autofree char *url = header_url(in->unsubscribe_url);
     g_autofree char *unsub = g_strdup_printf("<%s>, <mailto:unsubscribe+%s@%s>",
                                              url, token, b->domain);
-    set_raw(b->h_unsub, g_mime_header_format_default, unsub);
+    set_raw(b->h_unsub, "List-Unsubscribe", g_mime_header_format_default,
+            unsub);
 
     set_bodies(b, in);
     if (b->alt != NULL) {

@@ -735,6 +735,91 @@ static void test_builder_reuse(void)
     g_date_time_unref(date);
 }
 
+/* The raw lines of header name in the message (folds kept, CRLF made
+   LF), from the name to the end of its last line. */
+static char *raw_header(GBytes *bytes, const char *name)
+{
+    gsize n;
+    const char *d = g_bytes_get_data(bytes, &n);
+    g_autofree char *key = g_strconcat("\r\n", name, ":", NULL);
+    const char *p = g_strstr_len(d, (gssize)n, key);
+    g_assert_nonnull(p);
+    p += 2;
+    const char *e = p;
+    do
+        e = strstr(e, "\r\n") + 2;
+    while (*e == ' ' || *e == '\t');
+    GString *out = g_string_new_len(p, e - p);
+    g_string_replace(out, "\r\n", "\n", 0);
+    return g_string_free(out, FALSE);
+}
+
+/* What GMime itself writes for header name set to value (on a fresh
+   message: the formatter GMime uses for that name). */
+static char *gmime_header(const char *name, const char *value)
+{
+    GMimeMessage *m = g_mime_message_new(FALSE);
+    g_mime_object_set_header(GMIME_OBJECT(m), name, value, "utf-8");
+    GMimeHeader *h = g_mime_header_list_get_header(
+        g_mime_object_get_header_list(GMIME_OBJECT(m)), name);
+    char *raw = g_strconcat(name, ":", g_mime_header_get_raw_value(h), NULL);
+    g_object_unref(m);
+    return raw;
+}
+
+/* Plain ASCII subjects and unsubscribe URLs, which the builder folds
+   itself, fold exactly as GMime's own formatter folds them: words of 1 to
+   60 characters (longer ones are Q words), URLs of every length, runs of
+   spaces and tabs, lines that fill up at every
+   length (a fixed seed: the same cases each run). */
+static void test_plain_fold(void)
+{
+    g_autofree char *tok = token_recipient(SECRET, 8);
+    GRand *rnd = g_rand_new_with_seed(7);
+    campaign_msg_builder *b = campaign_msg_builder_new();
+    for (int i = 0; i < 3000; i++) {
+        GString *subject = g_string_new(NULL);
+        int words = g_rand_int_range(rnd, 1, 16);
+        int longest = g_rand_int_range(rnd, 0, 3) ? 12 : 60;
+        for (int w = 0; w < words; w++) {
+            if (w > 0)
+                for (int k = g_rand_int_range(rnd, 1, 4); k > 0; k--)
+                    g_string_append_c(subject,
+                                      g_rand_int_range(rnd, 0, 5) ? ' ' : '\t');
+            for (int k = g_rand_int_range(rnd, 1, longest + 1); k > 0; k--) {
+                char c = (char)g_rand_int_range(rnd, 0x21, 0x7F);
+                if (c == '?' && subject->len > 0 &&
+                    subject->str[subject->len - 1] == '=')
+                    c = 'q';
+                g_string_append_c(subject, c);
+            }
+        }
+        GString *url = g_string_new("https://crm.example.com/");
+        for (int k = g_rand_int_range(rnd, 0, 60); k > 0; k--)
+            g_string_append_c(url, (char)('a' + g_rand_int_range(rnd, 0, 26)));
+        g_string_append(url, "/unsubscribe/");
+        g_string_append(url, tok);
+        campaign_msg_input in = base_input(tok, NULL);
+        in.subject = subject->str;
+        in.unsubscribe_url = url->str;
+        GBytes *m = campaign_msg_builder_build(b, &in, NULL);
+        g_assert_nonnull(m);
+        g_autofree char *got_s = raw_header(m, "Subject");
+        g_autofree char *want_s = gmime_header("Subject", subject->str);
+        g_assert_cmpstr(got_s, ==, want_s);
+        g_autofree char *unsub = g_strdup_printf(
+            "<%s>, <mailto:unsubscribe+%s@" DOMAIN ">", url->str, tok);
+        g_autofree char *got_u = raw_header(m, "List-Unsubscribe");
+        g_autofree char *want_u = gmime_header("List-Unsubscribe", unsub);
+        g_assert_cmpstr(got_u, ==, want_u);
+        g_bytes_unref(m);
+        g_string_free(subject, TRUE);
+        g_string_free(url, TRUE);
+    }
+    campaign_msg_builder_free(b);
+    g_rand_free(rnd);
+}
+
 /* The builder's speed with what a campaign sends: ASCII names, the
    recipient changing, the date now. */
 static void test_builder_speed(void)
@@ -794,6 +879,7 @@ int main(int argc, char **argv)
     g_test_add_func("/campaign_msg/required", test_required);
     g_test_add_func("/campaign_msg/speed", test_speed);
     g_test_add_func("/campaign_msg/builder_reuse", test_builder_reuse);
+    g_test_add_func("/campaign_msg/plain_fold", test_plain_fold);
     g_test_add_func("/campaign_msg/builder_speed", test_builder_speed);
     shared = campaign_msg_builder_new();
     int rc = g_test_run();
