@@ -19,13 +19,19 @@
  * Feedback-ID, campaign id, text-only or text+HTML) and, per message, only
  * sets the recipient's headers (To, Subject, Date, Message-ID,
  * List-Unsubscribe), the two bodies, their transfer encodings and a new
- * multipart boundary on those objects before GMime writes it out. The
- * Date text is kept while the second does not change (the local zone is
- * read once per builder); the random bytes of Message-IDs and boundaries
- * come from getrandom() in blocks; a To address whose domain is plain
- * ASCII is written without libidn2 (which gives plain ASCII back as it
- * is). The output is byte for byte what a fresh GMime message of the same
- * input gives. A builder is not thread-safe: one per thread.
+ * multipart boundary on those objects before GMime writes it out. Every
+ * header is kept raw (GMime formats a header set by value again at each
+ * write); plain ASCII Subject and List-Unsubscribe values are folded by
+ * fold_plain, a copy of GMime's rule for them. The Date text is kept
+ * while the second does not change (the local zone is read once per
+ * builder); the random bytes of Message-IDs and boundaries come from
+ * getrandom() in blocks; a To address whose domain is plain ASCII is
+ * written without libidn2 (which gives plain ASCII back as it is). The
+ * output is byte for byte what a fresh GMime message of the same input
+ * gave before the builder (the unit tests compare the two paths, and
+ * fold_plain with GMime's formatter). Limits: a builder is not
+ * thread-safe (one per thread); it holds one message of the campaign's
+ * size between builds.
  */
 #include "crmgate/campaign_msg.h"
 #include "crmgate/message.h"
