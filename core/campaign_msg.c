@@ -366,7 +366,9 @@ campaign_msg_builder *campaign_msg_builder_new(void)
 /* Drops the message made for other fixed parts. */
 static void builder_clear(campaign_msg_builder *b)
 {
-    g_clear_object(&b->m);
+    if (b->m != NULL)
+        g_object_unref(b->m);
+    b->m = NULL;
     g_clear_pointer(&b->from_name, g_free);
     g_clear_pointer(&b->from_address, g_free);
     g_clear_pointer(&b->reply_to, g_free);
