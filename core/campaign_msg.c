@@ -359,7 +359,6 @@ campaign_msg_builder *campaign_msg_builder_new(void)
     g_mime_format_options_set_newline_format(b->opts, GMIME_NEWLINE_FORMAT_DOS);
     b->out = g_mime_stream_mem_new();
     b->idle = g_byte_array_new();
-    b->local = g_time_zone_new_local();
     return b;
 }
 
@@ -391,7 +390,8 @@ void campaign_msg_builder_free(campaign_msg_builder *b)
     g_mime_format_options_free(b->opts);
     g_object_unref(b->out);
     g_byte_array_unref(b->idle);
-    g_time_zone_unref(b->local);
+    if (b->local != NULL)
+        g_time_zone_unref(b->local);
     g_free(b);
 }
 
@@ -607,6 +607,8 @@ static void set_bodies(campaign_msg_builder *b, const campaign_msg_input *in)
 /* The Date header: in->date, else now in the local zone read once. */
 static void set_date(campaign_msg_builder *b, const campaign_msg_input *in)
 {
+    if (in->date == NULL && b->local == NULL)
+        b->local = g_time_zone_new_local(); /* read once per builder */
     GDateTime *date = in->date != NULL ? g_date_time_ref(in->date)
                                        : g_date_time_new_now(b->local);
     gint64 unix_s = g_date_time_to_unix(date);
