@@ -68,6 +68,11 @@ typedef struct {
     guint concurrency;
     char *sig_text;
     char *sig_html;
+    /* message building, kept for the whole run */
+    campaign_msg_builder *builder;
+    char *feedback;     /* the Feedback-ID value */
+    gint64 view_date_s; /* the second view_date was made in */
+    char view_date[16]; /* YYYY-MM-DD in the campaign's zone */
 } camp;
 
 typedef struct {
@@ -125,6 +130,8 @@ static void camp_free(camp *c)
     }
     g_free(c->sig_text);
     g_free(c->sig_html);
+    campaign_msg_builder_free(c->builder);
+    g_free(c->feedback);
     g_free(c);
 }
 
@@ -334,15 +341,28 @@ static void add_tracking(const crm_config *cfg, const camp *c,
 }
 
 /* Renders and builds one message; false when it cannot be built. */
-static bool build_message(const crm_config *cfg, const camp *c, rcpt *r,
+static bool build_message(const crm_config *cfg, camp *c, rcpt *r,
                           const char *subject_prefix, const char *to_override)
 {
     g_autofree char *unsub =
-        g_strdup_printf("%s/unsubscribe/%s", cfg->web_base_url, r->token);
-    g_autoptr(GDateTime) now = g_date_time_new_now(c->tz);
-    g_autofree char *date = g_date_time_format(now, "%Y-%m-%d");
-    lookup_ctx l = {
-        .c = c, .vars = r->vars, .unsubscribe_url = unsub, .date = date};
+        g_strconcat(cfg->web_base_url, "/unsubscribe/", r->token, NULL);
+    gint64 now_s = g_get_real_time() / G_USEC_PER_SEC;
+    if (c->view_date[0] == '\0' || now_s != c->view_date_s) {
+        g_autoptr(GDateTime) now = g_date_time_new_now(c->tz);
+        g_autofree char *d = g_date_time_format(now, "%Y-%m-%d");
+        g_strlcpy(c->view_date, d ? d : "", sizeof c->view_date);
+        c->view_date_s = now_s;
+    }
+    if (c->builder == NULL) {
+        c->builder = campaign_msg_builder_new();
+        c->feedback = g_strdup_printf("%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT
+                                      ":crmgate:%s",
+                                      c->id, c->account_id, cfg->feedback_id);
+    }
+    lookup_ctx l = {.c = c,
+                    .vars = r->vars,
+                    .unsubscribe_url = unsub,
+                    .date = c->view_date};
     int subj = 0;
     if (r->variant > 0 && (guint)r->variant <= c->nsubjects)
         subj = r->variant - 1;
@@ -358,9 +378,6 @@ static bool build_message(const crm_config *cfg, const camp *c, rcpt *r,
         template_render(c->html, lookup_var, &l, true, html);
         add_tracking(cfg, c, r->token, html);
     }
-    g_autofree char *fid =
-        g_strdup_printf("%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT ":crmgate:%s",
-                        c->id, c->account_id, cfg->feedback_id);
     const char *to_name =
         json_string_value(json_object_get(r->vars, "full_name"));
     campaign_msg_input in = {
@@ -376,10 +393,10 @@ static bool build_message(const crm_config *cfg, const camp *c, rcpt *r,
         .token = r->token,
         .bounce_domain = cfg->bounce_domain,
         .unsubscribe_url = unsub,
-        .feedback_id = fid,
+        .feedback_id = c->feedback,
         .campaign_id = c->id,
     };
-    r->msg = campaign_msg_build(&in, &r->message_id);
+    r->msg = campaign_msg_builder_build(c->builder, &in, &r->message_id);
     g_string_free(subject, TRUE);
     g_string_free(text, TRUE);
     if (html)

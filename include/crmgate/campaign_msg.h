@@ -47,4 +47,24 @@ typedef struct {
    unsubscribe_url) is missing or empty. */
 GBytes *campaign_msg_build(const campaign_msg_input *in, char **message_id_r);
 
+/* A builder keeps one GMime message made from the parts every message of
+   a campaign shares (from_name, from_address, reply_to, bounce_domain,
+   feedback_id, campaign_id, whether there is HTML) and sets only the
+   recipient's parts per message: several times faster than
+   campaign_msg_build for a run of messages. The output is the same.
+   Not thread-safe: one builder per thread. */
+typedef struct campaign_msg_builder campaign_msg_builder;
+
+/* A new builder (campaign_msg_builder_free it). */
+campaign_msg_builder *campaign_msg_builder_new(void);
+
+/* campaign_msg_build through b; when a shared part of in differs from the
+   previous message's, b makes its message again. */
+GBytes *campaign_msg_builder_build(campaign_msg_builder *b,
+                                   const campaign_msg_input *in,
+                                   char **message_id_r);
+
+/* Frees b (NULL is fine). */
+void campaign_msg_builder_free(campaign_msg_builder *b);
+
 #endif

@@ -7,6 +7,13 @@
  * CRLF line ends, the signature, header injection through every field,
  * invalid UTF-8, missing required fields, and the speed (printed as a TAP
  * comment; must reach 2,000 messages/s).
+ *
+ * Every message is also built by one campaign_msg_builder shared by all
+ * tests, whatever the previous message was, and must be the same bytes
+ * as a fresh build (the random part of the Message-ID and the multipart
+ * boundary aside); builder_reuse switches every shared part and every
+ * encoding back and forth, and the builder's own speed line must reach
+ * 6,000 messages/s.
  */
 #include <glib.h>
 #include <gmime/gmime.h>
@@ -74,12 +81,60 @@ static void check_wire(const char *d, gsize n)
     g_assert_null(memchr(d, '\0', n));
 }
 
+/* The builder every test shares (made in main). */
+static campaign_msg_builder *shared;
+
+/* The message with the random part of its Message-ID (the 8 hex before
+   the last '@') and its multipart boundary replaced by fixed text. */
+static char *normalized(GBytes *bytes, const char *msgid)
+{
+    gsize n;
+    const char *d = g_bytes_get_data(bytes, &n);
+    GString *s = g_string_new_len(d, (gssize)n);
+    const char *at = NULL; /* the first ".XXXXXXXX@", X lowercase hex */
+    for (const char *p = msgid; at == NULL && (p = strchr(p, '.')); p++) {
+        gsize k = 1;
+        while (k <= 8 && g_ascii_isxdigit(p[k]) && !g_ascii_isupper(p[k]))
+            k++;
+        if (k == 9 && p[9] == '@')
+            at = p + 9;
+    }
+    g_assert_nonnull(at);
+    g_autofree char *rnd = g_strndup(at - 9, 10); /* ".RRRRRRRR@" */
+    g_assert_cmpuint(g_string_replace(s, rnd, ".RANDOM@", 0), >=, 1);
+    const char *bp = strstr(s->str, "boundary=\"");
+    if (bp != NULL) {
+        bp += strlen("boundary=\"");
+        g_autofree char *boundary = g_strndup(bp, strcspn(bp, "\""));
+        g_assert_cmpuint(strlen(boundary), ==, 22);
+        g_assert_cmpuint(g_string_replace(s, boundary, "BOUNDARY", 0), >=, 4);
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* in built by the shared builder is what a fresh build of it is. */
+static void check_builder_same(const campaign_msg_input *in, GBytes *fresh,
+                               const char *fresh_id)
+{
+    char *id = NULL;
+    GBytes *reused = campaign_msg_builder_build(shared, in, &id);
+    g_assert_nonnull(reused);
+    g_assert_nonnull(id);
+    g_assert_cmpstr(id, !=, fresh_id);
+    g_autofree char *a = normalized(fresh, fresh_id);
+    g_autofree char *b = normalized(reused, id);
+    g_assert_cmpstr(b, ==, a);
+    g_bytes_unref(reused);
+    g_free(id);
+}
+
 static built build(const campaign_msg_input *in)
 {
     built b = {0};
     b.bytes = campaign_msg_build(in, &b.msgid);
     g_assert_nonnull(b.bytes);
     g_assert_nonnull(b.msgid);
+    check_builder_same(in, b.bytes, b.msgid);
     b.data = g_bytes_get_data(b.bytes, &b.len);
     check_wire(b.data, b.len);
     GMimeStream *s = g_mime_stream_mem_new_with_buffer(b.data, b.len);
@@ -578,6 +633,241 @@ static void test_speed(void)
     g_date_time_unref(date);
 }
 
+/* One builder through messages that switch every shared part and every
+   encoding back and forth: each is the same as a fresh build, and nothing
+   of the previous message stays. */
+static void test_builder_reuse(void)
+{
+    g_autofree char *tok = token_recipient(SECRET, 31);
+    GDateTime *date = g_date_time_new_from_unix_utc(1765000000);
+    GString *lng = g_string_new(NULL);
+    for (int i = 0; i < 1200; i++)
+        g_string_append_c(lng, 'x');
+    campaign_msg_builder *b = campaign_msg_builder_new();
+    for (int round = 0; round < 24; round++) {
+        campaign_msg_input in = base_input(tok, round % 3 ? date : NULL);
+        if (round % 2)
+            in.reply_to = NULL;
+        if (round % 4 >= 2)
+            in.html = NULL;
+        if (round % 5 == 1)
+            in.from_name = "Plain Sender";
+        if (round % 6 == 2)
+            in.feedback_id = NULL;
+        if (round % 7 == 3)
+            in.campaign_id = 43;
+        if (round % 3 == 1) {
+            in.text = "7bit only";
+            in.html = in.html ? "<p>7bit</p>" : NULL;
+            in.signature_text = NULL;
+            in.signature_html = NULL;
+            in.subject = "Plain subject";
+            in.to_name = round % 2 ? "Ana Lopez" : NULL;
+            in.to_address = "Ana.Lopez+news@Example.ORG";
+        } else if (round % 3 == 0) {
+            in.text = "8-bit caf\xc3\xa9";
+        } else {
+            in.text = lng->str;
+            in.to_name = "Smith, John";
+            in.to_address = "x@xn--bcher-kva.example";
+        }
+        char *id = NULL;
+        GBytes *bytes = campaign_msg_builder_build(b, &in, &id);
+        g_assert_nonnull(bytes);
+        char *fid = NULL;
+        GBytes *fresh = campaign_msg_build(&in, &fid);
+        g_autofree char *x = normalized(bytes, id);
+        g_autofree char *y = normalized(fresh, fid);
+        g_assert_cmpstr(x, ==, y);
+        const char *hend = strstr(x, "\r\n\r\n");
+        g_autofree char *block = g_strndup(x, (gsize)(hend - x) + 2);
+        g_assert_cmpuint(count_header(block, "Reply-To"), ==,
+                         in.reply_to ? 1 : 0);
+        g_assert_cmpuint(count_header(block, "Feedback-ID"), ==,
+                         in.feedback_id ? 1 : 0);
+        g_assert_true((strstr(x, "multipart/alternative") != NULL) ==
+                      (in.html != NULL));
+        if (round % 3 == 1)
+            g_assert_null(strstr(x, "quoted-printable"));
+        else
+            g_assert_nonnull(strstr(x, "quoted-printable"));
+        if (round % 3 == 1)
+            g_assert_nonnull(
+                strstr(block, in.to_name ? "\r\nTo: Ana Lopez "
+                                           "<Ana.Lopez+news@Example.ORG>\r\n"
+                                         : "\r\nTo: "
+                                           "Ana.Lopez+news@Example.ORG\r\n"));
+        g_bytes_unref(bytes);
+        g_bytes_unref(fresh);
+        g_free(id);
+        g_free(fid);
+    }
+    /* same input twice: new Message-ID random and new boundary */
+    campaign_msg_input in = base_input(tok, date);
+    char *id1 = NULL, *id2 = NULL;
+    GBytes *m1 = campaign_msg_builder_build(b, &in, &id1);
+    GBytes *m2 = campaign_msg_builder_build(b, &in, &id2);
+    g_assert_cmpstr(id1, !=, id2);
+    const char *d1 = g_bytes_get_data(m1, NULL);
+    const char *d2 = g_bytes_get_data(m2, NULL);
+    const char *b1 = strstr(d1, "boundary=");
+    const char *b2 = strstr(d2, "boundary=");
+    g_assert_true(b1 != NULL && b2 != NULL);
+    g_assert_false(strncmp(b1, b2, 9 + 24) == 0);
+    g_bytes_unref(m1);
+    g_bytes_unref(m2);
+    g_free(id1);
+    g_free(id2);
+    /* missing required fields: NULL, and the builder goes on after */
+    in.token = "";
+    char *id = (char *)"set";
+    g_assert_null(campaign_msg_builder_build(b, &in, &id));
+    g_assert_null(id);
+    g_assert_null(campaign_msg_builder_build(b, NULL, NULL));
+    g_assert_null(campaign_msg_builder_build(NULL, &in, NULL));
+    in.token = tok;
+    GBytes *again = campaign_msg_builder_build(b, &in, NULL);
+    g_assert_nonnull(again);
+    g_bytes_unref(again);
+    campaign_msg_builder_free(b);
+    campaign_msg_builder_free(NULL);
+    g_string_free(lng, TRUE);
+    g_date_time_unref(date);
+}
+
+/* The raw lines of header name in the message (folds kept, CRLF made
+   LF), from the name to the end of its last line. */
+static char *raw_header(GBytes *bytes, const char *name)
+{
+    gsize n;
+    const char *d = g_bytes_get_data(bytes, &n);
+    g_autofree char *key = g_strconcat("\r\n", name, ":", NULL);
+    const char *p = g_strstr_len(d, (gssize)n, key);
+    g_assert_nonnull(p);
+    p += 2;
+    const char *e = p;
+    do
+        e = strstr(e, "\r\n") + 2;
+    while (*e == ' ' || *e == '\t');
+    GString *out = g_string_new_len(p, e - p);
+    g_string_replace(out, "\r\n", "\n", 0);
+    return g_string_free(out, FALSE);
+}
+
+/* What GMime itself writes for header name set to value (on a fresh
+   message: the formatter GMime uses for that name). */
+static char *gmime_header(const char *name, const char *value)
+{
+    GMimeMessage *m = g_mime_message_new(FALSE);
+    g_mime_object_set_header(GMIME_OBJECT(m), name, value, "utf-8");
+    GMimeHeader *h = g_mime_header_list_get_header(
+        g_mime_object_get_header_list(GMIME_OBJECT(m)), name);
+    char *raw = g_strconcat(name, ":", g_mime_header_get_raw_value(h), NULL);
+    g_object_unref(m);
+    return raw;
+}
+
+/* Plain ASCII subjects and unsubscribe URLs, which the builder folds
+   itself, fold exactly as GMime's own formatter folds them: words of 1 to
+   60 characters (longer ones are Q words), URLs of every length, runs of
+   spaces and tabs, lines that fill up at every
+   length (a fixed seed: the same cases each run). */
+static void test_plain_fold(void)
+{
+    g_autofree char *tok = token_recipient(SECRET, 8);
+    GRand *rnd = g_rand_new_with_seed(7);
+    campaign_msg_builder *b = campaign_msg_builder_new();
+    for (int i = 0; i < 3000; i++) {
+        GString *subject = g_string_new(NULL);
+        int words = g_rand_int_range(rnd, 1, 16);
+        int longest = g_rand_int_range(rnd, 0, 3) ? 12 : 60;
+        for (int w = 0; w < words; w++) {
+            if (w > 0)
+                for (int k = g_rand_int_range(rnd, 1, 4); k > 0; k--)
+                    g_string_append_c(subject,
+                                      g_rand_int_range(rnd, 0, 5) ? ' ' : '\t');
+            for (int k = g_rand_int_range(rnd, 1, longest + 1); k > 0; k--) {
+                char c = (char)g_rand_int_range(rnd, 0x21, 0x7F);
+                if (c == '?' && subject->len > 0 &&
+                    subject->str[subject->len - 1] == '=')
+                    c = 'q';
+                g_string_append_c(subject, c);
+            }
+        }
+        GString *url = g_string_new("https://crm.example.com/");
+        for (int k = g_rand_int_range(rnd, 0, 60); k > 0; k--)
+            g_string_append_c(url, (char)('a' + g_rand_int_range(rnd, 0, 26)));
+        g_string_append(url, "/unsubscribe/");
+        g_string_append(url, tok);
+        campaign_msg_input in = base_input(tok, NULL);
+        in.subject = subject->str;
+        in.unsubscribe_url = url->str;
+        GBytes *m = campaign_msg_builder_build(b, &in, NULL);
+        g_assert_nonnull(m);
+        g_autofree char *got_s = raw_header(m, "Subject");
+        g_autofree char *want_s = gmime_header("Subject", subject->str);
+        g_assert_cmpstr(got_s, ==, want_s);
+        g_autofree char *unsub = g_strdup_printf(
+            "<%s>, <mailto:unsubscribe+%s@" DOMAIN ">", url->str, tok);
+        g_autofree char *got_u = raw_header(m, "List-Unsubscribe");
+        g_autofree char *want_u = gmime_header("List-Unsubscribe", unsub);
+        g_assert_cmpstr(got_u, ==, want_u);
+        g_bytes_unref(m);
+        g_string_free(subject, TRUE);
+        g_string_free(url, TRUE);
+    }
+    campaign_msg_builder_free(b);
+    g_rand_free(rnd);
+}
+
+/* The builder's speed with what a campaign sends: ASCII names, the
+   recipient changing, the date now. */
+static void test_builder_speed(void)
+{
+    GString *text = g_string_new(NULL), *html = g_string_new("<html><body>");
+    while (text->len < 1500)
+        g_string_append(text, "Dear Ana, this is our news for this month.\n");
+    while (html->len < 3000)
+        g_string_append(html, "<p>Dear <b>Ana</b>, this is our news.</p>\n");
+    g_string_append(html, "</body></html>");
+    campaign_msg_builder *b = campaign_msg_builder_new();
+    const int n = 20000;
+    gsize bytes = 0;
+    gint64 start = g_get_monotonic_time();
+    double cpu0 = cpu_seconds();
+    for (int i = 0; i < n; i++) {
+        char to[64], name[64];
+        g_snprintf(to, sizeof to, "user%d@domain%d.example", i, i % 50);
+        g_snprintf(name, sizeof name, "First%d Last%d", i, i);
+        g_autofree char *tok = token_recipient(SECRET, i + 1);
+        g_autofree char *url =
+            g_strconcat("https://crm.example.com/unsubscribe/", tok, NULL);
+        campaign_msg_input in = base_input(tok, NULL);
+        in.from_name = "Sales Team";
+        in.to_name = name;
+        in.to_address = to;
+        in.subject = "Our news for you, Ana";
+        in.text = text->str;
+        in.html = html->str;
+        in.unsubscribe_url = url;
+        GBytes *m = campaign_msg_builder_build(b, &in, NULL);
+        bytes += g_bytes_get_size(m);
+        g_bytes_unref(m);
+    }
+    double cpu = cpu_seconds() - cpu0;
+    double secs = (double)(g_get_monotonic_time() - start) / 1e6;
+    double rate = n / (cpu > 0 ? cpu : secs);
+    g_test_message("campaign message build, one builder: %.0f messages/s "
+                   "(text+HTML, %" G_GSIZE_FORMAT " bytes each; per CPU "
+                   "second, %.0f per wall second)",
+                   rate, bytes / (gsize)n, n / secs);
+    if (SPEED_CHECKED && g_getenv("CRMGATE_VALGRIND") == NULL)
+        g_assert_cmpfloat(rate, >=, 6000.0);
+    campaign_msg_builder_free(b);
+    g_string_free(text, TRUE);
+    g_string_free(html, TRUE);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -588,7 +878,12 @@ int main(int argc, char **argv)
     g_test_add_func("/campaign_msg/hostile_values", test_hostile_values);
     g_test_add_func("/campaign_msg/required", test_required);
     g_test_add_func("/campaign_msg/speed", test_speed);
+    g_test_add_func("/campaign_msg/builder_reuse", test_builder_reuse);
+    g_test_add_func("/campaign_msg/plain_fold", test_plain_fold);
+    g_test_add_func("/campaign_msg/builder_speed", test_builder_speed);
+    shared = campaign_msg_builder_new();
     int rc = g_test_run();
+    campaign_msg_builder_free(shared);
     g_mime_shutdown();
     return rc;
 }
