@@ -119,7 +119,7 @@ pidfile = $TMP/pgb/pgbouncer.pid
 EOF
 if [ "$(id -u)" = 0 ]; then
     chown -R postgres: "$TMP/pgb"
-    runuser -u postgres -- "$PGB" "$TMP/pgb/pgbouncer.ini" >>"$TMP/pgb/out" 2>&1 &
+    setpriv --reuid=postgres --regid=postgres --init-groups "$PGB" "$TMP/pgb/pgbouncer.ini" >>"$TMP/pgb/out" 2>&1 &
 else
     "$PGB" "$TMP/pgb/pgbouncer.ini" >>"$TMP/pgb/out" 2>&1 &
 fi

@@ -327,7 +327,7 @@ EOF
     start_pgb() {
         if [ "$(id -u)" = 0 ]; then
             chown -R postgres: "$T/pgb"
-            runuser -u postgres -- "$PGB" "$T/pgb/pgbouncer.ini" >>"$T/pgb/out" 2>&1 &
+            setpriv --reuid=postgres --regid=postgres --init-groups "$PGB" "$T/pgb/pgbouncer.ini" >>"$T/pgb/out" 2>&1 &
         else
             "$PGB" "$T/pgb/pgbouncer.ini" >>"$T/pgb/out" 2>&1 &
         fi
