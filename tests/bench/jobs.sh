@@ -110,7 +110,7 @@ run() {
         "$WORKER" -c "$conf" >>"$T/$name.log" 2>&1 &
     WPID=$!
     while :; do
-        left=$(psqlq "SELECT count(*) FROM jobs") || left=-1
+        left=$(psqlq "SELECT count(*) FROM jobs WHERE kind = 'noop'") || left=-1
         [[ $left == 0 ]] && break
         if ! kill -0 "$WPID" 2>/dev/null; then
             bad "$name: the worker exited (see its log below)"
