@@ -3,12 +3,12 @@
  * server (server.c) until SIGTERM or SIGINT, which stop accepting, let the
  * requests in progress finish and exit 0.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
 
+#include "crmgate/daemon.h"
 #include "crmgate/log.h"
 #include "web.h"
 
@@ -24,53 +24,10 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"log-level", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *path = NULL, *level = NULL;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'l':
-            level = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("crmgate-web %s\n", CRM_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return EX_USAGE;
-        }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        return EX_USAGE;
-    }
-    if (!path)
-        path = config_default_path();
     crm_config *cfg = NULL;
-    char *err = NULL;
-    if (config_load(path, &cfg, &err)) {
-        fprintf(stderr, "crmgate-web: %s\n", err);
-        g_free(err);
-        return EX_CONFIG;
-    }
-    log_level lv = cfg->log_level;
-    if (level && !log_level_parse(level, &lv)) {
-        fprintf(stderr, "crmgate-web: unknown log level '%s'\n", level);
-        return EX_USAGE;
-    }
-    log_init("crmgate-web", lv, cfg->log_syslog);
+    int rc;
+    if (!daemon_setup("crmgate-web", argc, argv, usage, &cfg, &rc))
+        return rc;
     if (!auth_init())
         log_fatal(EX_SOFTWARE, "web: libsodium cannot be initialised");
     if (!*cfg->web_secret)
@@ -87,6 +44,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    char *err = NULL;
     crm_result r = web_server_start(cfg, &err);
     if (r) {
         log_error("web: %s", err);
