@@ -48,6 +48,10 @@ int cli_usage(const cli_ctx *ctx);
 /* A JSON date (PostgreSQL gives ISO 8601) as RFC 3339 with seconds, in a
    buffer reused by the next call; "(none)" when d is not a date. */
 const char *cli_date(json_t *d);
+/* Writes one CSV field to stdout with libcsv's writer (quoted, quotes
+   doubled; a string or an integer; anything else an empty field), then
+   ',' or, when last, a newline. False on a write error. */
+bool cli_csv_cell(json_t *v, bool last);
 /* Parses a positive id; false if it is not one. */
 bool cli_parse_id(const char *s, gint64 *id_r);
 

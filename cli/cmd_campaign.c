@@ -303,30 +303,6 @@ static int campaign_simple(cli_ctx *ctx, int argc, char **argv)
     return EX_OK;
 }
 
-static void csv_cell(FILE *out, json_t *v, bool last)
-{
-    g_autofree char *s = NULL;
-    if (json_is_string(v))
-        s = g_strdup(json_string_value(v));
-    else if (json_is_integer(v))
-        s = g_strdup_printf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    if (s) {
-        bool quote = strpbrk(s, ",\"\r\n") != NULL;
-        if (quote) {
-            fputc('"', out);
-            for (const char *p = s; *p; p++) {
-                if (*p == '"')
-                    fputc('"', out);
-                fputc(*p, out);
-            }
-            fputc('"', out);
-        } else {
-            fputs(s, out);
-        }
-    }
-    fputs(last ? "\r\n" : ",", out);
-}
-
 static int campaign_log_cmd(cli_ctx *ctx, int argc, char **argv)
 {
     gint64 id;
@@ -361,18 +337,15 @@ static int campaign_log_cmd(cli_ctx *ctx, int argc, char **argv)
                                        "unsubscribed_at",
                                        "opened_at",
                                        "clicked_at"};
-    for (gsize c = 0; c < G_N_ELEMENTS(cols); c++) {
-        json_t *name = json_string(cols[c]);
-        csv_cell(stdout, name, c + 1 == G_N_ELEMENTS(cols));
-        json_decref(name);
-    }
+    for (gsize c = 0; c < G_N_ELEMENTS(cols); c++)
+        printf("%s%s", cols[c], c + 1 == G_N_ELEMENTS(cols) ? "\n" : ",");
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row)
     {
         for (gsize c = 0; c < G_N_ELEMENTS(cols); c++)
-            csv_cell(stdout, json_object_get(row, cols[c]),
-                     c + 1 == G_N_ELEMENTS(cols));
+            cli_csv_cell(json_object_get(row, cols[c]),
+                         c + 1 == G_N_ELEMENTS(cols));
     }
     json_decref(rows);
     return EX_OK;

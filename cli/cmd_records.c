@@ -319,22 +319,6 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
     return 0;
 }
 
-/* Writes one CSV field with libcsv's writer (quoted, quotes doubled); a
-   JSON null is an empty unquoted field. False on a write error. */
-static bool csv_cell(json_t *v, bool last)
-{
-    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
-    g_autofree char *num =
-        json_is_integer(v)
-            ? g_strdup_printf("%" JSON_INTEGER_FORMAT, json_integer_value(v))
-            : NULL;
-    if (num)
-        s = num;
-    if (s && csv_fwrite(stdout, s, strlen(s)) != 0)
-        return false;
-    return fputc(last ? '\n' : ',', stdout) != EOF;
-}
-
 int cmd_export(cli_ctx *ctx, int argc, char **argv)
 {
     static const char *const cols[] = {"id",        "email", "first_name",
@@ -359,8 +343,8 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
     json_array_foreach(arr, i, row)
     {
         for (size_t c = 0; ok && c < G_N_ELEMENTS(cols); c++)
-            ok = csv_cell(json_object_get(row, cols[c]),
-                          c + 1 == G_N_ELEMENTS(cols));
+            ok = cli_csv_cell(json_object_get(row, cols[c]),
+                              c + 1 == G_N_ELEMENTS(cols));
     }
     json_decref(arr);
     if (!ok || fflush(stdout) != 0) {

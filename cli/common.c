@@ -1,8 +1,10 @@
 /*
  * common.c - configuration, database and output helpers of the CLI.
  */
+#include <csv.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sysexits.h>
 
 #include "cli.h"
@@ -103,4 +105,20 @@ const char *cli_date(json_t *d)
     g_free(last);
     last = rfc3339_normalize(json_string_value(d));
     return last ? last : "(none)";
+}
+
+/* Writes one CSV field with libcsv's writer (quoted, quotes doubled); a
+   JSON null is an empty unquoted field. False on a write error. */
+bool cli_csv_cell(json_t *v, bool last)
+{
+    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+    g_autofree char *num =
+        json_is_integer(v)
+            ? g_strdup_printf("%" JSON_INTEGER_FORMAT, json_integer_value(v))
+            : NULL;
+    if (num)
+        s = num;
+    if (s && csv_fwrite(stdout, s, strlen(s)) != 0)
+        return false;
+    return fputc(last ? '\n' : ',', stdout) != EOF;
 }
