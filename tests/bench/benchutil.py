@@ -26,6 +26,9 @@
   benchutil.py eom LOG FIRST_LINE
       From the crmgate-milter log, lines from FIRST_LINE (1-based) on: the
       eom_ms distribution and the outcome counts of the capture lines.
+  benchutil.py free-port BASE
+      BASE, or the next of the 49 ports above it that nobody listens on
+      (other stacks share this machine); exits 1 when none is free.
   benchutil.py busy SECONDS
       How busy the machine is before the benchmark: the busy share over
       SECONDS and the processes that used the most CPU (other people's
@@ -36,6 +39,7 @@
 """
 import json
 import os
+import socket
 import re
 import sys
 import time
@@ -333,6 +337,23 @@ def big_message(out, nbytes):
     os.replace(out + ".tmp", out)
 
 
+def free_port(base):
+    for port in range(base, base + 50):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # as servers do: connections in TIME_WAIT (our previous run) do not
+        # count
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        print(port)
+        return
+    sys.exit("no free port in %d-%d" % (base, base + 49))
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -350,6 +371,8 @@ def main():
         rss(int(args[0]), args[1])
     elif cmd == "eom":
         eom(args[0], int(args[1]))
+    elif cmd == "free-port":
+        free_port(int(args[0]))
     elif cmd == "busy":
         busy(float(args[0]))
     elif cmd == "big-message":

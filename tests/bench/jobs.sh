@@ -40,21 +40,8 @@ bad() {
     exit 1
 }
 
-free_port() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-base = int(sys.argv[1])
-for port in range(base, base + 50):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    print(port)
-    break
-EOF
-}
+# free_port BASE: BASE or the next free port up (benchutil.py free-port).
+free_port() { python3 "$REPO/tests/bench/benchutil.py" free-port "$1"; }
 
 T=$(mktemp -d /tmp/crmgate-jobs-bench.XXXXXX)
 chmod 0755 "$T"

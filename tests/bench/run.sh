@@ -79,28 +79,8 @@ export CRMGATE_DELIVERY=discard CRMGATE_MILTER=off
 # A previous run's stack (if any) goes first, whatever ports it used.
 scripts/stack stop >/dev/null 2>&1
 
-# free_port BASE: BASE, or the next port up that nobody listens on (other
-# engineers' stacks share this machine).
-free_port() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-base = int(sys.argv[1])
-for port in range(base, base + 50):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # as servers do: connections in TIME_WAIT (our previous run) do not count
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(port)
-    break
-else:
-    sys.exit("no free port in %d-%d" % (base, base + 49))
-EOF
-}
+# free_port BASE: BASE or the next free port up (benchutil.py free-port).
+free_port() { python3 "$BENCH_DIR/benchutil.py" free-port "$1"; }
 export CRMGATE_PG_PORT CRMGATE_SMTP_PORT CRMGATE_SUBMISSION_PORT CRMGATE_SINK_PORT
 export CRMGATE_MILTER_SOCKET CRMGATE_WEB_PORT
 CRMGATE_PG_PORT=$(free_port "${BENCH_PG_PORT:-15462}") || exit 1

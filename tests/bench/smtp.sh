@@ -48,24 +48,7 @@ for tool in "$BLAST" smtp-sink smtp-source; do
     fi
 done
 
-PORT=$(python3 - "${BENCH_SMTP_SINK_PORT:-2591}" <<'EOF'
-import socket, sys
-base = int(sys.argv[1])
-for port in range(base, base + 50):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(port)
-    break
-else:
-    sys.exit("no free port in %d-%d" % (base, base + 49))
-EOF
-) || exit 1
+PORT=$(python3 "$REPO/tests/bench/benchutil.py" free-port "${BENCH_SMTP_SINK_PORT:-2591}") || exit 1
 
 user=()
 [[ $(id -u) == 0 ]] && user=(-u nobody)

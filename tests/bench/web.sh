@@ -70,25 +70,8 @@ done
 }
 
 # --- the stack -------------------------------------------------------------
-free_port() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-base = int(sys.argv[1])
-for port in range(base, base + 50):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(port)
-    break
-else:
-    sys.exit("no free port in %d-%d" % (base, base + 49))
-EOF
-}
+# free_port BASE: BASE or the next free port up (benchutil.py free-port).
+free_port() { python3 "$BENCH_DIR/benchutil.py" free-port "$1"; }
 
 if [[ ${BENCH_WEB_STACK:-} == shared ]]; then
     STACK_LOG=${CRMGATE_VAR:?}/web-stack.log
