@@ -41,10 +41,17 @@ override CFLAGS += -std=c11 -D_GNU_SOURCE $(WARN) -Iinclude $(PKG_CFLAGS) \
             -DCRM_VERSION='"$(VERSION)"' \
             -DCRM_SYSCONFDIR='"$(SYSCONFDIR)"' -MMD -MP
 LDFLAGS  ?=
-LIBS     := $(PKG_LIBS) -lcsv -lpthread
+# libphonenumber is C++ (core/phone.cc, the one C++ file): its library
+# and the C++ runtime are linked into every program.
+LIBS     := $(PKG_LIBS) -lcsv -lphonenumber -lstdc++ -lpthread
+# The C++ compiler matches CC (clang for make asan and fuzz).
+CXX      := $(if $(findstring clang,$(CC)),clang++,g++)
+CXXFLAGS := $(OPT) -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -MMD -MP
 
 CORE_SRC := $(wildcard core/*.c)
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
+CORE_CXX_SRC := $(wildcard core/*.cc)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(CORE_CXX_SRC:%.cc=$(BUILD)/%.o) \
+            $(BUILD)/gen/migrations.o
 SQL_SRC  := $(sort $(wildcard sql/[0-9]*.sql))
 MILTER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard milter/*.c))
 CLI_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
@@ -71,6 +78,10 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
 
 $(BUILD)/gen/migrations.c: $(SQL_SRC) scripts/embed-sql.sh
 	@mkdir -p $(dir $@)

@@ -16,7 +16,7 @@ PACKAGES="build-essential pkg-config libxml2-dev libcsv-dev libgmime-3.0-dev lib
 libconfuse-dev libcurl4-openssl-dev libmilter-dev libsodium-dev libjansson-dev
 libmicrohttpd-dev postgresql postgresql-client postfix miltertest swaks clang
 libclang-rt-14-dev valgrind cppcheck clang-format clang-tidy curl procps
-iproute2 python3 chromium wrk jq pgbouncer"
+iproute2 python3 chromium wrk jq pgbouncer libphonenumber-dev"
 # The browser tests (tests/browser) run on node and npm: Debian's, unless
 # the machine already has them.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
