@@ -70,6 +70,8 @@ int cli_fail(crm_result r, const char *what)
         return EX_DATAERR;
     case CRM_ERR_BUSY:
         return EX_TEMPFAIL;
+    case CRM_ERR_AUTH:
+        return EX_NOPERM;
     case CRM_ERR_INTERNAL:
         return EX_SOFTWARE;
     }

@@ -77,6 +77,10 @@ static const int_range ranges[] = {
     {"throttle_pause", 1, 86400},
     {"ab_wait", 0, 30L * 86400},
     {"ab_sample_percent", 1, 50},
+    {"replay_window", 1, 86400},
+    {"recording_delay", 0, 86400},
+    {"recording_max_bytes", 1024, 1024L * 1024 * 1024},
+    {"api_timeout", 1, 600},
 };
 
 static int validate_int(cfg_t *cfg, cfg_opt_t *opt)
@@ -249,6 +253,22 @@ static cfg_opt_t campaign_opts[] = {
     CFG_END(),
 };
 
+static cfg_opt_t voip_opts[] = {
+    CFG_STR("zadarma_path", "/voip/zadarma", CFGF_NONE),
+    CFG_STR("zadarma_secret", "", CFGF_NONE),
+    CFG_STR("zadarma_key", "", CFGF_NONE),
+    CFG_STR("zadarma_api_url", "https://api.zadarma.com", CFGF_NONE),
+    CFG_STR("zadarma_timezone", "UTC", CFGF_NONE),
+    CFG_STR("events_secret", "", CFGF_NONE),
+    CFG_INT("replay_window", 300, CFGF_NONE),
+    CFG_STR_LIST("allow", "{}", CFGF_NONE),
+    CFG_STR("default_country", "", CFGF_NONE),
+    CFG_INT("recording_delay", 40, CFGF_NONE),
+    CFG_INT("recording_max_bytes", 52428800, CFGF_NONE),
+    CFG_INT("api_timeout", 10, CFGF_NONE),
+    CFG_END(),
+};
+
 static cfg_opt_t log_opts[] = {
     CFG_STR("level", "info", CFGF_NONE),
     CFG_BOOL("syslog", cfg_false, CFGF_NONE),
@@ -263,6 +283,7 @@ static cfg_opt_t top_opts[] = {
     CFG_SEC("web", web_opts, CFGF_NONE),
     CFG_SEC("worker", worker_opts, CFGF_NONE),
     CFG_SEC("campaign", campaign_opts, CFGF_NONE),
+    CFG_SEC("voip", voip_opts, CFGF_NONE),
     CFG_SEC("log", log_opts, CFGF_NONE),
     CFG_END(),
 };
@@ -659,6 +680,51 @@ static crm_result config_fill(crm_config *cfg, cfg_t *top, bool read_files,
     cfg->ab_wait_s = (guint)cfg_getint(cp, "ab_wait");
     cfg->ab_sample_percent = (guint)cfg_getint(cp, "ab_sample_percent");
 
+    cfg_t *vp = cfg_getsec(top, "voip");
+    const char *zp = cfg_getstr(vp, "zadarma_path");
+    if (zp[0] != '/' || strlen(zp) > 200 || strpbrk(zp, "?# \t")) {
+        *error_r = g_strdup_printf("%s: voip.zadarma_path '%s' must be a "
+                                   "path starting with /",
+                                   cfg->path, zp);
+        return CRM_ERR_CONFIG;
+    }
+    g_free(cfg->voip_zadarma_path);
+    cfg->voip_zadarma_path = g_strdup(zp);
+    g_free(cfg->voip_zadarma_secret);
+    cfg->voip_zadarma_secret = g_strdup(first_set(
+        "CRMGATE_ZADARMA_SECRET", cfg_getstr(vp, "zadarma_secret"), ""));
+    g_free(cfg->voip_zadarma_key);
+    cfg->voip_zadarma_key = g_strdup(
+        first_set("CRMGATE_ZADARMA_KEY", cfg_getstr(vp, "zadarma_key"), ""));
+    g_free(cfg->voip_zadarma_api_url);
+    cfg->voip_zadarma_api_url = g_strdup(first_set(
+        "CRMGATE_ZADARMA_API_URL", cfg_getstr(vp, "zadarma_api_url"), ""));
+    g_free(cfg->voip_zadarma_timezone);
+    cfg->voip_zadarma_timezone = g_strdup(cfg_getstr(vp, "zadarma_timezone"));
+    g_free(cfg->voip_events_secret);
+    cfg->voip_events_secret = g_strdup(first_set(
+        "CRMGATE_VOIP_EVENTS_SECRET", cfg_getstr(vp, "events_secret"), ""));
+    cfg->voip_replay_window_s = (guint)cfg_getint(vp, "replay_window");
+    g_strfreev(cfg->voip_allow);
+    guint nv = cfg_size(vp, "allow");
+    cfg->voip_allow = g_new0(char *, nv + 1);
+    for (guint i = 0; i < nv; i++)
+        cfg->voip_allow[i] = g_strdup(cfg_getnstr(vp, "allow", i));
+    const char *dc = cfg_getstr(vp, "default_country");
+    if (*dc && (strlen(dc) != 2 || !g_ascii_isalpha(dc[0]) ||
+                !g_ascii_isalpha(dc[1]))) {
+        *error_r = g_strdup_printf("%s: voip.default_country '%s' must be a "
+                                   "two-letter country code (e.g. DE)",
+                                   cfg->path, dc);
+        return CRM_ERR_CONFIG;
+    }
+    g_free(cfg->voip_default_country);
+    cfg->voip_default_country = g_ascii_strup(dc, -1);
+    cfg->voip_recording_delay_s = (guint)cfg_getint(vp, "recording_delay");
+    cfg->voip_recording_max_bytes =
+        (guint64)cfg_getint(vp, "recording_max_bytes");
+    cfg->voip_api_timeout_s = (guint)cfg_getint(vp, "api_timeout");
+
     log_level_parse(cfg_getstr(log, "level"), &cfg->log_level);
     cfg->log_syslog = cfg_getbool(log, "syslog");
     return CRM_OK;
@@ -722,6 +788,10 @@ static cfg_t *config_table_new(void)
         {"campaign", "soft_bounce_window"},
         {"campaign", "ab_wait"},
         {"campaign", "ab_sample_percent"},
+        {"voip", "replay_window"},
+        {"voip", "recording_delay"},
+        {"voip", "recording_max_bytes"},
+        {"voip", "api_timeout"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(int_opts); i++) {
         g_autofree char *name =
@@ -844,6 +914,14 @@ void config_free(crm_config **cfgp)
     g_free(cfg->campaign_secret);
     g_free(cfg->bounce_domain);
     g_free(cfg->feedback_id);
+    g_free(cfg->voip_zadarma_path);
+    g_free(cfg->voip_zadarma_secret);
+    g_free(cfg->voip_zadarma_key);
+    g_free(cfg->voip_zadarma_api_url);
+    g_free(cfg->voip_zadarma_timezone);
+    g_free(cfg->voip_events_secret);
+    g_strfreev(cfg->voip_allow);
+    g_free(cfg->voip_default_country);
     g_free(cfg);
     *cfgp = NULL;
 }

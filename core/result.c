@@ -30,6 +30,8 @@ const char *crm_strerror(crm_result r)
         return "internal error";
     case CRM_ERR_BUSY:
         return "refused for now, try again later";
+    case CRM_ERR_AUTH:
+        return "signature or credentials did not verify";
     }
     return "unknown error";
 }

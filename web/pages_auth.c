@@ -121,6 +121,7 @@ void web_login_post(web_req *req, web_resp *resp)
         log_info("web: login failed addr=%s", req->client);
         login_page(req, resp, 401, email, "Wrong address or password.");
         break;
+    case CRM_ERR_AUTH:
     case CRM_ERR_PARSE:
     case CRM_ERR_TOOBIG:
     case CRM_ERR_DB:

@@ -74,6 +74,7 @@ void web_views_error(web_req *req, web_resp *resp, crm_result r,
     case CRM_ERR_EXISTS:
     case CRM_ERR_INTERNAL:
     case CRM_ERR_BUSY:
+    case CRM_ERR_AUTH:
         break;
     }
     log_error("web: %s %s: %s", req->method, req->path,

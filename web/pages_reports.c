@@ -48,6 +48,7 @@ static json_t *run_report(web_req *req, web_resp *resp)
     case CRM_ERR_EXISTS:
     case CRM_ERR_INTERNAL:
     case CRM_ERR_BUSY:
+    case CRM_ERR_AUTH:
         log_error("web: report %s: %s", req->args[0],
                   err ? err : crm_strerror(r));
         web_error(req, resp, 500, "the report failed");

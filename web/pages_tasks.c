@@ -42,6 +42,8 @@ static unsigned status_of(crm_result r)
     case CRM_ERR_DB_DOWN:
     case CRM_ERR_BUSY:
         return 503;
+    case CRM_ERR_AUTH:
+        return 403;
     case CRM_ERR_DB:
     case CRM_ERR_IO:
     case CRM_ERR_CONFIG:

@@ -21,6 +21,7 @@ typedef enum {
     CRM_ERR_EXISTS,   /* the record exists already */
     CRM_ERR_INTERNAL, /* a bug or an impossible state */
     CRM_ERR_BUSY,     /* refused for now (a rate limit); try later */
+    CRM_ERR_AUTH,     /* a signature or credential did not verify */
 } crm_result;
 
 /* Returns a static, human-readable description of r. */
