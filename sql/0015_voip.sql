@@ -491,6 +491,28 @@ BEGIN
 END
 $$;
 
+-- Click-to-call (web button and CLI): the request row and its
+-- "voip.callback" job, in one step. Returns the request's id.
+CREATE FUNCTION crm_call_request(p_user bigint, p_from_ext text,
+                                 p_to text, p_to_e164 text,
+                                 p_record_type text, p_record_id bigint)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public, pg_temp AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    INSERT INTO call_requests (user_id, from_ext, to_number, to_e164,
+                               record_type, record_id)
+    VALUES (p_user, p_from_ext, p_to, nullif(p_to_e164, ''), p_record_type,
+            p_record_id)
+    RETURNING id INTO v_id;
+    PERFORM crm_job_enqueue('voip.callback',
+                            jsonb_build_object('request', v_id));
+    RETURN v_id;
+END
+$$;
+
+REVOKE ALL ON FUNCTION crm_call_request(bigint, text, text, text, text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crm_phone_match(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crm_voip_route(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crm_call_fold(bigint) FROM PUBLIC;
@@ -504,10 +526,7 @@ GRANT EXECUTE ON FUNCTION crm_voip_event(text, text, text, text, jsonb, jsonb, t
     TO crmgate_web;
 GRANT EXECUTE ON FUNCTION crm_voip_route(text, text) TO crmgate_web;
 GRANT SELECT ON calls, call_recordings, call_requests, voip_lines TO crmgate_web;
-GRANT INSERT (user_id, from_ext, to_number, to_e164, record_type, record_id)
-    ON call_requests TO crmgate_web;
-GRANT USAGE ON SEQUENCE call_requests_id_seq TO crmgate_web;
-GRANT EXECUTE ON FUNCTION crm_job_enqueue(text, jsonb, timestamptz, text, int)
+GRANT EXECUTE ON FUNCTION crm_call_request(bigint, text, text, text, text, bigint)
     TO crmgate_web;
 
 -- crmgate_worker: process calls, fetch recordings, place callbacks.
