@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/run-all.sh - the whole test suite, or some layers of it.
 #
-# usage: tests/run-all.sh [unit|cli|e2e|milter|web|worker|campaign|fault ...]
+# usage: tests/run-all.sh [unit|cli|e2e|milter|web|worker|campaign|voip|fault ...]
 #
 # First runs tests/runner-selftest.sh (this script's TAP counting on
 # synthetic input). Then starts a private test stack (PostgreSQL, Postfix,
@@ -41,7 +41,7 @@ eval "$(scripts/stack env)"
 . "$REPO/tests/lib.sh"
 
 layers=("$@")
-[ ${#layers[@]} -eq 0 ] && layers=(unit cli e2e milter web worker campaign fault)
+[ ${#layers[@]} -eq 0 ] && layers=(unit cli e2e milter web worker campaign voip fault)
 
 passed=0
 failed=0
