@@ -16,7 +16,8 @@
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
 
-namespace {
+namespace
+{
 
 /* Keeps digits only; false for bytes a written phone number never has. */
 bool digits_of(const char *raw, std::string *digits, bool *plus)
@@ -80,6 +81,9 @@ extern "C" bool phone_normalize(const char *raw, const char *default_country,
         if (cut != std::string::npos)
             text.resize(cut);
         if (!digits_of(text.c_str(), &digits, &plus) || digits.size() < 3)
+            return false;
+        /* without a country code, up to 6 digits is an extension */
+        if (!plus && digits.size() < 7)
             return false;
         const PhoneNumberUtil *u = PhoneNumberUtil::GetInstance();
         std::string region =

@@ -21,7 +21,7 @@ extern "C" {
 #define PHONE_RAW_MAX 64
 
 typedef struct {
-    char e164[20]; /* "+" and up to 15 digits, or "" when not a number */
+    char e164[20];  /* "+" and up to 15 digits, or "" when not a number */
     char last9[10]; /* the last 9 digits of e164 (or of the raw digits
                         when e164 is "" and there are at least 9), or "" */
 } phone_norm;

@@ -32,10 +32,10 @@
 #define VOIP_FIELD_MAX 1024
 
 typedef struct {
-    char *provider; /* "zadarma", or the generic body's "provider" */
-    char *call_id;  /* the provider's call id (pbx_call_id) */
-    char *event;    /* the event name as the provider sent it */
-    char *dedupe;   /* tells apart events of one name in one call ("") */
+    char *provider;  /* "zadarma", or the generic body's "provider" */
+    char *call_id;   /* the provider's call id (pbx_call_id) */
+    char *event;     /* the event name as the provider sent it */
+    char *dedupe;    /* tells apart events of one name in one call ("") */
     json_t *payload; /* raw event (owned) */
     json_t *fields;  /* canonical view (owned), see above */
 } voip_event;
