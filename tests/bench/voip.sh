@@ -14,8 +14,12 @@
 # BENCH_VOIP_SECONDS (20) s against /voip/zadarma. Each request is the
 # whole path: signature check, the event stored once, the call row folded,
 # the job queued, the caller looked up among the contacts, leads and
-# companies, the JSON answer. Lines in run.sh's format:
-#   bench: voip_start_p99_ms N ms  (target <= 10)
+# companies, the JSON answer. Before it, one connection alone for
+# BENCH_VOIP_SECONDS_1CONN (10) s (other lines: no request is sent twice).
+# Lines in run.sh's format:
+#   bench: voip_start_p99_ms_1conn N ms  (one client: the service time)
+#   bench: voip_start_p50_ms_1conn N ms
+#   bench: voip_start_p99_ms N ms  (4 connections; target <= 10)
 #   bench: voip_start_p50_ms N ms
 #   bench: voip_start_rps N req/s
 #   bench: voip_start_cpu_ms_per_req_web N ms       (crmgate-web, utime+stime)
@@ -40,6 +44,7 @@ BUILD=${CRMGATE_BUILD:-$REPO/build}
 CLI=$BUILD/bin/crmgate
 SEED_ARGS=${BENCH_VOIP_SEED---contacts 100000}
 SECS=${BENCH_VOIP_SECONDS:-20}
+SECS_1CONN=${BENCH_VOIP_SECONDS_1CONN:-10}
 CONNS=${BENCH_VOIP_CONNECTIONS:-4}
 THREADS=${BENCH_VOIP_THREADS:-2}
 LINES=${BENCH_VOIP_LINES:-200000}
@@ -146,7 +151,9 @@ nknown=$(wc -l <"$WORK/known.txt")
 TZONE=$(sed -n '/^voip *{/,/^}/s/^ *zadarma_timezone *= *"\([^"]*\)".*/\1/p' "$CRMGATE_CONFIG")
 TZONE=${TZONE:-UTC}
 TAG=b$(date +%s)
-python3 - "$WORK/known.txt" "$WORK/requests.txt" "$LINES" "$KNOWN_PCT" "$SECRET" "$TAG" "$TZONE" <<'EOF'
+# gen_requests FILE N TAG: N signed NOTIFY_START lines
+gen_requests() {
+    python3 - "$WORK/known.txt" "$1" "$2" "$KNOWN_PCT" "$SECRET" "$3" "$TZONE" <<'EOF'
 import base64, datetime, hashlib, hmac, random, sys, urllib.parse, zoneinfo
 known_f, out_f, n, pct, secret, tag, tz = sys.argv[1:8]
 n, pct = int(n), int(pct)
@@ -169,6 +176,9 @@ with open(out_f, "w") as out:
         out.write("%s\t%s\n" % (base64.b64encode(h.encode()).decode(),
                                 urllib.parse.urlencode(f)))
 EOF
+}
+gen_requests "$WORK/requests.txt" "$LINES" "$TAG"
+gen_requests "$WORK/requests-1conn.txt" $((LINES / 4)) "$TAG-1"
 say "$(wc -l <"$WORK/requests.txt") signed NOTIFY_START requests in $WORK/requests.txt"
 
 # --- sanity: the answers are the routing answers ---------------------------------
@@ -188,6 +198,21 @@ say "a known caller is answered $k; an unknown one $u"
 [[ $k == *'"redirect"'* && $k == *'"caller_name"'* ]] ||
     bad "a known caller's START was not answered with a redirect and a name: $k"
 [[ $(tr -d ' \n' <<<"$u") == '{}' ]] || bad "an unknown caller's START was not answered {}: $u"
+
+# --- one client alone: what the PBX waits for when calls come one at a time ----------
+wrk -t1 -c1 -d"${SECS_1CONN}s" --latency -s "$BENCH_DIR/voip.lua" "$URL" \
+    -- "$WORK/requests-1conn.txt" 1 >"$WORK/wrk-1conn.out" 2>&1
+rc=$?
+declare -A R1=()
+while read -r key val; do R1[$key]=$val; done < <(grep '^wrk_' "$WORK/wrk-1conn.out")
+if ((rc != 0)) || [[ -z ${R1[wrk_rps]:-} ]]; then
+    bad "wrk -c1 failed (exit $rc): $(tail -n 3 "$WORK/wrk-1conn.out" | tr '\n' ' ')"
+else
+    say "wrk -c1: ${R1[wrk_requests]} requests, p50 ${R1[wrk_p50_ms]} ms, p99 ${R1[wrk_p99_ms]} ms, max ${R1[wrk_max_ms]} ms"
+    fig voip_start_p99_ms_1conn "${R1[wrk_p99_ms]}" ms
+    fig voip_start_p50_ms_1conn "${R1[wrk_p50_ms]}" ms
+    ((R1[wrk_non2xx] == 0)) || bad "wrk -c1: ${R1[wrk_non2xx]} answers were not 2xx (status ${R1[wrk_bad_status]})"
+fi
 
 # --- the run -----------------------------------------------------------------------
 PG_PID=$(scripts/stack status postgres 2>/dev/null | awk '/running pid/ { print $4 }')
