@@ -71,6 +71,9 @@ extern "C" bool phone_normalize(const char *raw, const char *default_country,
     out->last9[0] = '\0';
     if (!raw || strlen(raw) > PHONE_RAW_MAX)
         return false;
+    /* a PBX extension ("101") would pass as a short national number */
+    if (phone_is_extension(raw))
+        return false;
     try {
         std::string digits;
         bool plus = false;

@@ -77,8 +77,7 @@ static bool match(const char *pattern, char **segs, const char **args,
 
 /* The Zadarma webhook (web/pages_voip.c) as a route: its pattern is
    voip.zadarma_path, set by web_server_start. */
-static web_route voip_zadarma_route = {"GET", "/voip/zadarma",
-                                       web_voip_zadarma,
+static web_route voip_zadarma_route = {"GET", "/voip/zadarma", web_voip_zadarma,
                                        WEB_PUBLIC | WEB_NO_CSRF, NULL};
 
 /* True when url (a trailing slash ignored) is voip.zadarma_path. */
