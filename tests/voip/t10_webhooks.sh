@@ -342,7 +342,19 @@ gbad "no call_id" 400 y3 '{"event":"start","from":"+4940555"}'
 gbad "an unknown event" 400 y4 "{\"call_id\":\"$G-y4\",\"event\":\"ringing\"}"
 gbad "a provider name with capitals and a space" 400 y5 "{\"provider\":\"Bad PBX\",\"call_id\":\"$G-y5\",\"event\":\"start\"}"
 gbad "a string that is not UTF-8" 400 y6 "" --body-hex "$(printf '{"call_id":"%s","event":"start","from":"' "$G-y6" | od -An -tx1 | tr -d ' \n')ff fe22 7d"
-gbad "a 2 MiB body" 413 y7 "" --body-size 2200000
+# gen_huge BYTES: a signed generic body of about BYTES, sent by curl
+# (which reads an early 413 while it is still sending); prints the status
+gen_huge() {
+    local ts sig
+    python3 -c "import json, sys; sys.stdout.write(json.dumps({'call_id': '$G-y7', 'event': 'start', 'from': 'x' * $1}))" >"$T/huge.json"
+    ts=$(date +%s)
+    sig=$({ printf '%s.' "$ts"; cat "$T/huge.json"; } | openssl dgst -sha256 -hmac "$GS" | sed 's/^.*= *//')
+    curl -s -o /dev/null -w '%{http_code}' -H "X-Crmgate-Timestamp: $ts" \
+        -H "X-Crmgate-Signature: $sig" -H 'Content-Type: application/json' \
+        --data-binary @"$T/huge.json" "$GU"
+}
+check_eq "generic: a 70 KB body (signed; over the generic 64 KiB): 413" 413 "$(gen_huge 70000)"
+check_eq "generic: a 2 MiB body (signed; over web.body_bytes): 413" 413 "$(gen_huge $((2 << 20)))"
 check_eq "generic: refused requests stored nothing" 0 \
     "$(q "SELECT count(*) FROM call_events WHERE call_id LIKE '$G-x%' OR call_id LIKE '$G-y%' OR call_id = 'huge'")"
 
