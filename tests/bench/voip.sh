@@ -136,7 +136,11 @@ fi
 psql_q -c "UPDATE users SET phone_ext = (1000 + id)::text
             WHERE phone_ext IS NULL AND active
               AND id IN (SELECT DISTINCT owner_id FROM contacts)" >/dev/null
-psql_q -c "ANALYZE contacts; ANALYZE leads; ANALYZE companies; ANALYZE users" >/dev/null
+# a settled database: no autovacuum of the fresh seed, no checkpoint of
+# it, inside the timed runs
+psql_q -c "VACUUM ANALYZE contacts, leads, companies, users, calls, call_events, jobs" >/dev/null
+psql -X -q -c "CHECKPOINT" "$CRMGATE_ADMIN_DSN" >/dev/null 2>&1 ||
+    say "CHECKPOINT failed (no admin connection): the seed's writes may be flushed during the runs"
 say "database: $(psql_q -c "SELECT concat_ws(', ', (SELECT count(*) FROM contacts) || ' contacts', (SELECT count(*) FROM contacts WHERE phone_e164 IS NOT NULL) || ' with an E.164 phone', (SELECT count(*) FROM leads) || ' leads', (SELECT count(*) FROM companies) || ' companies', (SELECT count(*) FROM users WHERE phone_ext IS NOT NULL) || ' users with an extension', (SELECT count(*) FROM calls) || ' calls')")"
 psql_q -c "SELECT phone_e164 FROM contacts WHERE phone_e164 IS NOT NULL
             ORDER BY random() LIMIT 20000" >"$WORK/known.txt"
