@@ -109,7 +109,9 @@ extern "C" bool phone_normalize(const char *raw, const char *default_country,
         }
         std::string e164;
         u->Format(num, PhoneNumberUtil::E164, &e164);
-        if (e164.size() < 2 || e164.size() >= sizeof out->e164) {
+        /* E.164 has at most 15 digits; a merely "possible" number can
+           format longer */
+        if (e164.size() < 2 || e164.size() > 16) {
             copy_last9(digits, out);
             return false;
         }
