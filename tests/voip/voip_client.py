@@ -11,8 +11,8 @@ wrong on purpose, or a flood of signed Zadarma events in parallel.
       string of another event), or --tamper K=V (a field changed after
       signing). Prints "STATUS BODY" (body on one line).
   voip_client.py gen URL SECRET BODY [options]
-      POSTs BODY (text; --body-hex HEX or --body-size N (a JSON body of
-      about N bytes) instead) with X-Crmgate-Timestamp (now + --ts-offset)
+      POSTs BODY (text; --body-hex HEX instead; huge bodies go through
+      curl, which reads an early 413 while still sending) with X-Crmgate-Timestamp (now + --ts-offset)
       and X-Crmgate-Signature (HMAC-SHA256 of "TS.BODY"); --ts VALUE,
       --sig VALUE, --no-ts, --no-sig, --tamper-body TEXT (the body sent
       instead of the one signed). Prints "STATUS BODY".
@@ -121,15 +121,10 @@ def cmd_zd(argv):
 
 def cmd_gen(argv):
     pos, o = opts(argv, {"--ts": 1, "--ts-offset": 1, "--sig": 1, "--no-ts": 0,
-                         "--no-sig": 0, "--tamper-body": 1, "--body-hex": 1,
-                         "--body-size": 1})
+                         "--no-sig": 0, "--tamper-body": 1, "--body-hex": 1})
     url, secret = pos[0], pos[1]
     if "--body-hex" in o:
         body = bytes.fromhex(o["--body-hex"][0])
-    elif "--body-size" in o:
-        n = int(o["--body-size"][0])
-        body = json.dumps({"call_id": "huge", "event": "start",
-                           "from": "x" * n}).encode()
     else:
         body = pos[2].encode()
     ts = o.get("--ts", [str(int(time.time()) + int(o.get("--ts-offset", ["0"])[0]))])[0]
