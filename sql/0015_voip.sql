@@ -297,14 +297,6 @@ SET search_path = public, pg_temp AS $$
 DECLARE
     ev_id bigint;
 BEGIN
-    -- The PBX waits for the answer to a ringing call's START (or IVR):
-    -- that commit does not wait for the WAL flush (milliseconds on a
-    -- busy disk). A crash in that instant loses nothing the END does not
-    -- bring again (it carries the same numbers and start, and commits
-    -- synchronously).
-    IF p_fields->>'kind' IN ('start', 'ivr') THEN
-        PERFORM set_config('synchronous_commit', 'off', true);
-    END IF;
     -- The call row first, locked: concurrent events of one call queue
     -- here, so each fold sees every event committed before it.
     INSERT INTO calls (provider, call_id, direction)
