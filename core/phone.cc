@@ -72,6 +72,9 @@ extern "C" bool phone_normalize(const char *raw, const char *default_country,
     out->last9[0] = '\0';
     if (!raw || strlen(raw) > PHONE_RAW_MAX)
         return false;
+    /* a PBX extension ("101") would pass as a short national number */
+    if (phone_is_extension(raw))
+        return false;
     try {
         std::string digits;
         bool plus = false;
@@ -110,7 +113,9 @@ extern "C" bool phone_normalize(const char *raw, const char *default_country,
         }
         std::string e164;
         u->Format(num, PhoneNumberUtil::E164, &e164);
-        if (e164.size() < 2 || e164.size() >= sizeof out->e164) {
+        /* E.164 has at most 15 digits; a merely "possible" number can
+           format longer */
+        if (e164.size() < 2 || e164.size() > 16) {
             copy_last9(digits, out);
             return false;
         }

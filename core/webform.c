@@ -149,6 +149,17 @@ guint webform_size(const webform *f)
     return f ? f->n : 0;
 }
 
+void webform_foreach(const webform *f, webform_fn fn, void *data)
+{
+    if (!f)
+        return;
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, f->fields);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        fn(k, g_ptr_array_index((GPtrArray *)v, 0), data);
+}
+
 char *webform_cookie(const char *header, const char *name)
 {
     if (!header || !name)

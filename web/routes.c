@@ -66,6 +66,9 @@ const web_route web_routes[] = {
      WEB_PUBLIC | WEB_NO_CSRF, NULL},
     {"GET", "/o/:name", web_open_pixel, WEB_PUBLIC, NULL},
     {"GET", "/c/:name", web_click, WEB_PUBLIC, NULL},
+    /* VoIP: the generic signed JSON webhook (web/pages_voip.c); Zadarma's
+       configurable path is dispatched by web/server.c */
+    {"POST", "/voip/events", web_voip_events, WEB_PUBLIC | WEB_NO_CSRF, NULL},
 };
 
 const gsize web_routes_n = G_N_ELEMENTS(web_routes);

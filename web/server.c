@@ -75,6 +75,28 @@ static bool match(const char *pattern, char **segs, const char **args,
     return segs[i] == NULL;
 }
 
+/* The Zadarma webhook (web/pages_voip.c) as a route: its pattern is
+   voip.zadarma_path, set by web_server_start. */
+static web_route voip_zadarma_route = {"GET", "/voip/zadarma", web_voip_zadarma,
+                                       WEB_PUBLIC | WEB_NO_CSRF, NULL};
+
+/* True when url (a trailing slash ignored) is voip.zadarma_path. */
+static bool voip_zadarma_match(const char *url)
+{
+    const char *p = voip_zadarma_route.pattern;
+    gsize n = strlen(p);
+    if (strncmp(url, p, n) != 0)
+        return false;
+    return url[n] == '\0' || (url[n] == '/' && url[n + 1] == '\0');
+}
+
+const char *web_header_in(web_req *req, const char *name)
+{
+    if (!req->conn)
+        return NULL;
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
 static const char *default_csp =
     "default-src 'none'; style-src 'self'; img-src 'self' data:; "
     "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -202,7 +224,16 @@ static void dispatch(struct MHD_Connection *conn, const char *method,
 
     const web_route *found = NULL;
     GString *allow = g_string_new(NULL);
-    for (gsize i = 0; i < web_routes_n; i++) {
+    /* The Zadarma webhook's path is configurable (voip.zadarma_path): it
+       is matched before the table, GET and POST alike. */
+    bool zadarma = voip_zadarma_match(url);
+    if (zadarma) {
+        if (strcmp(req.method, "GET") == 0 || strcmp(req.method, "POST") == 0)
+            found = &voip_zadarma_route;
+        else
+            g_string_append(allow, "GET, POST");
+    }
+    for (gsize i = 0; i < web_routes_n && !zadarma; i++) {
         const web_route *rt = &web_routes[i];
         const char *args[WEB_MAX_ARGS] = {0};
         gint64 id = 0;
@@ -362,6 +393,7 @@ static struct MHD_Daemon *daemon_h;
 crm_result web_server_start(const crm_config *cfg, char **error_r)
 {
     server_cfg = cfg;
+    voip_zadarma_route.pattern = cfg->voip_zadarma_path;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags =

@@ -186,6 +186,13 @@ void web_unsubscribe_post(web_req *req, web_resp *resp);
 void web_open_pixel(web_req *req, web_resp *resp);
 void web_click(web_req *req, web_resp *resp);
 
+/* VoIP webhooks (web/pages_voip.c): Zadarma at voip.zadarma_path (GET
+   and POST, dispatched by web/server.c), the generic JSON /voip/events. */
+void web_voip_zadarma(web_req *req, web_resp *resp);
+void web_voip_events(web_req *req, web_resp *resp);
+/* A request header's value, or NULL (borrowed, lives as long as req). */
+const char *web_header_in(web_req *req, const char *name);
+
 /* Starts listening (web.listen, web.port) with the thread pool. */
 crm_result web_server_start(const crm_config *cfg, char **error_r);
 /* Stops accepting, finishes the requests in progress, stops. */

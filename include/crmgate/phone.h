@@ -7,7 +7,8 @@
  *
  * Limits: input longer than PHONE_RAW_MAX bytes, with fewer than 3 digits
  * or with bytes other than digits, spaces and "+-()./" and an extension
- * marker is not a number. Thread-safe (libphonenumber's instance is).
+ * marker is not a number, and neither is a PBX extension (1 to 6 bare
+ * digits, phone_is_extension). Thread-safe (libphonenumber's instance is).
  */
 #ifndef CRMGATE_PHONE_H
 #define CRMGATE_PHONE_H

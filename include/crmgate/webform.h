@@ -37,6 +37,10 @@ const char *webform_get(const webform *f, const char *name);
 const char *const *webform_get_all(const webform *f, const char *name);
 /* Number of fields. */
 guint webform_size(const webform *f);
+/* Called by webform_foreach with each name and its first value. */
+typedef void (*webform_fn)(const char *name, const char *value, void *data);
+/* Calls fn for every distinct name (in no particular order). */
+void webform_foreach(const webform *f, webform_fn fn, void *data);
 /* Frees *fp and clears the pointer. */
 void webform_free(webform **fp);
 

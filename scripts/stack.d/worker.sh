@@ -20,6 +20,7 @@ worker_start() {
         return 0
     fi
     : >>"$log"
+    voip_secrets
     CRMGATE_WORKER_DSN=$CRMGATE_WORKER_DSN \
         CRMGATE_WORKER_LISTEN_DSN=${CRMGATE_WORKER_LISTEN_DSN:-$CRMGATE_WORKER_DSN} \
         bg_launch worker "$log" "$BIN/crmgate-worker" -c "$CRMGATE_CONFIG"

@@ -784,6 +784,18 @@ if [[ ${BENCH_CAMPAIGN:-1} == 1 ]]; then
         bad "the campaign benchmark reported failures (see its # FAIL lines)"
 fi
 
+# --- 8. the VoIP webhook under load (tests/bench/voip.sh) ---------------------
+# Signed NOTIFY_START notifications (90 % known callers among 100,000
+# contacts, 10 % unknown; each a new call) with wrk, 4 connections, 20 s:
+# voip_start_p99_ms (target <= 10), _p50_ms, _rps, CPU ms per request of
+# crmgate-web and PostgreSQL. BENCH_VOIP=0 skips it; its knobs
+# (BENCH_VOIP_*) are described in voip.sh.
+if [[ ${BENCH_VOIP:-1} == 1 ]]; then
+    say "=== 8. the VoIP webhook under load (tests/bench/voip.sh)"
+    BENCH_VOIP_STACK=shared "$BENCH_DIR/voip.sh" ||
+        bad "the VoIP benchmark reported failures (see its # FAIL lines)"
+fi
+
 # Targets: reported, not enforced.
 target() { # NAME VALUE OP LIMIT
     if awk "BEGIN { exit !($2 $3 $4) }"; then
