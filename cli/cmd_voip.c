@@ -253,7 +253,7 @@ int cmd_call(cli_ctx *ctx, int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "list") == 0)
         return call_list(ctx, argc - 1, argv + 1);
     if (argc >= 2 && argv[1][0] != '-')
-        return call_number(ctx, argc - 1, argv + 1);
+        return call_number(ctx, argc, argv); /* NUMBER is a positional */
     return cli_usage(ctx);
 }
 
