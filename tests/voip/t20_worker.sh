@@ -116,6 +116,10 @@ settled() {
         [ "$(q "SELECT processed_at IS NOT NULL FROM calls WHERE provider = '${2:-zadarma}' AND call_id = '$1'")" = t ]
 }
 cv() { q "SELECT $2 FROM calls WHERE provider = '${3:-zadarma}' AND call_id = '$1'"; }
+# sql_is "SELECT ..." VALUE: the query answers VALUE now (for wait_for).
+sql_is() { [ "$(q "$1")" = "$2" ]; }
+# rec_is CALLID STATE [PROVIDER]: the call's recording_state is STATE now.
+rec_is() { [ "$(cv "$1" recording_state "${3:-zadarma}")" = "$2" ]; }
 num() { echo "+49151$1$DIG"; } # NUM NN: a German mobile number of this run
 
 # --- hostile input first ------------------------------------------------
@@ -179,10 +183,10 @@ jb=$(q "SELECT crm_job_enqueue('voip.call', '{\"call\": \"x\"}')")
 jr=$(q "SELECT crm_job_enqueue('voip.recording', '{}')")
 jc=$(q "SELECT crm_job_enqueue('voip.callback', '{\"request\": -1}')")
 jm=$(q "SELECT crm_job_enqueue('voip.call', '{\"call\": 999999999999}')")
-wait_for 10 test "$(q "SELECT count(*) FROM jobs WHERE id IN ($jb, $jr, $jc) AND state = 'discarded'")" = 3
+wait_for 10 sql_is "SELECT count(*) FROM jobs WHERE id IN ($jb, $jr, $jc) AND state = 'discarded'" 3
 check_eq "voip jobs with a bad payload are discarded" 3 \
     "$(q "SELECT count(*) FROM jobs WHERE id IN ($jb, $jr, $jc) AND state = 'discarded' AND last_error LIKE '%payload needs%'")"
-wait_for 10 test "$(q "SELECT count(*) FROM jobs_done WHERE id = $jm")" = 1
+wait_for 10 sql_is "SELECT count(*) FROM jobs_done WHERE id = $jm" 1
 check_eq "voip.call for a call that does not exist: done, nothing made" 1 "$(q "SELECT count(*) FROM jobs_done WHERE id = $jm")"
 q "DELETE FROM jobs WHERE id IN ($jb, $jr, $jc)" >/dev/null
 
@@ -326,7 +330,7 @@ check_eq "recorded call: recording pending, a voip.recording job" "pending|1" \
     "$(cv "$CR" recording_state)|$(q "SELECT count(*) FROM jobs WHERE kind = 'voip.recording' AND payload->>'call' = '$crid'")"
 delay=$(q "SELECT round(extract(epoch FROM j.run_at - c.ended_at)) FROM jobs j, calls c WHERE c.id = $crid AND j.kind = 'voip.recording' AND j.payload->>'call' = '$crid'")
 check_eq "the recording job runs recording_delay (3 s) after the end" 3 "$delay"
-wait_for 20 test "$(cv "$CR" recording_state)" = fetched
+wait_for 20 rec_is "$CR" fetched
 check_eq "recording fetched" fetched "$(cv "$CR" recording_state)"
 want=$(jq -r --arg p "/rec/$CR.mp3" 'select(.path == $p) | .sha256' "$FAKELOG" | head -1)
 check_eq "stored bytes equal the fake's (sha256), audio/mpeg" "${want:-none}|audio/mpeg|20000" \
@@ -337,7 +341,7 @@ check_eq "the record request was signed and named the call and the recording" \
 
 CN=notready2-$RUN
 call_in "$CN" "$(num 13)" "$LINE" answered '{"recorded":true}'
-wait_for 30 test "$(cv "$CN" recording_state)" = fetched
+wait_for 30 rec_is "$CN" fetched
 check_eq "not ready twice: retried, then fetched" fetched "$(cv "$CN" recording_state)"
 check_eq "the fake was asked 3 times" 3 \
     "$(jq -r --arg c "$CN" 'select(.path == "/v1/pbx/record/request/" and .query.pbx_call_id == $c) | .status' "$FAKELOG" | wc -l)"
@@ -346,13 +350,13 @@ check_eq "the job finished on its 3rd attempt" 3 \
 
 CE=err5009-$RUN
 call_in "$CE" "$(num 14)" "$LINE" answered '{"recorded":true}'
-wait_for 40 test "$(cv "$CE" recording_state)" = failed
+wait_for 40 rec_is "$CE" failed
 check_eq "HTTP 500 on every attempt: 'failed' after max_attempts (4)" "failed|4" \
     "$(cv "$CE" recording_state)|$(jq -r --arg c "$CE" 'select(.query.pbx_call_id == $c) | .status' "$FAKELOG" | wc -l)"
 
 CH=huge-$RUN
 call_in "$CH" "$(num 15)" "$LINE" answered '{"recorded":true}'
-wait_for 20 test "$(cv "$CH" recording_state)" = failed
+wait_for 20 rec_is "$CH" failed
 check_eq "a recording over recording_max_bytes: failed at once, nothing stored" "failed|0" \
     "$(cv "$CH" recording_state)|$(q "SELECT count(*) FROM call_recordings WHERE call_pk = $(cv "$CH" id)")"
 check "the worker logged why" grep -q "recording=failed.*more than 1048576 bytes" "$T/w1.log"
@@ -360,13 +364,13 @@ check "the worker logged why" grep -q "recording=failed.*more than 1048576 bytes
 CG=gen-$RUN
 call_in "$CG" "$(num 16)" "$LINE" answered \
     "{\"recorded\":true,\"recording_url\":\"http://127.0.0.1:$FAKE_PORT/rec/generic-$RUN.mp3\"}" asterisk
-wait_for 20 test "$(cv "$CG" recording_state asterisk)" = fetched
+wait_for 20 rec_is "$CG" fetched asterisk
 want=$(jq -r --arg p "/rec/generic-$RUN.mp3" 'select(.path == $p) | .sha256' "$FAKELOG" | head -1)
 check_eq "a generic PBX's recording_url: fetched, same bytes" "${want:-none}" \
     "$(q "SELECT encode(sha256(bytes), 'hex') FROM call_recordings WHERE call_pk = $(cv "$CG" id asterisk)")"
 CF=gen2-$RUN
 call_in "$CF" "$(num 17)" "$LINE" answered '{"recorded":true,"recording_url":"file:///etc/passwd"}' asterisk
-wait_for 20 test "$(cv "$CF" recording_state asterisk)" = failed
+wait_for 20 rec_is "$CF" failed asterisk
 check_eq "a file:// recording_url is refused: failed, nothing stored" "failed|0" \
     "$(cv "$CF" recording_state asterisk)|$(q "SELECT count(*) FROM call_recordings WHERE call_pk = $(cv "$CF" id asterisk)")"
 
@@ -402,14 +406,14 @@ check "the timeout says the request is still queued" grep -q "still queued" "$T/
 
 # --- a wrong key, no key -----------------------------------------------------
 start_worker "$T/w2.log" "wrong-$RUN"
-wait_for 20 test "$(q "SELECT count(*) FROM call_requests WHERE to_e164 = '$TO' AND state = 'queued'")" = 0
+wait_for 20 sql_is "SELECT count(*) FROM call_requests WHERE to_e164 = '$TO' AND state = 'queued'" 0
 check_eq "wrong key: the queued requests failed with the provider's message" 2 \
     "$(q "SELECT count(*) FROM call_requests WHERE to_e164 = '$TO' AND from_ext = '101' AND state = 'failed' AND result LIKE '%Not authorized%'")"
 check "wrong key: the fake saw a bad signature" \
     test "$(jq -r 'select(.path == "/v1/request/callback/" and .auth_ok == false) | .status' "$FAKELOG" | head -1)" = 401
 CW=in_recw_$RUN
 call_in "$CW" "$(num 18)" "$LINE" answered '{"recorded":true}'
-wait_for 20 test "$(cv "$CW" recording_state)" = failed
+wait_for 20 rec_is "$CW" failed
 check_eq "wrong key: the recording fails at once" failed "$(cv "$CW" recording_state)"
 stop_worker
 start_worker "$T/w3.log" ""
