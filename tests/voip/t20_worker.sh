@@ -68,17 +68,18 @@ log {
 }
 EOF
 WPID=
-# start_worker LOG [KEY]: a worker against the fake (KEY "" = none set).
+# start_worker LOG [KEY [API_URL]]: a worker against the fake (KEY "" =
+# none set; API_URL default the fake's).
 start_worker() {
-    local log=$1 key=${2-$KEY}
+    local log=$1 key=${2-$KEY} url=${3:-http://127.0.0.1:$FAKE_PORT}
     : >"$log"
     if [ -n "$key" ]; then
         CRMGATE_ZADARMA_KEY=$key CRMGATE_ZADARMA_SECRET=$SECRET \
-            CRMGATE_ZADARMA_API_URL=http://127.0.0.1:$FAKE_PORT \
+            CRMGATE_ZADARMA_API_URL=$url \
             "$WORKER" -c "$T/w.conf" >>"$log" 2>&1 &
     else
         env -u CRMGATE_ZADARMA_KEY CRMGATE_ZADARMA_SECRET=$SECRET \
-            CRMGATE_ZADARMA_API_URL=http://127.0.0.1:$FAKE_PORT \
+            CRMGATE_ZADARMA_API_URL=$url \
             "$WORKER" -c "$T/w.conf" >>"$log" 2>&1 &
     fi
     WPID=$!
@@ -421,6 +422,16 @@ $CRMGATE call "$TO" --from 103 --wait 20 >"$T/cb5.out" 2>&1
 check_eq "no key configured: exit 1" 1 $?
 check_eq "no key configured: failed, 'voip.zadarma_key is not set'" "failed|voip.zadarma_key is not set" \
     "$(q "SELECT state || '|' || result FROM call_requests WHERE from_ext = '103' ORDER BY id DESC LIMIT 1")"
+stop_worker
+# the provider unreachable: retried with backoff, failed on the last attempt
+start_worker "$T/w4.log" "$KEY" http://127.0.0.1:1
+$CRMGATE call "$TO" --from 104 --wait 40 >"$T/cb6.out" 2>&1
+check_eq "provider unreachable: exit 1 after the retries" 1 $?
+rq6=$(sed -n 's/^call request \([0-9]*\) queued$/\1/p' "$T/cb6.out")
+check "provider unreachable: failed with the connection error" \
+    grep -qi "request ${rq6:-x} failed: /v1/request/callback/: .*connect" "$T/cb6.out"
+check_eq "provider unreachable: the job used its 4 attempts" "discarded|4" \
+    "$(q "SELECT state || '|' || attempts FROM jobs WHERE kind = 'voip.callback' AND payload->>'request' = '${rq6:-0}'")"
 stop_worker
 
 # --- the lists -------------------------------------------------------------
