@@ -75,11 +75,11 @@ start_worker() {
     : >"$log"
     if [ -n "$key" ]; then
         CRMGATE_ZADARMA_KEY=$key CRMGATE_ZADARMA_SECRET=$SECRET \
-            CRMGATE_ZADARMA_API_URL=$url \
+            CRMGATE_ZADARMA_API_URL="$url" \
             "$WORKER" -c "$T/w.conf" >>"$log" 2>&1 &
     else
-        env -u CRMGATE_ZADARMA_KEY CRMGATE_ZADARMA_SECRET=$SECRET \
-            CRMGATE_ZADARMA_API_URL=$url \
+        env -u CRMGATE_ZADARMA_KEY CRMGATE_ZADARMA_SECRET="$SECRET" \
+            CRMGATE_ZADARMA_API_URL="$url" \
             "$WORKER" -c "$T/w.conf" >>"$log" 2>&1 &
     fi
     WPID=$!
