@@ -83,6 +83,10 @@ int cmd_tag(cli_ctx *ctx, int argc, char **argv);
 int cmd_suppress(cli_ctx *ctx, int argc, char **argv);
 /* "job list|retry|add": the job queue (cli/cmd_job.c). */
 int cmd_job(cli_ctx *ctx, int argc, char **argv);
+/* "call list|NUMBER", "lead list", "voip line add|list" (cmd_voip.c). */
+int cmd_call(cli_ctx *ctx, int argc, char **argv);
+int cmd_lead(cli_ctx *ctx, int argc, char **argv);
+int cmd_voip(cli_ctx *ctx, int argc, char **argv);
 /* "user passwd EMAIL" (cmd_user hands it over). */
 int cli_user_passwd(cli_ctx *ctx, int argc, char **argv);
 

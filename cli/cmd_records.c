@@ -235,6 +235,7 @@ int cmd_contact(cli_ctx *ctx, int argc, char **argv)
         a.c.last_name = last;
     json_t *rec = NULL;
     char *err = NULL;
+    a.c.phone_country = cli_config(ctx)->voip_default_country;
     crm_result r = records_contact_add(cli_db(ctx), &a.c, &rec, &err);
     return added(ctx, "contact", r, rec, err);
 }
@@ -302,8 +303,9 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
     guint added = 0, skipped = 0;
     g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
     char *err = NULL;
-    crm_result r = records_import_contacts(cli_db(ctx), f, &added, &skipped,
-                                           problems, &err);
+    crm_result r = records_import_contacts(
+        cli_db(ctx), cli_config(ctx)->voip_default_country, f, &added, &skipped,
+        problems, &err);
     if (f != stdin)
         fclose(f);
     if (r)

@@ -109,6 +109,19 @@ static const cli_command commands[] = {
      "job add KIND [--payload JSON|-] [--at TIME|+SECONDS] [--unique KEY]",
      "the job queue: list jobs, make discarded ones available again "
      "(prints how many), enqueue one (prints its id)"},
+    {"call", cmd_call,
+     "call list [--limit N] [--json] | call NUMBER --from EXT "
+     "[--wait SECONDS]",
+     "the call log, newest first; click-to-call: the provider rings EXT, "
+     "then NUMBER (waits for the worker's answer: exit 0 done, 1 failed, "
+     "75 no answer in time; --wait 0 only queues)"},
+    {"lead", cmd_lead, "lead list [--limit N] [--json]",
+     "leads, newest first (phone as given and in E.164, source, owner)"},
+    {"voip", cmd_voip,
+     "voip line add NUMBER [--user EMAIL] [--label TEXT] | "
+     "voip line list [--json]",
+     "our phone numbers and who answers for each (owner of what an "
+     "unknown caller of that number creates)"},
 };
 
 /* The global usage, with the command list from the table. */

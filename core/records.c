@@ -13,6 +13,7 @@
 
 #include "crmgate/addr.h"
 #include "crmgate/pgarray.h"
+#include "crmgate/phone.h"
 
 crm_result records_query_json(db_conn *db, const char *sql, int n,
                               const char *const *values, json_t **out_r,
@@ -128,6 +129,13 @@ crm_result records_contact_add(db_conn *db, const records_contact *c,
     }
     g_autofree char *tjs = json_dumps(tags, JSON_COMPACT);
     json_decref(tags);
+    /* The phone as given, in E.164 and its last nine digits (of the raw
+       digits when it is no valid number; the trigger does the same). */
+    phone_norm pn = {{0}, {0}};
+    if (c->phone && *c->phone)
+        phone_normalize(
+            c->phone, c->country && *c->country ? c->country : c->phone_country,
+            &pn);
     const char *p[] = {c->first_name ? c->first_name : "",
                        c->last_name ? c->last_name : "",
                        c->email,
@@ -137,7 +145,9 @@ crm_result records_contact_add(db_conn *db, const records_contact *c,
                        cid,
                        c->company && *c->company ? c->company : NULL,
                        owner,
-                       c->country && *c->country ? c->country : NULL};
+                       c->country && *c->country ? c->country : NULL,
+                       *pn.e164 ? pn.e164 : NULL,
+                       *pn.last9 ? pn.last9 : NULL};
     /* A company given by name is found (case-insensitively) or created. */
     r = records_query_json(
         db,
@@ -147,11 +157,12 @@ crm_result records_contact_add(db_conn *db, const records_contact *c,
         "(SELECT id FROM users WHERE email_norm = $9) WHERE $8::text IS NOT "
         "NULL AND NOT EXISTS (SELECT 1 FROM found) RETURNING id),"
         " ins AS (INSERT INTO contacts (first_name, last_name, email, "
-        "email_norm, title, phone, company_id, owner_id, country) VALUES ($1, "
+        "email_norm, title, phone, company_id, owner_id, country, "
+        "phone_e164, phone_last9) VALUES ($1, "
         "$2, $3, $4, $5, $6, coalesce($7::bigint, (SELECT id FROM found), "
         "(SELECT id FROM made)), (SELECT id FROM users WHERE email_norm = $9), "
-        "upper($10)) RETURNING *) SELECT to_jsonb(ins) FROM ins",
-        10, p, rec_r, error_r);
+        "upper($10), $11, $12) RETURNING *) SELECT to_jsonb(ins) FROM ins",
+        12, p, rec_r, error_r);
     if (!r && *rec_r && strcmp(tjs, "[]") != 0) {
         g_autofree char *id =
             g_strdup_printf("%" JSON_INTEGER_FORMAT,
@@ -234,9 +245,9 @@ static const char *column(const csv_state *st, GPtrArray *row, const char *name)
     return NULL;
 }
 
-crm_result records_import_contacts(db_conn *db, FILE *csv, guint *added_r,
-                                   guint *skipped_r, GPtrArray *problems,
-                                   char **error_r)
+crm_result records_import_contacts(db_conn *db, const char *phone_country,
+                                   FILE *csv, guint *added_r, guint *skipped_r,
+                                   GPtrArray *problems, char **error_r)
 {
     struct csv_parser p;
     csv_state st = {.row = g_ptr_array_new_with_free_func(g_free),
@@ -306,6 +317,7 @@ crm_result records_import_contacts(db_conn *db, FILE *csv, guint *added_r,
             .phone = column(&st, row, "phone"),
             .company = column(&st, row, "company"),
             .owner = column(&st, row, "owner"),
+            .phone_country = phone_country,
         };
         json_t *rec = NULL;
         char *err = NULL;

@@ -93,6 +93,7 @@ CREATE TABLE calls (
     status_code     text,
     recorded        boolean NOT NULL DEFAULT false,
     recording_id    text,  -- the provider's id of the recording
+    recording_url   text,  -- a generic PBX's link to it (crm_call_process)
     recording_state text NOT NULL DEFAULT 'none'
                     CHECK (recording_state IN ('none', 'pending', 'fetched',
                                                'failed')),
@@ -378,8 +379,12 @@ $$;
 -- request (once), owned by the called line's user, else the next manager
 -- in turn, else nobody; for a missed incoming call a call-back task for
 -- the owner (once); for a recorded ended call the recording download
--- (job "voip.recording", 40 s after the end). Returns what it did.
-CREATE FUNCTION crm_call_process(p_call bigint) RETURNS jsonb
+-- (job "voip.recording", p_recording_delay_s -- voip.recording_delay --
+-- after the end; a generic PBX's recording_url is copied into the call
+-- first). Returns what it did.
+CREATE FUNCTION crm_call_process(p_call bigint,
+                                 p_recording_delay_s integer DEFAULT 40)
+RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp AS $$
 DECLARE
@@ -474,10 +479,20 @@ BEGIN
         did := did || jsonb_build_object('task', v_task);
     END IF;
     -- A recorded call: fetch the recording about 40 s after the end.
+    IF c.recording_url IS NULL THEN
+        SELECT coalesce(nullif(e.fields->>'recording_url', ''),
+                        nullif(e.payload->>'recording_url', ''))
+          INTO c.recording_url FROM call_events e
+         WHERE e.provider = c.provider AND e.call_id = c.call_id
+           AND coalesce(nullif(e.fields->>'recording_url', ''),
+                        nullif(e.payload->>'recording_url', '')) IS NOT NULL
+         ORDER BY e.id DESC LIMIT 1;
+    END IF;
     IF c.recorded AND c.state = 'ended' AND c.recording_state = 'none' THEN
         c.recording_state := 'pending';
         PERFORM crm_job_enqueue('voip.recording', jsonb_build_object('call', c.id),
-                                greatest(coalesce(c.ended_at, now()) + interval '40 seconds',
+                                greatest(coalesce(c.ended_at, now()) +
+                                         make_interval(secs => greatest(coalesce(p_recording_delay_s, 40), 0)),
                                          now() + interval '1 second'),
                                 'voip.recording:' || c.id);
         did := did || jsonb_build_object('recording', 'queued');
@@ -485,7 +500,7 @@ BEGIN
     UPDATE calls SET record_type = c.record_type, record_id = c.record_id,
            lead_created = c.lead_created, request_id = c.request_id,
            task_id = c.task_id, recording_state = c.recording_state,
-           processed_at = now()
+           recording_url = c.recording_url, processed_at = now()
      WHERE id = c.id;
     RETURN did;
 END
@@ -518,7 +533,7 @@ REVOKE ALL ON FUNCTION crm_voip_route(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crm_call_fold(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crm_voip_event(text, text, text, text, jsonb, jsonb, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crm_voip_next_manager() FROM PUBLIC;
-REVOKE ALL ON FUNCTION crm_call_process(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION crm_call_process(bigint, integer) FROM PUBLIC;
 
 -- crmgate_web: the webhooks, the call rows on timelines and reports, the
 -- recordings, click-to-call requests.
@@ -530,9 +545,9 @@ GRANT EXECUTE ON FUNCTION crm_call_request(bigint, text, text, text, text, bigin
     TO crmgate_web;
 
 -- crmgate_worker: process calls, fetch recordings, place callbacks.
-GRANT EXECUTE ON FUNCTION crm_call_process(bigint) TO crmgate_worker;
-GRANT SELECT (id, provider, call_id, recording_id, recording_state, recorded,
-              ended_at)
+GRANT EXECUTE ON FUNCTION crm_call_process(bigint, integer) TO crmgate_worker;
+GRANT SELECT (id, provider, call_id, recording_id, recording_url,
+              recording_state, recorded, ended_at)
     ON calls TO crmgate_worker;
 GRANT UPDATE (recording_state, updated_at) ON calls TO crmgate_worker;
 GRANT SELECT, INSERT, UPDATE ON call_recordings TO crmgate_worker;

@@ -13,6 +13,7 @@
 
 #include "crmgate/campaign_send.h"
 #include "crmgate/tasks.h"
+#include "crmgate/voip_jobs.h"
 #include "worker.h"
 
 #define SLEEP_MS_MAX 3600000
@@ -74,6 +75,9 @@ static const worker_handler handlers[] = {
     {"campaign.send", campaign_send_job},
     {"notices.deliver", campaign_notices_job},
     {"task.assigned", handle_task_assigned},
+    {"voip.call", voip_call_job},
+    {"voip.recording", voip_recording_job},
+    {"voip.callback", voip_callback_job},
 };
 
 const worker_periodic worker_periodics[] = {

@@ -41,6 +41,9 @@ typedef struct {
     const char *owner;       /* user address; may be NULL */
     const char *country;     /* two-letter code; may be NULL */
     const char *const *tags; /* NULL-terminated; may be NULL */
+    /* phone's default country when country is not given
+       (voip.default_country); may be NULL */
+    const char *phone_country;
 } records_contact;
 
 typedef struct {
@@ -67,10 +70,12 @@ crm_result records_deal_add(db_conn *db, const records_deal *d, json_t **rec_r,
    first_name, last_name, name, title, phone, company, owner; others are
    ignored). Rows without a usable email are reported and skipped; a row
    whose email is already a contact is skipped. Counts go to the _r values;
-   problems per row are appended to problems (strings). */
-crm_result records_import_contacts(db_conn *db, FILE *csv, guint *added_r,
-                                   guint *skipped_r, GPtrArray *problems,
-                                   char **error_r);
+   problems per row are appended to problems (strings). Phones are stored
+   as given and normalised (records_contact_add) with the row's country,
+   else phone_country. */
+crm_result records_import_contacts(db_conn *db, const char *phone_country,
+                                   FILE *csv, guint *added_r, guint *skipped_r,
+                                   GPtrArray *problems, char **error_r);
 
 /* All contacts as a JSON array, oldest first. */
 crm_result records_export_contacts(db_conn *db, json_t **arr_r, char **error_r);
