@@ -353,6 +353,8 @@ static void timeline(GString *o, json_t *tl)
             g_string_append(o, " &middot; <time>");
             web_when(o, it, "at");
             g_string_append(o, "</time></li>\n");
+        } else if (strcmp(kind, "call") == 0) {
+            web_timeline_call(o, it);
         } else if (strcmp(kind, "stage") == 0) {
             html_printf(o, "<li class=\"stage-change\">Stage <b>%s</b> (%s)",
                         web_str(it, "stage"), web_str(it, "status"));
@@ -473,6 +475,13 @@ void web_record_page(web_req *req, web_resp *resp)
         owner_form(req, o, plural, rec);
     if (strcmp(type, "deal") == 0)
         stage_form(req, o, rec);
+    const char *called = webform_get(req->query, "called");
+    if (called && *called)
+        html_printf(o,
+                    "<p class=\"card\" role=\"status\">Call requested "
+                    "(#%s): your phone rings first, then the number.</p>\n",
+                    called);
+    web_click_to_call(req, o, type, rec);
     related(o, rec, "contacts", "Contacts", "contacts");
     related(o, rec, "deals", "Deals", "deals");
     related(o, rec, "leads", "Leads", "leads");
