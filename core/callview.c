@@ -188,6 +188,22 @@ char *callview_recording_filename(gint64 id, const char *ctype)
     return g_strdup_printf("call-%" G_GINT64_FORMAT ".%s", id, e);
 }
 
+/* A number a PBX can dial: digits with the usual punctuation (+ - . / ( )
+   and spaces), at least three digits, at most CALLVIEW_NUMBER_MAX bytes. */
+static bool dialable(const char *s)
+{
+    gsize digits = 0, n = strlen(s);
+    if (n == 0 || n > CALLVIEW_NUMBER_MAX)
+        return false;
+    for (gsize i = 0; i < n; i++) {
+        if (g_ascii_isdigit(s[i]))
+            digits++;
+        else if (!strchr("+-./() ", s[i]))
+            return false;
+    }
+    return digits >= 3;
+}
+
 /* The record (contact or lead) a click-to-call is for: its phones and the
    viewer's extension, when the viewer may see it. */
 static const char sql_target[] =
@@ -229,10 +245,15 @@ crm_result callview_request(const views_viewer *v, const char *type, gint64 id,
                             "set yours (users.phone_ext) to call from here");
         return CRM_ERR_USAGE;
     }
-    if (!phone || !*phone || strlen(phone) > CALLVIEW_NUMBER_MAX ||
-        !g_utf8_validate(phone, -1, NULL)) {
+    if (!phone || !*phone) {
         json_decref(t);
         *error_r = g_strdup("the record has no phone number to call");
+        return CRM_ERR_USAGE;
+    }
+    if (!dialable(phone)) {
+        json_decref(t);
+        *error_r = g_strdup("the record's phone is not a number that can be "
+                            "dialled");
         return CRM_ERR_USAGE;
     }
     if (strlen(ext) > 40) {
@@ -244,7 +265,8 @@ crm_result callview_request(const views_viewer *v, const char *type, gint64 id,
     json_t *rid = NULL;
     r = query(v,
               "SELECT to_jsonb(crm_call_request($1::bigint, $3::text, "
-              "$4::text, $5::text, $6::text, $7::bigint))",
+              "$4::text, $5::text, $6::text, $7::bigint)) WHERE $2::text "
+              "IS NOT NULL",
               5, q, &rid, error_r);
     json_decref(t);
     if (r)

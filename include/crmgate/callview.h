@@ -63,7 +63,9 @@ char *callview_recording_filename(gint64 id, const char *ctype);
    E.164) and sets *request_r. CRM_ERR_NOTFOUND when the record is
    missing or not visible; *no_extension_r = true (and CRM_ERR_USAGE) when
    the viewer has no extension (users.phone_ext); CRM_ERR_USAGE with
-   *error_r when the record has no usable phone number. */
+   *error_r when the record has no phone, or one that is not dialable
+   (digits and + - . / ( ) space only, at least 3 digits, at most
+   CALLVIEW_NUMBER_MAX bytes). */
 crm_result callview_request(const views_viewer *v, const char *type, gint64 id,
                             gint64 *request_r, bool *no_extension_r,
                             char **error_r);
