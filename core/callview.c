@@ -128,10 +128,10 @@ crm_result callview_list(const views_viewer *v, const callview_filter *f,
 /* Content types a recording is served with, and the file name
    extension of each; anything else is application/octet-stream. */
 static const char *const audio_types[][3] = {
-    {"audio/mpeg", "audio/mpeg", "mp3"}, {"audio/mp3", "audio/mpeg", "mp3"},
-    {"audio/wav", "audio/wav", "wav"},   {"audio/x-wav", "audio/wav", "wav"},
-    {"audio/wave", "audio/wav", "wav"},  {"audio/ogg", "audio/ogg", "ogg"},
-    {"audio/mp4", "audio/mp4", "m4a"},   {"audio/aac", "audio/aac", "aac"},
+    {"audio/mpeg", "audio/mpeg", "mp3"},  {"audio/mp3", "audio/mpeg", "mp3"},
+    {"audio/wav", "audio/wav", "wav"},    {"audio/x-wav", "audio/wav", "wav"},
+    {"audio/wave", "audio/wav", "wav"},   {"audio/ogg", "audio/ogg", "ogg"},
+    {"audio/mp4", "audio/mp4", "m4a"},    {"audio/aac", "audio/aac", "aac"},
     {"audio/flac", "audio/flac", "flac"}, {"audio/webm", "audio/webm", "webm"},
 };
 
@@ -281,9 +281,8 @@ crm_result callview_request(const views_viewer *v, const char *type, gint64 id,
     return CRM_OK;
 }
 
-crm_result callview_requests(const views_viewer *v, const char *type,
-                             gint64 id, guint limit, json_t **out_r,
-                             char **error_r)
+crm_result callview_requests(const views_viewer *v, const char *type, gint64 id,
+                             guint limit, json_t **out_r, char **error_r)
 {
     *out_r = NULL;
     if (!views_record_type(type)) {

@@ -113,10 +113,11 @@ static const char *const campaigns_cols[] = {"name",
                                              NULL};
 static const char *const campaigns_series[] = {"sent", "bounced", "replied",
                                                NULL};
-static const char *const calls_cols[] = {
-    "manager",     "calls_in",     "calls_out",      "answered_in",
-    "missed_in",   "answered_out", "avg_answer_s",   "avg_duration_s",
-    "leads_created", NULL};
+static const char *const calls_cols[] = {"manager",       "calls_in",
+                                         "calls_out",     "answered_in",
+                                         "missed_in",     "answered_out",
+                                         "avg_answer_s",  "avg_duration_s",
+                                         "leads_created", NULL};
 static const char *const calls_series[] = {"answered_in", "missed_in",
                                            "calls_out", NULL};
 

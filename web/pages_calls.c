@@ -52,8 +52,7 @@ void web_timeline_call(GString *o, json_t *it)
                 web_str(it, "id"), web_str(it, "state"), dir,
                 strcmp(dir, "out") == 0 ? "out" : "in");
     html_printf(o, "%s <span class=\"remote\">%s</span>",
-                strcmp(dir, "out") == 0 ? "to" : "from",
-                web_str(it, "remote"));
+                strcmp(dir, "out") == 0 ? "to" : "from", web_str(it, "remote"));
     html_printf(o, " &middot; <b class=\"call-state\">%s</b>",
                 web_str(it, "state"));
     if (*web_str(it, "disposition"))
@@ -81,14 +80,14 @@ void web_timeline_call(GString *o, json_t *it)
     if (json_is_true(json_object_get(it, "lead_created")))
         g_string_append(o, " &middot; new lead");
     if (*web_str(it, "recording"))
-        html_printf(o, " &middot; <a class=\"recording\" href=\"%s\">"
-                       "recording</a>",
+        html_printf(o,
+                    " &middot; <a class=\"recording\" href=\"%s\">"
+                    "recording</a>",
                     web_str(it, "recording"));
     g_string_append(o, "</li>\n");
 }
 
-void web_click_to_call(web_req *req, GString *o, const char *type,
-                       json_t *rec)
+void web_click_to_call(web_req *req, GString *o, const char *type, json_t *rec)
 {
     if (strcmp(type, "contact") != 0 && strcmp(type, "lead") != 0)
         return;
@@ -213,7 +212,8 @@ void web_call_recording(web_req *req, web_resp *resp)
     g_string_append_len(resp->body, data, (gssize)len);
     resp->ctype = ctype;
     g_autofree char *name = callview_recording_filename(req->id, ctype);
-    g_autofree char *disp = g_strdup_printf("attachment; filename=\"%s\"", name);
+    g_autofree char *disp =
+        g_strdup_printf("attachment; filename=\"%s\"", name);
     web_header(resp, "Content-Disposition", disp);
     g_bytes_unref(content);
 }

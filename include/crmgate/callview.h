@@ -74,8 +74,7 @@ crm_result callview_request(const views_viewer *v, const char *type, gint64 id,
    viewer's or null, "requests": [{id, state, result, to, from_ext, user,
    created_at, finished_at}] (the record's last limit requests, newest
    first)}. CRM_ERR_NOTFOUND when the record is not visible. */
-crm_result callview_requests(const views_viewer *v, const char *type,
-                             gint64 id, guint limit, json_t **out_r,
-                             char **error_r);
+crm_result callview_requests(const views_viewer *v, const char *type, gint64 id,
+                             guint limit, json_t **out_r, char **error_r);
 
 #endif
