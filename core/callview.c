@@ -3,7 +3,7 @@
  * recording bytes, click-to-call requests of contact and lead pages.
  *
  * Each answer is one SQL statement taking $1 = viewer id, $2 = viewer role
- * and filtering with CALL_VISIBLE (below); filters are checked here and
+ * and filtering with CALLVIEW_VISIBLE (below); filters are checked here and
  * passed as parameters (NULL: no filter), never built into the text.
  * Limits: CALLVIEW_PAGE_SIZE rows a page up to page CALLVIEW_PAGE_MAX; a
  * recording is served as stored (the worker bounds it with
@@ -48,17 +48,11 @@ static const char *nonempty(const char *s)
 }
 
 /* clang-format off */
-/* The viewer may see call c (callview.h). */
-#define CALL_VISIBLE                                                           \
-    "($2::text IN ('chief', 'admin') OR c.user_id = $1::bigint OR "           \
-    "(c.record_id IS NOT NULL AND crm_record_visible($1::bigint, $2::text, "   \
-    "c.record_type, c.record_id)))"
-
 /* $3 direction, $4 state filter, $5 user id, $6 offset, $7 page size */
 static const char sql_list[] =
     "WITH x AS (SELECT c.*, row_number() OVER (ORDER BY c.started_at DESC, "
     " c.id DESC) AS n FROM (SELECT c.* FROM calls c"
-    "  WHERE " CALL_VISIBLE
+    "  WHERE " CALLVIEW_VISIBLE
     "    AND ($3::text IS NULL OR c.direction = $3::text)"
     "    AND ($4::text IS NULL"
     "         OR ($4::text = 'missed' AND c.direction = 'in'"
@@ -149,7 +143,7 @@ crm_result callview_recording(const views_viewer *v, gint64 id,
         v->db, v->timeout_ms,
         "SELECT lower(split_part(r.content_type, ';', 1)), r.bytes FROM "
         "calls c JOIN call_recordings r ON r.call_pk = c.id WHERE c.id = "
-        "$3::bigint AND c.recording_state = 'fetched' AND " CALL_VISIBLE,
+        "$3::bigint AND c.recording_state = 'fetched' AND " CALLVIEW_VISIBLE,
         3, p, NULL, NULL, &res, error_r);
     if (r)
         return r;

@@ -343,7 +343,10 @@ void web_calls_page(web_req *req, web_resp *resp)
                            "<tbody>\n");
         gsize i;
         json_t *c;
-        json_array_foreach(calls, i, c) call_row(o, c);
+        json_array_foreach(calls, i, c)
+        {
+            call_row(o, c);
+        }
         g_string_append(o, "</tbody></table>\n");
     }
     json_int_t page = json_integer_value(json_object_get(out, "page"));

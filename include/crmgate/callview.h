@@ -25,6 +25,31 @@
 /* Longest phone number click-to-call sends (call_requests.to_number). */
 #define CALLVIEW_NUMBER_MAX 64
 
+/* SQL text: the viewer ($1 id, $2 role) may see the call aliased c.
+   Chief and admin fold this to true at planning (statements are planned
+   with their parameters); anyone else gets one hashed set of the ids of
+   their calls found through indexes (their own, the calls of records they
+   own or co-own, an operator's lead calls) instead of
+   crm_record_visible() once per call. The rule of crm_visible() (sql/0007).
+   Used by core/callview.c and the calls report (core/reports.c). */
+/* clang-format off */
+#define CALLVIEW_VISIBLE                                                       \
+    "($2::text IN ('chief', 'admin') OR c.id IN ("                            \
+    "SELECT x.id FROM calls x WHERE x.user_id = $1::bigint UNION ALL "         \
+    "SELECT x.id FROM calls x WHERE $2::text = 'operator' AND "                \
+    "x.record_type = 'lead' UNION ALL "                                        \
+    CALLVIEW_CALLS_OF("contacts", "contact") " UNION ALL "                     \
+    CALLVIEW_CALLS_OF("leads", "lead") " UNION ALL "                           \
+    CALLVIEW_CALLS_OF("companies", "company") "))"
+/* (the ids of the calls of records of table t, type ty, the viewer owns
+   or co-owns) */
+#define CALLVIEW_CALLS_OF(t, ty)                                               \
+    "SELECT x.id FROM " t " r JOIN calls x ON x.record_type = '" ty "' AND "   \
+    "x.record_id = r.id WHERE r.owner_id = $1::bigint UNION ALL SELECT x.id "  \
+    "FROM " t " r JOIN calls x ON x.record_type = '" ty "' AND x.record_id = " \
+    "r.id WHERE r.co_owner_id = $1::bigint"
+/* clang-format on */
+
 /* Filters of the call log; NULL or "" members do not filter. */
 typedef struct {
     const char *direction; /* in | out */

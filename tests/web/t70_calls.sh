@@ -106,22 +106,23 @@ SQL
 K=call-$TAG
 T0=$(psql_q -c "SELECT now()") # one clock for all events
 # K1: A's contact calls, A answers after 5 s, 65 s talk, recorded
-ev "$K-1" start in 3600 3600 "$PA" "$PA" "" "" "" 0 &&
-    ev "$K-1" answer in 3600 3595 "$PA" "$PA" "$EXTA" "" "" 0 &&
-    ev "$K-1" end in 3600 3530 "$PA" "$PA" "$EXTA" answered 65 1 &&
+# (minutes ago, so that they are the newest calls of the stack)
+ev "$K-1" start in 300 300 "$PA" "$PA" "" "" "" 0 &&
+    ev "$K-1" answer in 300 295 "$PA" "$PA" "$EXTA" "" "" 0 &&
+    ev "$K-1" end in 300 230 "$PA" "$PA" "$EXTA" answered 65 1 &&
     # K2: an unknown "number" that is markup; nobody answers
-    ev "$K-2" start in 3000 3000 "$HOSTILE" "" "" "" "" 0 &&
-    ev "$K-2" end in 3000 2980 "$HOSTILE" "" "" "no answer" 0 0 &&
+    ev "$K-2" start in 250 250 "$HOSTILE" "" "" "" "" 0 &&
+    ev "$K-2" end in 250 230 "$HOSTILE" "" "" "no answer" 0 0 &&
     # K3: B's contact, B answers after 3 s, 37 s talk
-    ev "$K-3" start in 2400 2400 "$PB" "$PB" "" "" "" 0 &&
-    ev "$K-3" answer in 2400 2397 "$PB" "$PB" "$EXTB" "" "" 0 &&
-    ev "$K-3" end in 2400 2360 "$PB" "$PB" "$EXTB" answered 37 1 &&
+    ev "$K-3" start in 200 200 "$PB" "$PB" "" "" "" 0 &&
+    ev "$K-3" answer in 200 197 "$PB" "$PB" "$EXTB" "" "" 0 &&
+    ev "$K-3" end in 200 160 "$PB" "$PB" "$EXTB" answered 37 1 &&
     # K4: A calls the contact, answered, 30 s
-    ev "$K-4" out_start out 1800 1800 "$PA" "$PA" "$EXTA" "" "" 0 &&
-    ev "$K-4" out_end out 1800 1765 "$PA" "$PA" "$EXTA" answered 30 0 &&
+    ev "$K-4" out_start out 150 150 "$PA" "$PA" "$EXTA" "" "" 0 &&
+    ev "$K-4" out_end out 150 115 "$PA" "$PA" "$EXTA" answered 30 0 &&
     # K5: A's contact again, busy, no extension ever rang
-    ev "$K-5" start in 1200 1200 "$PA" "$PA" "" "" "" 0 &&
-    ev "$K-5" end in 1200 1190 "$PA" "$PA" "" busy 0 0
+    ev "$K-5" start in 100 100 "$PA" "$PA" "" "" "" 0 &&
+    ev "$K-5" end in 100 90 "$PA" "$PA" "" busy 0 0
 pass "calls: eleven provider events stored"
 cid() { psql_q -c "SELECT id FROM calls WHERE provider = 'test' AND call_id = '$K-$1'"; }
 K1=$(cid 1) K2=$(cid 2) K3=$(cid 3) K4=$(cid 4) K5=$(cid 5)
