@@ -355,10 +355,10 @@ st=$(api "$CTOKEN" "/api/reports/calls?$P")
 [ "$st" = 200 ] && [ "$(jrow "Anna $TAG")" = "$EXPA" ] && [ "$(jrow "Bert $TAG")" = "$EXPB" ] &&
     [ "$(jq -c .columns "$W/body")" = "[$COLS]" ]
 pass "report: the JSON rows agree"
-CLIROW=$($CRMGATE --json report calls --from "$FROM" --to "$TO" |
+CLIROW=$($CRMGATE report calls --json --from "$FROM" --to "$TO" |
     jq -r --arg m "Anna $TAG" '.rows[] | select(.manager == $m) | [.manager, .calls_in, .calls_out, .answered_in, .missed_in, .answered_out, .avg_answer_s, .avg_duration_s, .leads_created] | map(tostring) | join(",")')
 [ "$CLIROW" = "$EXPA" ]
-pass "report: crmgate --json report calls agrees"
+pass "report: crmgate report calls --json agrees"
 $CRMGATE report calls --from "$FROM" --to "$TO" --csv | tr -d '\r"' | grep -qxF "$EXPB"
 pass "report: crmgate report calls --csv agrees"
 st=$(api "$BTOKEN" "/api/reports/calls?$P")
