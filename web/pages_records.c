@@ -4,8 +4,9 @@
  * records and one timeline (<section id="timeline">: captured mail grouped
  * by thread with why each message is linked, the record's tasks, a deal's
  * stage history, campaign mail sent to a contact or lead and what came
- * back), newest first, at most TIMELINE_MAX items with a note
- * when cut; and the two edits: POST /TYPE/ID/owner and POST
+ * back, calls: web/pages_calls.c renders them and the click-to-call
+ * section of contacts and leads), newest first, at most TIMELINE_MAX items
+ * with a note when cut; and the two edits: POST /TYPE/ID/owner and POST
  * /deals/ID/stage (303 back to the page, 400 with a message for bad
  * input, 404 when the viewer may not see the record).
  *
