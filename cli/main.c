@@ -71,7 +71,7 @@ static const cli_command commands[] = {
      "[--csv]",
      "print a report (income, sales, funnel, requests, lead-sources, "
      "conversion, closing-reasons, deals, mail-activity, first-response, "
-     "unresolved, campaigns): a table, --csv or --json"},
+     "unresolved, campaigns, calls): a table, --csv or --json"},
     {"account", cmd_account,
      "account add FROM --relay smtp://HOST:PORT|smtps://HOST:PORT "
      "[--name N] [--user U --password-stdin] [--starttls required|off] "

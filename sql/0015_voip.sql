@@ -110,6 +110,12 @@ CREATE INDEX calls_record_idx ON calls (record_type, record_id, started_at DESC)
 CREATE INDEX calls_user_idx ON calls (user_id, started_at);
 CREATE INDEX calls_started_idx ON calls (started_at);
 CREATE INDEX calls_remote_last9_idx ON calls (remote_last9);
+-- a request's page shows the call it was made for (core/views.c)
+CREATE INDEX calls_request_idx ON calls (request_id) WHERE request_id IS NOT NULL;
+-- the calls a manager may see: of records they co-own (callview.h)
+CREATE INDEX contacts_co_owner_idx ON contacts (co_owner_id) WHERE co_owner_id IS NOT NULL;
+CREATE INDEX leads_co_owner_idx ON leads (co_owner_id) WHERE co_owner_id IS NOT NULL;
+CREATE INDEX companies_co_owner_idx ON companies (co_owner_id) WHERE co_owner_id IS NOT NULL;
 
 -- Every provider event as received (audit), once. `fields` is what the
 -- web's parser made of it (core/voip.c): kind (start, ivr, internal,

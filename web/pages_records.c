@@ -4,8 +4,9 @@
  * records and one timeline (<section id="timeline">: captured mail grouped
  * by thread with why each message is linked, the record's tasks, a deal's
  * stage history, campaign mail sent to a contact or lead and what came
- * back), newest first, at most TIMELINE_MAX items with a note
- * when cut; and the two edits: POST /TYPE/ID/owner and POST
+ * back, calls: web/pages_calls.c renders them and the click-to-call
+ * section of contacts and leads), newest first, at most TIMELINE_MAX items
+ * with a note when cut; and the two edits: POST /TYPE/ID/owner and POST
  * /deals/ID/stage (303 back to the page, 400 with a message for bad
  * input, 404 when the viewer may not see the record).
  *
@@ -353,6 +354,8 @@ static void timeline(GString *o, json_t *tl)
             g_string_append(o, " &middot; <time>");
             web_when(o, it, "at");
             g_string_append(o, "</time></li>\n");
+        } else if (strcmp(kind, "call") == 0) {
+            web_timeline_call(o, it);
         } else if (strcmp(kind, "stage") == 0) {
             html_printf(o, "<li class=\"stage-change\">Stage <b>%s</b> (%s)",
                         web_str(it, "stage"), web_str(it, "status"));
@@ -473,6 +476,13 @@ void web_record_page(web_req *req, web_resp *resp)
         owner_form(req, o, plural, rec);
     if (strcmp(type, "deal") == 0)
         stage_form(req, o, rec);
+    const char *called = webform_get(req->query, "called");
+    if (called && *called)
+        html_printf(o,
+                    "<p class=\"card\" role=\"status\">Call requested "
+                    "(#%s): your phone rings first, then the number.</p>\n",
+                    called);
+    web_click_to_call(req, o, type, rec);
     related(o, rec, "contacts", "Contacts", "contacts");
     related(o, rec, "deals", "Deals", "deals");
     related(o, rec, "leads", "Leads", "leads");

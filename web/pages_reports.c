@@ -163,9 +163,10 @@ static void table(GString *out, const reports_def *d, json_t *rep)
             if (d->link_column && strcmp(col, d->link_column) == 0)
                 html_printf(out, "<td><a href=\"/messages/%s\">%s</a></td>",
                             cell->str, cell->str);
-            else
-                html_printf(out, "<td%s>%s</td>",
-                            json_is_number(v) ? " class=\"num\"" : "",
+            else /* the class is markup: html_printf escapes %s */
+                html_printf(out,
+                            json_is_number(v) ? "<td class=\"num\">%s</td>"
+                                              : "<td>%s</td>",
                             cell->str);
         }
         g_string_append(out, "</tr>\n");

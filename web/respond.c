@@ -55,6 +55,8 @@ static const char *reason(unsigned status)
         return "Not found";
     case 405:
         return "Method not allowed";
+    case 409:
+        return "Conflict";
     case 413:
         return "Request too large";
     case 429:
@@ -103,6 +105,7 @@ void web_page_begin(web_req *req, web_resp *resp, const char *title)
                            " <a href=\"/tasks\">Tasks</a>"
                            " <a href=\"/reports\">Reports</a>"
                            " <a href=\"/campaigns\">Campaigns</a>"
+                           " <a href=\"/calls\">Calls</a>"
                            " <form class=\"search\" action=\"/search\" "
                            "method=\"get\"><input type=\"search\" name=\"q\" "
                            "placeholder=\"Search\" aria-label=\"Search\">"

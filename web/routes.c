@@ -69,6 +69,14 @@ const web_route web_routes[] = {
     /* VoIP: the generic signed JSON webhook (web/pages_voip.c); Zadarma's
        configurable path is dispatched by web/server.c */
     {"POST", "/voip/events", web_voip_events, WEB_PUBLIC | WEB_NO_CSRF, NULL},
+    /* calls (web/pages_calls.c) */
+    {"GET", "/calls", web_calls_page, 0, NULL},
+    {"GET", "/calls/:id/recording", web_call_recording, 0, NULL},
+    {"POST", "/contacts/:id/call", web_record_call_post, 0, NULL},
+    {"POST", "/leads/:id/call", web_record_call_post, 0, NULL},
+    {"GET", "/api/calls", web_api_calls, WEB_API, NULL},
+    {"POST", "/api/contacts/:id/call", web_api_record_call, WEB_API, NULL},
+    {"POST", "/api/leads/:id/call", web_api_record_call, WEB_API, NULL},
 };
 
 const gsize web_routes_n = G_N_ELEMENTS(web_routes);

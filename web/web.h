@@ -192,6 +192,19 @@ void web_voip_zadarma(web_req *req, web_resp *resp);
 void web_voip_events(web_req *req, web_resp *resp);
 /* A request header's value, or NULL (borrowed, lives as long as req). */
 const char *web_header_in(web_req *req, const char *name);
+/* Calls (web/pages_calls.c): the call log, recordings, click-to-call,
+   and the call pieces of record pages. */
+void web_calls_page(web_req *req, web_resp *resp);
+void web_api_calls(web_req *req, web_resp *resp);
+void web_call_recording(web_req *req, web_resp *resp);
+void web_record_call_post(web_req *req, web_resp *resp);
+void web_api_record_call(web_req *req, web_resp *resp);
+/* Appends a timeline item of kind "call" (views_timeline) as an <li>. */
+void web_timeline_call(GString *out, json_t *item);
+/* Appends the click-to-call section of a contact or lead page (record
+   rec, the route's id): the Call form or a hint, and the last requests. */
+void web_click_to_call(web_req *req, GString *out, const char *type,
+                       json_t *rec);
 
 /* Starts listening (web.listen, web.port) with the thread pool. */
 crm_result web_server_start(const crm_config *cfg, char **error_r);

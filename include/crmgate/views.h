@@ -50,14 +50,18 @@ crm_result views_record(const views_viewer *v, const char *type, gint64 id,
 
 /* The timeline of record (type, id), newest first, at most limit items:
    {"record": "TYPE:ID", "items": [...], "truncated": bool}. Items have
-   "kind" ("message", "task", "stage", "campaign"), "at" and "id";
+   "kind" ("message", "task", "stage", "campaign", "call"), "at" and "id";
    messages: subject, direction, from, to, cc, reason
    (message_links.reason), thread_id, attachments (count); tasks (only
    those crm_task_visible): title, stage, due_date, owner; stages (deals):
    stage, status, user; campaign events (contacts and leads; id: the
    ledger row): event (sent, bounced, replied, unsubscribed), campaign_id,
    campaign (its name), reason (bounces), linked (the viewer may open the
-   campaign). */
+   campaign); calls (contacts, leads, companies, and a request's own call;
+   id: calls.id): direction, state, disposition, remote (E.164, else as
+   sent), extension, user_id, user (name), started_at, answered_at,
+   ended_at, duration (s), lead_created, request_id, recording (the
+   download path once fetched, else null). */
 crm_result views_timeline(const views_viewer *v, const char *type, gint64 id,
                           guint limit, json_t **out_r, char **error_r);
 

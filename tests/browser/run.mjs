@@ -10,6 +10,9 @@
 //                                (messages.id) and a text its body holds
 //   XSS_MSG_IDS, XSS_MSG_TEXT    e: hostile captured messages (ids, comma
 //                                separated) and a harmless text they hold
+//   CALL_CONTACT_ID, CALL_ID     f: a contact of that user with a phone and
+//                                a call on its timeline (calls.id); the
+//                                user has an extension
 //   SCREENS       where screenshots go (var/test/screens)
 //
 // Prints one TAP line per check ("ok - ..." / "not ok - ..."); a page that
@@ -299,6 +302,41 @@ async function scenarioHostile(ctx) {
     }
 }
 
+// f. A contact's page shows its call and the Call button; a click queues
+// a click-to-call request, shown on the page it returns to.
+async function scenarioCall(ctx) {
+    const names = ['f: /contacts/ID shows the call on its timeline (li.call)',
+        'f: the contact page has the Call button',
+        'f: clicking Call comes back to the page with the request listed',
+        'f: the contact page is usable on a phone (no sideways scroll)'];
+    const contact = env.CALL_CONTACT_ID, call = env.CALL_ID;
+    if (!contact || !call) return failAll(names, 'no contact or no call (setup failed)');
+    const page = await ctx.newPage();
+    try {
+        const status = await goto(page, `/contacts/${contact}`);
+        await shot(page, 'f1-contact-call');
+        if (status !== 200) return failAll(names, `/contacts/${contact} answered HTTP ${status}`);
+        const item = page.locator(`section#timeline li.call[data-call-id="${call}"]`).first();
+        check(names[0], (await item.count()) === 1 && (await item.isVisible()),
+            `no visible li.call[data-call-id="${call}"]`);
+        const button = page.locator('section#click-to-call form.call button').first();
+        const label = (await button.count()) ? (await button.innerText()).trim() : '';
+        check(names[1], label === 'Call', `button: "${label}"`);
+        check(names[3], ...(await phoneCheck(page)));
+        if (label !== 'Call') return notOk(names[2], 'no button to click');
+        await Promise.all([page.waitForURL(/\?called=\d+$/, { timeout: TIMEOUT }), button.click()]);
+        const called = new URL(page.url()).searchParams.get('called');
+        const listed = await page.locator(`ul.call-requests li[data-request-id="${called}"]`).count();
+        check(names[2], listed === 1, `url ${page.url()}, ${listed} listed`);
+        console.log(`# call-request ${called}`);
+        await shot(page, 'f2-call-requested');
+    } catch (e) {
+        notOk('f: the call scenario ran to its end', e.message);
+    } finally {
+        await page.close();
+    }
+}
+
 async function main() {
     mkdirSync(SCREENS, { recursive: true });
     const profile = mkdtempSync(join(tmpdir(), 'crmgate-chromium-'));
@@ -325,7 +363,7 @@ async function main() {
     await ctx.route('**/*', (route) =>
         route.request().url().startsWith(BASE + '/') ? route.continue() : route.abort());
     const scenarios = [['a', scenarioLogin], ['b', scenarioTask], ['c', scenarioDeal],
-        ['d', scenarioReport], ['e', scenarioHostile]];
+        ['d', scenarioReport], ['e', scenarioHostile], ['f', scenarioCall]];
     for (const [name, fn] of scenarios) {
         try {
             await fn(ctx);

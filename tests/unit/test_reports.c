@@ -14,7 +14,8 @@ static void test_table(void)
     static const char *const names[] = {
         "income",        "sales",          "funnel",          "requests",
         "lead-sources",  "conversion",     "closing-reasons", "deals",
-        "mail-activity", "first-response", "unresolved",      "campaigns"};
+        "mail-activity", "first-response", "unresolved",      "campaigns",
+        "calls"};
     gsize n = 0;
     while (reports_nth(n))
         n++;

@@ -158,7 +158,7 @@ getj() { as "$1" "$U/api/reports/$2?${3:-$P}" >/dev/null && cp "$W/body" "$W/$2.
 tokj() { code -H "Authorization: Bearer $1" "$U/api/reports/$2?${3:-$P}" >/dev/null && cp "$W/body" "$W/$2.json"; }
 num_eq() { python3 -c "import sys; sys.exit(0 if abs(float(sys.argv[1]) - float(sys.argv[2])) < 1e-6 else 1)" "$1" "$2" 2>/dev/null; }
 
-REPORTS="income sales funnel requests lead-sources conversion closing-reasons deals mail-activity first-response unresolved"
+REPORTS="income sales funnel requests lead-sources conversion closing-reasons deals mail-activity first-response unresolved calls"
 
 # --- every report: page, CSV, JSON ------------------------------------------
 for r in $REPORTS; do
@@ -178,7 +178,7 @@ for r in $REPORTS; do
     [ "$(($(wc -l <"$W/$r.csv") - 1))" = "$(jq '.rows | length' "$W/$r.json")" ]
     pass "$r: the CSV has one line per JSON row"
 done
-bash -c "[ \"\$(curl -s -b 'crmgate_session=$CSID' '$U/reports' | grep -c 'href=\"/reports/')\" = 12 ]"
+bash -c "[ \"\$(curl -s -b 'crmgate_session=$CSID' '$U/reports' | grep -c 'href=\"/reports/')\" = 13 ]"
 pass "the report list links every report"
 
 # csv cell: csvcell FILE KEY-COLUMN-1-VALUE COLUMN-NUMBER

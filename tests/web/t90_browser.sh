@@ -158,12 +158,32 @@ check "setup: the three messages were captured and linked to the deal" \
 check "setup: the captured text holds the mark" \
     [ "$(psql_q -c "SELECT position('$MARK' IN text_body) > 0 FROM messages WHERE id = ${DEAL_MSG_ID:-0}")" = t ]
 
+# f: the manager has an extension; the contact a phone and one answered
+# call (stored as the webhook and the worker store it).
+CALL_PHONE="+4940$(printf '%07d' $(($$ % 10000000)))"
+psql_q -c "UPDATE users SET phone_ext = 'b$$' WHERE id = $MGR_ID" >/dev/null
+psql_q -c "UPDATE contacts SET phone = '$CALL_PHONE', phone_e164 = '$CALL_PHONE' WHERE id = ${ANN_ID:-0}" >/dev/null
+for e in start answer end; do
+    psql_q -v e="$e" -v ph="$CALL_PHONE" -v ext="b$$" -v call="br-call-$TAG" >/dev/null <<'SQL'
+SELECT call_pk FROM crm_voip_event('test', :'call', :'e', '', '{}'::jsonb,
+    jsonb_build_object('kind', :'e', 'direction', 'in', 'at', now(), 'start', now(),
+    'remote', :'ph', 'remote_e164', :'ph', 'remote_last9', right(:'ph', 9), 'extension', :'ext',
+    'disposition', CASE WHEN :'e' = 'end' THEN 'answered' END, 'duration',
+    CASE WHEN :'e' = 'end' THEN 12 END), 'test');
+SQL
+done
+CALL_ID=$(psql_q -c "SELECT id FROM calls WHERE provider = 'test' AND call_id = 'br-call-$TAG'")
+[ -n "$CALL_ID" ] && psql_q -c "SELECT crm_call_process($CALL_ID)" >/dev/null
+check "setup: a call of the contact, matched to it" \
+    [ "$(psql_q -c "SELECT record_type || ':' || record_id FROM calls WHERE id = ${CALL_ID:-0}")" = "contact:${ANN_ID:-0}" ]
+
 # --- the browser ------------------------------------------------------------
 SCREENS=$REPO/var/test/screens
 mkdir -p "$SCREENS"
 BASE_URL=$U WEB_EMAIL=$MGR WEB_PASSWORD=$PASS TASK_ID=$TASK_ID TASK_TITLE=$TASK_TITLE \
     DEAL_ID=$DEAL_ID DEAL_MSG_ID=$DEAL_MSG_ID DEAL_MSG_TEXT=$MARK \
     XSS_MSG_IDS=$XSS1${XSS2:+,$XSS2} XSS_MSG_TEXT=$XMARK SCREENS=$SCREENS CHROMIUM=$CHROMIUM \
+    CALL_CONTACT_ID=$ANN_ID CALL_ID=$CALL_ID \
     timeout 300 node "$BROWSER_DIR/run.mjs" >"$W/browser.out" 2>"$W/browser.err"
 rc=$?
 cat "$W/browser.out"
@@ -174,4 +194,8 @@ check "browser: run.mjs printed its checks" grep -q '^ok - browser: headless Chr
 # b, seen from PostgreSQL: the click completed the task.
 check "b: the task row is done in PostgreSQL after the click" \
     [ "$(psql_q -c "SELECT stage FROM tasks WHERE id = ${TASK_ID:-0}")" = done ]
+# f, seen from PostgreSQL: the click queued a request for the contact.
+CALLREQ=$(sed -n 's/^# call-request \([0-9]*\)$/\1/p' "$W/browser.out")
+check "f: the click stored the click-to-call request of the contact" \
+    [ "$(psql_q -c "SELECT user_id || ' contact:' || record_id || ' ' || to_e164 FROM call_requests WHERE id = ${CALLREQ:-0}")" = "$MGR_ID contact:${ANN_ID:-0} $CALL_PHONE" ]
 check "after the browser the server still answers /healthz" [ "$(code "$U/healthz")" = 200 ]
