@@ -5,9 +5,10 @@
  * of a ringing incoming call) and the webhook source allowlist
  * (voip.allow: addresses and CIDRs, IPv4 and IPv6, through GIO).
  *
- * Limits: one statement per event within VOIP_STORE_MS (a START's
- * commit does not wait for the WAL flush: see store_start_sql); an allow
- * entry that is no address or CIDR matches nothing.
+ * Limits: one statement per event within VOIP_STORE_MS (the events of a
+ * call in progress commit without waiting for the WAL flush: see
+ * crm_voip_event); an allow entry that is no address or CIDR matches
+ * nothing.
  */
 #include <gio/gio.h>
 #include <string.h>
@@ -95,25 +96,6 @@ static const char store_sql[] =
     "SELECT stored, call_pk, route FROM crm_voip_event($1, $2, $3, $4, "
     "$5::jsonb, $6::jsonb, $7)";
 
-/* The PBX waits for the answer to a ringing call's START (or IVR): that
-   one commit does not wait for the WAL flush (several milliseconds on a
-   busy disk; set here, at the statement's level, since a SET LOCAL inside
-   crm_voip_event would end with the function). A crash in that instant
-   loses nothing the END does not bring again: it carries the same numbers
-   and start and commits synchronously. */
-static const char store_start_sql[] =
-    "SELECT e.stored, e.call_pk, e.route FROM "
-    "set_config('synchronous_commit', 'off', true) s, "
-    "crm_voip_event($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7) e";
-
-/* True for the events a PBX waits on (start and ivr). */
-static bool ringing(const voip_event *ev)
-{
-    json_t *k = json_object_get(ev->fields, "kind");
-    const char *kind = k ? json_string_value(k) : NULL;
-    return kind && (strcmp(kind, "start") == 0 || strcmp(kind, "ivr") == 0);
-}
-
 crm_result voip_event_store(db_conn *db, const voip_event *ev,
                             const char *source, bool *stored_r,
                             gint64 *call_pk_r, json_t **route_r, char **error_r)
@@ -134,7 +116,7 @@ crm_result voip_event_store(db_conn *db, const voip_event *ev,
                              payload,      fields,      source};
     PGresult *res = NULL;
     crm_result r =
-        db_query(db, VOIP_STORE_MS, ringing(ev) ? store_start_sql : store_sql,
+        db_query(db, VOIP_STORE_MS, store_sql,
                  7, values, NULL, NULL, &res, error_r);
     if (r)
         return r;
