@@ -8,7 +8,9 @@
 -- sends lines N, N+T, N+2T, ... and wraps around at the end (a line sent
 -- again is a re-delivery: still answered, not stored again). Like
 -- web.lua, it counts every answer that is not 2xx and prints the request
--- rate and percentiles as "name value" lines from done().
+-- rate and percentiles as "name value" lines from done(). A third script
+-- argument paces each connection (delay() in milliseconds); wrk's latency
+-- counts from sending a request, never the pause.
 
 local threads = {}
 local counter = 0
@@ -33,6 +35,15 @@ function init(args)
     f:close()
     step = tonumber(args[2] or "1")
     pos = (tid or 0) + 1
+    -- args[3]: milliseconds between one connection's requests (a fixed
+    -- offered rate instead of as fast as the server answers)
+    pause = tonumber(args[3] or "0")
+end
+
+if true then
+    function delay()
+        return pause
+    end
 end
 
 function request()

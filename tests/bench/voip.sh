@@ -22,6 +22,10 @@
 #   bench: voip_start_p99_ms N ms  (4 connections; target <= 10)
 #   bench: voip_start_p50_ms N ms
 #   bench: voip_start_rps N req/s
+#   bench: voip_start_p99_ms_paced N ms  (BENCH_VOIP_PACED_RPS (400) req/s
+#                                         offered over 4 connections)
+#   bench: voip_start_p50_ms_paced N ms
+#   bench: voip_start_rps_paced N req/s
 #   bench: voip_start_cpu_ms_per_req_web N ms       (crmgate-web, utime+stime)
 #   bench: voip_start_cpu_ms_per_req_postgres N ms  (every PostgreSQL process)
 #   bench: voip_start_non2xx N answers
@@ -49,6 +53,7 @@ CONNS=${BENCH_VOIP_CONNECTIONS:-4}
 THREADS=${BENCH_VOIP_THREADS:-2}
 LINES=${BENCH_VOIP_LINES:-200000}
 KNOWN_PCT=${BENCH_VOIP_KNOWN_PCT:-90}
+PACED_RPS=${BENCH_VOIP_PACED_RPS:-400}
 
 say() { printf '# %s\n' "$*"; }
 fig() { printf 'bench: %s %s %s\n' "$1" "$2" "$3"; }
@@ -183,6 +188,7 @@ EOF
 }
 gen_requests "$WORK/requests.txt" "$LINES" "$TAG"
 gen_requests "$WORK/requests-1conn.txt" $((LINES / 4)) "$TAG-1"
+gen_requests "$WORK/requests-paced.txt" $((PACED_RPS * SECS * 2)) "$TAG-p"
 say "$(wc -l <"$WORK/requests.txt") signed NOTIFY_START requests in $WORK/requests.txt"
 
 # --- sanity: the answers are the routing answers ---------------------------------
@@ -252,11 +258,36 @@ if ((R[wrk_requests] <= LINES)) &&
 fi
 ((R[wrk_requests] > LINES)) &&
     say "more requests than precomputed lines ($LINES): some were re-deliveries (BENCH_VOIP_LINES)"
-if awk "BEGIN { exit !(${R[wrk_p99_ms]} <= 10) }"; then
-    say "target voip_start_p99_ms <= 10: met (${R[wrk_p99_ms]})"
+say "the run above is closed-loop: $CONNS connections as fast as answers come,"
+say "i.e. the 2 shared cores saturated; its p99 is queueing behind the CPU"
+
+# --- a fixed offered rate: a very busy PBX, not a saturated machine ----------------
+# BENCH_VOIP_PACED_RPS (400) starts a second over $CONNS connections (34
+# million calls a day), the same mix; latency from sending each request.
+pause=$(awk "BEGIN { printf \"%d\", 1000 * $CONNS / $PACED_RPS }")
+wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" --latency -s "$BENCH_DIR/voip.lua" "$URL" \
+    -- "$WORK/requests-paced.txt" "$THREADS" "$pause" >"$WORK/wrk-paced.out" 2>&1
+rc=$?
+declare -A P=()
+while read -r key val; do P[$key]=$val; done < <(grep '^wrk_' "$WORK/wrk-paced.out")
+if ((rc != 0)) || [[ -z ${P[wrk_rps]:-} ]]; then
+    bad "wrk (paced) failed (exit $rc): $(tail -n 3 "$WORK/wrk-paced.out" | tr '\n' ' ')"
 else
-    say "target voip_start_p99_ms <= 10: MISSED (${R[wrk_p99_ms]})"
+    say "wrk paced (${pause} ms between a connection's requests): ${P[wrk_requests]} requests, p50 ${P[wrk_p50_ms]} ms, p99 ${P[wrk_p99_ms]} ms, max ${P[wrk_max_ms]} ms"
+    fig voip_start_p99_ms_paced "${P[wrk_p99_ms]}" ms
+    fig voip_start_p50_ms_paced "${P[wrk_p50_ms]}" ms
+    fig voip_start_rps_paced "${P[wrk_rps]}" req/s
+    ((P[wrk_non2xx] == 0)) || bad "paced: ${P[wrk_non2xx]} answers were not 2xx"
 fi
+for line in "1conn:${R1[wrk_p99_ms]:-}" "paced:${P[wrk_p99_ms]:-}" "saturated:${R[wrk_p99_ms]}"; do
+    v=${line#*:}
+    [[ -n $v ]] || continue
+    if awk "BEGIN { exit !($v <= 10) }"; then
+        say "target p99 <= 10 ms, ${line%%:*}: met ($v)"
+    else
+        say "target p99 <= 10 ms, ${line%%:*}: MISSED ($v)"
+    fi
+done
 if ((failed)); then
     say "voip bench: some checks FAILED (see above)"
     exit 1
