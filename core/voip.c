@@ -115,9 +115,8 @@ crm_result voip_event_store(db_conn *db, const voip_event *ev,
     const char *values[7] = {ev->provider, ev->call_id, ev->event, ev->dedupe,
                              payload,      fields,      source};
     PGresult *res = NULL;
-    crm_result r =
-        db_query(db, VOIP_STORE_MS, store_sql,
-                 7, values, NULL, NULL, &res, error_r);
+    crm_result r = db_query(db, VOIP_STORE_MS, store_sql, 7, values, NULL, NULL,
+                            &res, error_r);
     if (r)
         return r;
     if (PQntuples(res) != 1) {

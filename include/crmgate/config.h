@@ -128,17 +128,17 @@ typedef struct {
     guint ab_sample_percent;         /* per variant */
 
     /* voip */
-    char *voip_zadarma_path;     /* webhook path, default /voip/zadarma */
-    char *voip_zadarma_secret;   /* API secret: webhook and API signatures */
-    char *voip_zadarma_key;      /* API user key (click-to-call, records) */
-    char *voip_zadarma_api_url;  /* https://api.zadarma.com */
-    char *voip_zadarma_timezone; /* zone of the PBX's call_start times */
-    char *voip_events_secret;    /* /voip/events HMAC key ("" = off) */
-    guint voip_replay_window_s;  /* /voip/events timestamp window */
-    char **voip_allow;           /* webhook source addresses/CIDRs; empty:
-                                    any */
-    char *voip_default_country;  /* ISO 3166 alpha-2 for national numbers */
-    guint voip_recording_delay_s;    /* after the end, fetch the recording */
+    char *voip_zadarma_path;      /* webhook path, default /voip/zadarma */
+    char *voip_zadarma_secret;    /* API secret: webhook and API signatures */
+    char *voip_zadarma_key;       /* API user key (click-to-call, records) */
+    char *voip_zadarma_api_url;   /* https://api.zadarma.com */
+    char *voip_zadarma_timezone;  /* zone of the PBX's call_start times */
+    char *voip_events_secret;     /* /voip/events HMAC key ("" = off) */
+    guint voip_replay_window_s;   /* /voip/events timestamp window */
+    char **voip_allow;            /* webhook source addresses/CIDRs; empty:
+                                     any */
+    char *voip_default_country;   /* ISO 3166 alpha-2 for national numbers */
+    guint voip_recording_delay_s; /* after the end, fetch the recording */
     guint64 voip_recording_max_bytes; /* larger recordings are refused */
     guint voip_api_timeout_s;         /* provider API requests */
 
