@@ -597,8 +597,8 @@ static void test_generic_bad_json(void)
         "{\"call_id\":\"a\",\"event\":\"start\",\"provider\":\"Big PBX\"}",
         "{\"call_id\":\"a\",\"event\":\"start\",\"from\":\"030\\n1\"}",
         "{\"call_id\":\"a\\u0000b\",\"event\":\"start\"}",
-        "{\"call_id\":\"a\",\"event\":\"record\",\"recording_url\":"
-        "\"file:///etc/passwd\"}",
+        ("{\"call_id\":\"a\",\"event\":\"record\",\"recording_url\":"
+         "\"file:///etc/passwd\"}"),
         "{\"call_id\":\"a\",\"event\":\"start\",\"from\":\"\xff\xfe\"}",
         "{\"call_id\":\"a\",\"event\":\"start\"",
     };
