@@ -532,6 +532,8 @@ static bool body_fill(GByteArray *buf, const char *s, gsize len)
         len = strlen(valid);
     }
     g_byte_array_set_size(buf, (guint)len);
+    if (len == 0) /* an empty body: the array may have no data at all */
+        return ascii;
     guint8 *w = buf->data;
     const char *end = s + len;
     const char *cr = memchr(s, '\r', len);

@@ -226,8 +226,8 @@ pass "click-to-call: with a wrong CSRF token 403 and no request"
 st=$(form "$ASID" "$ACSRF" "$U/contacts/$CA/call")
 R1=$(psql_q -c "SELECT max(id) FROM call_requests WHERE record_type = 'contact' AND record_id = $CA")
 [ "$st" = 303 ] && [ -n "$R1" ] && [ "$(header Location)" = "/contacts/$CA?called=$R1" ] &&
-    [ "$(psql_q -c "SELECT user_id || '|' || from_ext || '|' || to_number || '|' || to_e164 || '|' || state
-        FROM call_requests WHERE id = $R1")" = "$MAID|$EXTA|$PA|$PA|queued" ] &&
+    [ "$(psql_q -c "SELECT user_id || '|' || from_ext || '|' || to_number || '|' || to_e164
+        FROM call_requests WHERE id = $R1")" = "$MAID|$EXTA|$PA|$PA" ] &&
     [ "$(psql_q -c "SELECT count(*) FROM (SELECT payload FROM jobs WHERE kind = 'voip.callback'
         UNION ALL SELECT payload FROM jobs_done WHERE kind = 'voip.callback') j
         WHERE j.payload->>'request' = '$R1'")" = 1 ]
