@@ -3,7 +3,8 @@
  *
  * Connection and queries use libpq's non-blocking interface with poll(), so
  * a database that hangs costs at most the caller's budget. On a timeout the
- * query is cancelled and the connection closed: its state is unknown, and a
+ * query is cancelled (from a detached thread: a frozen server never answers
+ * a cancel request) and the connection closed: its state is unknown, and a
  * fresh connection is cheaper than reasoning about it.
  */
 #include "crmgate/db.h"
@@ -138,14 +139,41 @@ fail:
     return CRM_ERR_DB_DOWN;
 }
 
+/* A cancel request waits for the server to close its connection, and a
+   frozen server (SIGSTOPped, a hung host) never does: PQcancel() would
+   block the caller past its budget for as long as the freeze lasts. So
+   it is sent from a detached thread, at most DB_CANCELS_MAX at a time
+   (past that the connection is only closed; the server drops the query
+   when it finds the client gone). */
+#define DB_CANCELS_MAX 8
+static gint cancels_running;
+
+static gpointer cancel_thread(gpointer data)
+{
+    PGcancel *cancel = data;
+    char buf[256];
+    PQcancel(cancel, buf, sizeof(buf));
+    PQfreeCancel(cancel);
+    g_atomic_int_add(&cancels_running, -1);
+    return NULL;
+}
+
 static void cancel_query(db_conn *c)
 {
     PGcancel *cancel = PQgetCancel(c->pg);
-    if (cancel) {
-        char buf[256];
-        PQcancel(cancel, buf, sizeof(buf));
-        PQfreeCancel(cancel);
+    if (cancel && g_atomic_int_add(&cancels_running, 1) < DB_CANCELS_MAX) {
+        GThread *t = g_thread_try_new("db-cancel", cancel_thread, cancel, NULL);
+        if (t) {
+            g_thread_unref(t);
+            cancel = NULL;
+        } else {
+            g_atomic_int_add(&cancels_running, -1);
+        }
+    } else if (cancel) {
+        g_atomic_int_add(&cancels_running, -1);
     }
+    if (cancel)
+        PQfreeCancel(cancel);
     db_disconnect(c);
 }
 

@@ -5,7 +5,7 @@
  * of a ringing incoming call) and the webhook source allowlist
  * (voip.allow: addresses and CIDRs, IPv4 and IPv6, through GIO).
  *
- * Limits: one statement per event within VOIP_STORE_MS (the events of a
+ * Limits: one statement per event within the caller's budget (the events of a
  * call in progress commit without waiting for the WAL flush: see
  * crm_voip_event); an allow entry that is no address or CIDR matches
  * nothing.
@@ -17,9 +17,6 @@
 #include "crmgate/phone.h"
 #include "crmgate/rfc3339.h"
 #include "voip_int.h"
-
-/* The time budget of the one statement storing an event. */
-#define VOIP_STORE_MS 5000
 
 void voip_event_clear(voip_event *ev)
 {
@@ -96,7 +93,7 @@ static const char store_sql[] =
     "SELECT stored, call_pk, route FROM crm_voip_event($1, $2, $3, $4, "
     "$5::jsonb, $6::jsonb, $7)";
 
-crm_result voip_event_store(db_conn *db, const voip_event *ev,
+crm_result voip_event_store(db_conn *db, guint timeout_ms, const voip_event *ev,
                             const char *source, bool *stored_r,
                             gint64 *call_pk_r, json_t **route_r, char **error_r)
 {
@@ -115,7 +112,7 @@ crm_result voip_event_store(db_conn *db, const voip_event *ev,
     const char *values[7] = {ev->provider, ev->call_id, ev->event, ev->dedupe,
                              payload,      fields,      source};
     PGresult *res = NULL;
-    crm_result r = db_query(db, VOIP_STORE_MS, store_sql, 7, values, NULL, NULL,
+    crm_result r = db_query(db, timeout_ms, store_sql, 7, values, NULL, NULL,
                             &res, error_r);
     if (r)
         return r;

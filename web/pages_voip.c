@@ -43,8 +43,11 @@ static void store_and_answer(web_req *req, web_resp *resp, voip_event *ev)
     gint64 call_pk = 0;
     json_t *route = NULL;
     char *err = NULL;
-    crm_result r = voip_event_store(req->db, ev, req->client, &stored, &call_pk,
-                                    &route, &err);
+    /* the database's budget, not the web's five times it: a PBX routing a
+       ringing call would rather have a quick 503 and its default route */
+    crm_result r =
+        voip_event_store(req->db, req->cfg->db_time_budget_ms, ev, req->client,
+                         &stored, &call_pk, &route, &err);
     if (r) {
         log_error("voip: store provider=%s event=%s addr=%s: %s", ev->provider,
                   log_name(ev->event), req->client,

@@ -66,10 +66,12 @@ crm_result voip_generic_parse(const crm_config *cfg, const char *body,
                               gsize len, const char *ts, const char *sig,
                               time_t now, voip_event *ev, char **error_r);
 
-/* Stores ev (crm_voip_event): *stored_r false when it was a re-delivery;
+/* Stores ev (crm_voip_event) within timeout_ms (a PBX waits on a ringing
+   call: past it the caller answers 503 and the PBX retries); *stored_r
+   false when it was a re-delivery;
    *call_pk_r the call row; *route_r (may be NULL) the routing answer of a
    ringing incoming call ({} for an unknown caller), else NULL. */
-crm_result voip_event_store(db_conn *db, const voip_event *ev,
+crm_result voip_event_store(db_conn *db, guint timeout_ms, const voip_event *ev,
                             const char *source, bool *stored_r,
                             gint64 *call_pk_r, json_t **route_r,
                             char **error_r);

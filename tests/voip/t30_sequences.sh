@@ -215,4 +215,41 @@ check_eq "forged: no call row, no event" "0|0" \
                  (SELECT count(*) FROM call_events WHERE call_id = '$C8')")"
 check_eq "forged: still one lead for that number" 1 \
     "$(q "SELECT count(*) FROM leads WHERE phone_e164 = '$UNK'")"
+# --- 7. a frozen database ------------------------------------------------
+# Every process of the cluster SIGSTOPped (a hung host): the webhook must
+# answer within its time budget with 503 (the PBX retries), never hang and
+# never 200 (that would lose the event); once thawed, the provider's
+# re-delivery is stored once and processed.
+pg_pids() {
+    local pm
+    pm=$(head -n 1 "$(readlink -f "$CRMGATE_VAR/pg")/postmaster.pid" 2>/dev/null) || return 1
+    echo "$pm"
+    pgrep -P "$pm"
+}
+mapfile -t PGP < <(pg_pids)
+check "frozen: found the cluster's processes (${#PGP[@]})" test "${#PGP[@]}" -ge 3
+C9=frozen-$RUN
+kill -STOP "${PGP[@]}"
+t0=$(date +%s%N)
+replay --scenario missed --caller "$UNK" --did "$LINE" --ext "$EXT_A" \
+    --call-id "$C9" --print >"$T/c9.out" 2>&1
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "${PGP[@]}"
+check "frozen: voip-replay reports refusals (exit 1)" test "$rc" -eq 1
+check "frozen: every notification answered 503 (the PBX retries)" \
+    test "$(grep -c ' -> 503 ' "$T/c9.out")" -ge 3 -a "$(grep -c ' -> 200 ' "$T/c9.out")" -eq 0
+echo "# frozen: 3 notifications answered in $ms ms (database.time_budget_ms each)"
+check "frozen: answered within the time budget, not hung ($ms ms < 10000)" test "$ms" -lt 10000
+replay --scenario missed --caller "$UNK" --did "$LINE" --ext "$EXT_A" \
+    --call-id "$C9" >/dev/null 2>&1
+check "thawed: the re-delivery is answered 2xx" test $? -eq 0
+wait_for 30 call_done "$C9"
+check_eq "thawed: the call stored once, ended, on the existing lead" \
+    "1|ended|lead|${LEAD:-0}" \
+    "$(q "SELECT count(*), min(state), min(record_type), min(record_id) FROM calls
+          WHERE call_id = '$C9'")"
+check_eq "thawed: a second missed call of the same number: one more call-back task" 2 \
+    "$(q "SELECT count(*) FROM tasks WHERE record_type = 'lead' AND record_id = ${LEAD:-0}")"
+
 check "no SQL errors in this file" test ! -s "$T/sql.err"
