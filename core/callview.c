@@ -138,38 +138,22 @@ crm_result callview_recording(const views_viewer *v, gint64 id,
     g_autofree char *vid = g_strdup_printf("%" G_GINT64_FORMAT, v->id);
     g_autofree char *ids = g_strdup_printf("%" G_GINT64_FORMAT, id);
     const char *p[] = {vid, v->role ? v->role : "", ids};
-    PGresult *res = NULL;
-    crm_result r = db_query(
+    g_autofree char *stored = NULL;
+    crm_result r = db_query_blob(
         v->db, v->timeout_ms,
         "SELECT lower(split_part(r.content_type, ';', 1)), r.bytes FROM "
         "calls c JOIN call_recordings r ON r.call_pk = c.id WHERE c.id = "
         "$3::bigint AND c.recording_state = 'fetched' AND " CALLVIEW_VISIBLE,
-        3, p, NULL, NULL, &res, error_r);
+        3, p, "recording", &stored, content_r, error_r);
     if (r)
         return r;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        *error_r = g_strdup("no such recording");
-        return CRM_ERR_NOTFOUND;
-    }
-    size_t n = 0;
-    unsigned char *bytes =
-        PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 1), &n);
-    if (!bytes) {
-        PQclear(res);
-        *error_r = g_strdup("cannot decode the recording");
-        return CRM_ERR_INTERNAL;
-    }
-    *content_r = g_bytes_new(bytes, n);
-    PQfreemem(bytes);
     /* The bytes come from the provider: only known audio types pass, so
        nothing it sends can render as a page of ours. */
-    g_autofree char *stored = g_strstrip(g_strdup(PQgetvalue(res, 0, 0)));
+    g_strstrip(stored);
     *ctype_r = "application/octet-stream";
     for (gsize i = 0; i < G_N_ELEMENTS(audio_types); i++)
         if (strcmp(stored, audio_types[i][0]) == 0)
             *ctype_r = audio_types[i][1];
-    PQclear(res);
     return CRM_OK;
 }
 

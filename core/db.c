@@ -179,8 +179,8 @@ static void cancel_query(db_conn *c)
 
 static crm_result db_run(db_conn *c, guint timeout_ms, const char *sql, int n,
                          const char *const *values, const int *lengths,
-                         const int *formats, bool simple, PGresult **res_r,
-                         char **error_r)
+                         const int *formats, bool simple, int result_format,
+                         PGresult **res_r, char **error_r)
 {
     gint64 deadline = deadline_of(timeout_ms);
     crm_result r;
@@ -193,7 +193,7 @@ static crm_result db_run(db_conn *c, guint timeout_ms, const char *sql, int n,
         return r;
     if (simple ? !PQsendQuery(c->pg, sql)
                : !PQsendQueryParams(c->pg, sql, n, NULL, values, lengths,
-                                    formats, 0))
+                                    formats, result_format))
         goto lost;
     for (;;) {
         int fl = PQflush(c->pg);
@@ -261,14 +261,40 @@ crm_result db_query(db_conn *c, guint timeout_ms, const char *sql, int n,
                     const char *const *values, const int *lengths,
                     const int *formats, PGresult **res_r, char **error_r)
 {
-    return db_run(c, timeout_ms, sql, n, values, lengths, formats, false, res_r,
-                  error_r);
+    return db_run(c, timeout_ms, sql, n, values, lengths, formats, false, 0,
+                  res_r, error_r);
+}
+
+crm_result db_query_blob(db_conn *c, guint timeout_ms, const char *sql, int n,
+                         const char *const *values, const char *what,
+                         char **text_r, GBytes **bytes_r, char **error_r)
+{
+    PGresult *res = NULL;
+    *text_r = NULL;
+    *bytes_r = NULL;
+    /* binary results: the bytes as they are, not bytea's hex text (twice
+       their size, then a decoded copy) */
+    crm_result r = db_run(c, timeout_ms, sql, n, values, NULL, NULL, false, 1,
+                          &res, error_r);
+    if (r)
+        return r;
+    if (PQntuples(res) == 0 || PQnfields(res) < 2 || PQgetisnull(res, 0, 1)) {
+        PQclear(res);
+        *error_r = g_strdup_printf("no such %s", what);
+        return CRM_ERR_NOTFOUND;
+    }
+    *text_r = g_strndup(PQgetvalue(res, 0, 0), (gsize)PQgetlength(res, 0, 0));
+    *bytes_r =
+        g_bytes_new(PQgetvalue(res, 0, 1), (gsize)PQgetlength(res, 0, 1));
+    PQclear(res);
+    return CRM_OK;
 }
 
 crm_result db_exec_script(db_conn *c, const char *sql, char **error_r)
 {
     PGresult *res = NULL;
-    crm_result r = db_run(c, 0, sql, 0, NULL, NULL, NULL, true, &res, error_r);
+    crm_result r =
+        db_run(c, 0, sql, 0, NULL, NULL, NULL, true, 0, &res, error_r);
     if (res)
         PQclear(res);
     return r;

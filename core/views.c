@@ -358,35 +358,14 @@ crm_result views_attachment(const views_viewer *v, gint64 id, gint64 position,
     g_autofree char *pos = g_strdup_printf("%" G_GINT64_FORMAT, position);
     const char *p[] = {vid, v->role ? v->role : "", ids, pos};
     /* the bytes in binary: no hex doubling of up to the stored limit */
-    PGresult *res = NULL;
-    crm_result r = db_query(
+    return db_query_blob(
         v->db, v->timeout_ms,
         "SELECT coalesce(a.filename, ''), b.content FROM message_attachments "
         "a JOIN attachment_blobs b ON b.sha256 = a.sha256 WHERE "
         "a.message_id = $3::bigint AND a.position = $4::integer AND "
         "b.content IS NOT NULL AND crm_message_visible($1::bigint, $2::text, "
         "$3::bigint)",
-        4, p, NULL, NULL, &res, error_r);
-    if (r)
-        return r;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        *error_r = g_strdup("no such attachment");
-        return CRM_ERR_NOTFOUND;
-    }
-    size_t n = 0;
-    unsigned char *bytes =
-        PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 1), &n);
-    if (!bytes) {
-        PQclear(res);
-        *error_r = g_strdup("cannot decode the attachment");
-        return CRM_ERR_INTERNAL;
-    }
-    *content_r = g_bytes_new(bytes, n);
-    PQfreemem(bytes);
-    *filename_r = g_strdup(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return CRM_OK;
+        4, p, "attachment", filename_r, content_r, error_r);
 }
 
 char *views_safe_filename(const char *name)

@@ -44,6 +44,14 @@ crm_result db_query_json(db_conn *conn, guint timeout_ms, const char *sql,
                          int n, const char *const *values, const int *lengths,
                          const int *formats, json_t **out_r, char **error_r);
 
+/* A stored file: runs sql (text parameters) whose first row is (text,
+   bytea), with binary results, and returns them: *text_r (a copy) and
+   *bytes_r (the bytes, not their hex form). CRM_ERR_NOTFOUND ("no such
+   WHAT") when there is no row or the bytes are NULL. */
+crm_result db_query_blob(db_conn *conn, guint timeout_ms, const char *sql,
+                         int n, const char *const *values, const char *what,
+                         char **text_r, GBytes **bytes_r, char **error_r);
+
 /* Shorthand for db_query with text parameters and no result wanted. */
 crm_result db_exec(db_conn *conn, guint timeout_ms, const char *sql, int n,
                    const char *const *values, char **error_r);
