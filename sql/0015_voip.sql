@@ -297,7 +297,10 @@ BEGIN
                    LIMIT 1),
         remote_number = k_remote, remote_e164 = k_remote_e164,
         remote_last9 = k_remote_last9, line_number = k_line,
-        line_e164 = k_line_e164, updated_at = now()
+        -- the clock, not now(): taken under the row lock, so updated_at
+        -- and processed_at order folds and processing as the lock did
+        -- (a job's transaction may begin before the fold it waits for)
+        line_e164 = k_line_e164, updated_at = clock_timestamp()
      WHERE id = p_call;
 END
 $$;
@@ -530,7 +533,8 @@ BEGIN
     UPDATE calls SET record_type = c.record_type, record_id = c.record_id,
            lead_created = c.lead_created, request_id = c.request_id,
            task_id = c.task_id, recording_state = c.recording_state,
-           recording_url = c.recording_url, processed_at = now()
+           recording_url = c.recording_url,
+           processed_at = clock_timestamp()  -- under the lock: see crm_call_fold
      WHERE id = c.id;
     RETURN did;
 END
