@@ -15,21 +15,6 @@
 #include <jansson.h>
 #include <string.h>
 
-/* Runs sql with the viewer as $1, $2 and n more parameters; *out_r is the
-   JSON value of the first column of the first row, or NULL. */
-static crm_result query(const views_viewer *v, const char *sql, int n,
-                        const char *const *values, json_t **out_r,
-                        char **error_r)
-{
-    g_autofree char *vid = g_strdup_printf("%" G_GINT64_FORMAT, v->id);
-    const char *all[10] = {vid, v->role ? v->role : ""};
-    g_assert(n >= 0 && n <= 8);
-    for (int i = 0; i < n; i++)
-        all[i + 2] = values[i];
-    return db_query_json(v->db, v->timeout_ms, sql, n + 2, all, NULL, NULL,
-                         out_r, error_r);
-}
-
 /* A whole number of 1 to 18 digits. */
 static bool is_id(const char *s)
 {
@@ -116,7 +101,7 @@ crm_result callview_list(const views_viewer *v, const callview_filter *f,
         g_strdup_printf("%" G_GINT64_FORMAT, (pg - 1) * CALLVIEW_PAGE_SIZE);
     g_autofree char *lim = g_strdup_printf("%d", CALLVIEW_PAGE_SIZE);
     const char *p[] = {dir, state, user, off, lim};
-    return query(v, sql_list, 5, p, out_r, error_r);
+    return views_query(v, sql_list, 5, p, out_r, error_r);
 }
 
 /* Content types a recording is served with, and the file name
@@ -206,7 +191,7 @@ crm_result callview_request(const views_viewer *v, const char *type, gint64 id,
     g_autofree char *ids = g_strdup_printf("%" G_GINT64_FORMAT, id);
     const char *p[] = {type, ids};
     json_t *t = NULL;
-    crm_result r = query(v, sql_target, 2, p, &t, error_r);
+    crm_result r = views_query(v, sql_target, 2, p, &t, error_r);
     if (r)
         return r;
     if (!t) {
@@ -241,11 +226,11 @@ crm_result callview_request(const views_viewer *v, const char *type, gint64 id,
     }
     const char *q[] = {ext, phone, e164, type, ids};
     json_t *rid = NULL;
-    r = query(v,
-              "SELECT to_jsonb(crm_call_request($1::bigint, $3::text, "
-              "$4::text, $5::text, $6::text, $7::bigint)) WHERE $2::text "
-              "IS NOT NULL",
-              5, q, &rid, error_r);
+    r = views_query(v,
+                    "SELECT to_jsonb(crm_call_request($1::bigint, $3::text, "
+                    "$4::text, $5::text, $6::text, $7::bigint)) WHERE $2::text "
+                    "IS NOT NULL",
+                    5, q, &rid, error_r);
     json_decref(t);
     if (r)
         return r;
@@ -270,7 +255,7 @@ crm_result callview_requests(const views_viewer *v, const char *type, gint64 id,
     g_autofree char *ids = g_strdup_printf("%" G_GINT64_FORMAT, id);
     g_autofree char *lim = g_strdup_printf("%u", limit ? limit : 1);
     const char *p[] = {type, ids, lim};
-    crm_result r = query(
+    crm_result r = views_query(
         v,
         "SELECT jsonb_build_object('extension', (SELECT "
         "nullif(btrim(u.phone_ext), '') FROM users u WHERE u.id = $1::bigint "

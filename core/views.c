@@ -37,15 +37,13 @@ const char *views_type_path(const char *type)
     return NULL;
 }
 
-/* Runs sql with the viewer as $1, $2 and n more parameters; *out_r is the
-   JSON value of the first column of the first row, or NULL. */
-static crm_result query(const views_viewer *v, const char *sql, int n,
-                        const char *const *values, json_t **out_r,
-                        char **error_r)
+crm_result views_query(const views_viewer *v, const char *sql, int n,
+                       const char *const *values, json_t **out_r,
+                       char **error_r)
 {
     g_autofree char *vid = g_strdup_printf("%" G_GINT64_FORMAT, v->id);
-    const char *all[8] = {vid, v->role ? v->role : ""};
-    g_assert(n >= 0 && n <= 6);
+    const char *all[10] = {vid, v->role ? v->role : ""};
+    g_assert(n >= 0 && n <= 8);
     for (int i = 0; i < n; i++)
         all[i + 2] = values[i];
     return db_query_json(v->db, v->timeout_ms, sql, n + 2, all, NULL, NULL,
@@ -184,7 +182,7 @@ crm_result views_record(const views_viewer *v, const char *type, gint64 id,
     }
     g_autofree char *ids = g_strdup_printf("%" G_GINT64_FORMAT, id);
     const char *p[] = {ids};
-    crm_result r = query(v, sql, 1, p, out_r, error_r);
+    crm_result r = views_query(v, sql, 1, p, out_r, error_r);
     if (r == CRM_OK && !*out_r) {
         *error_r = g_strdup("no such record");
         return CRM_ERR_NOTFOUND;
@@ -289,7 +287,7 @@ crm_result views_timeline(const views_viewer *v, const char *type, gint64 id,
     g_autofree char *ids = g_strdup_printf("%" G_GINT64_FORMAT, id);
     g_autofree char *lim = g_strdup_printf("%u", limit ? limit : 1);
     const char *p[] = {type, ids, lim};
-    crm_result r = query(v, sql_timeline, 3, p, out_r, error_r);
+    crm_result r = views_query(v, sql_timeline, 3, p, out_r, error_r);
     if (r == CRM_OK && !*out_r) {
         *error_r = g_strdup("no such record");
         return CRM_ERR_NOTFOUND;
@@ -339,7 +337,7 @@ crm_result views_message(const views_viewer *v, gint64 id, json_t **out_r,
 {
     g_autofree char *ids = g_strdup_printf("%" G_GINT64_FORMAT, id);
     const char *p[] = {ids};
-    crm_result r = query(v, sql_message, 1, p, out_r, error_r);
+    crm_result r = views_query(v, sql_message, 1, p, out_r, error_r);
     if (r == CRM_OK && !*out_r) {
         *error_r = g_strdup("no such message");
         return CRM_ERR_NOTFOUND;
@@ -478,7 +476,7 @@ crm_result views_search(const views_viewer *v, const char *q, guint per_kind,
     }
     g_autofree char *lim = g_strdup_printf("%u", per_kind ? per_kind : 1);
     const char *p[] = {t, lim};
-    return query(v, sql_search, 2, p, out_r, error_r);
+    return views_query(v, sql_search, 2, p, out_r, error_r);
 }
 
 /* --- edits -------------------------------------------------------------- */
@@ -520,7 +518,7 @@ crm_result views_set_owner(const views_viewer *v, const char *type, gint64 id,
     g_autofree char *ids = g_strdup_printf("%" G_GINT64_FORMAT, id);
     const char *p[] = {type, ids, o};
     json_t *chk = NULL;
-    crm_result r = query(
+    crm_result r = views_query(
         v,
         "SELECT jsonb_build_object('owner', o.owner_id, 'new_owner', "
         "(SELECT u.id FROM users u WHERE u.active AND CASE WHEN $5::text ~ "
@@ -584,7 +582,7 @@ crm_result views_set_deal_stage(const views_viewer *v, gint64 id,
     /* Resolve and check everything first, as the viewer sees it. */
     const char *p[] = {ids, st, stt, rs};
     json_t *chk = NULL;
-    crm_result r = query(
+    crm_result r = views_query(
         v,
         "SELECT jsonb_build_object('stage_id', CASE WHEN $4::text = '' THEN "
         "d.stage_id ELSE (SELECT s.id FROM stages s WHERE CASE WHEN "
@@ -631,16 +629,17 @@ crm_result views_set_deal_stage(const views_viewer *v, gint64 id,
        before the row changes, so the stage history trigger records it. */
     const char *u[] = {ids, sids, stat, rids};
     json_t *done = NULL;
-    r = query(v,
-              "WITH cfg AS (SELECT set_config('crmgate.user_id', "
-              "$1::bigint::text, true) AS uid) "
-              "UPDATE deals d SET stage_id = $4::bigint, status = $5::text, "
-              "closing_reason_id = $6::bigint, closed_at = CASE WHEN "
-              "$5::text = 'open' THEN NULL WHEN d.status = $5::text THEN "
-              "coalesce(d.closed_at, now()) ELSE now() END FROM cfg WHERE "
-              "cfg.uid IS NOT NULL AND d.id = $3::bigint AND " VIS(
-                  "deal", "d") " RETURNING to_jsonb(d.id)",
-              4, u, &done, error_r);
+    r = views_query(
+        v,
+        "WITH cfg AS (SELECT set_config('crmgate.user_id', "
+        "$1::bigint::text, true) AS uid) "
+        "UPDATE deals d SET stage_id = $4::bigint, status = $5::text, "
+        "closing_reason_id = $6::bigint, closed_at = CASE WHEN "
+        "$5::text = 'open' THEN NULL WHEN d.status = $5::text THEN "
+        "coalesce(d.closed_at, now()) ELSE now() END FROM cfg WHERE "
+        "cfg.uid IS NOT NULL AND d.id = $3::bigint AND " VIS(
+            "deal", "d") " RETURNING to_jsonb(d.id)",
+        4, u, &done, error_r);
     if (r)
         return r;
     if (!done) {

@@ -33,6 +33,13 @@ typedef struct {
     guint timeout_ms; /* per query; 0 = no limit */
 } views_viewer;
 
+/* Runs sql with the viewer as $1 (id) and $2 (role) and n (at most 8)
+   more parameters; *out_r is the JSON value of the first column of the
+   first row, or NULL. */
+crm_result views_query(const views_viewer *v, const char *sql, int n,
+                       const char *const *values, json_t **out_r,
+                       char **error_r);
+
 /* True when type is a record type: contact, lead, company, deal, request. */
 bool views_record_type(const char *type);
 /* The first path segment of a record type's pages ("deal" -> "deals"), or
